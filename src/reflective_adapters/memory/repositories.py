@@ -1,0 +1,358 @@
+"""Repository ports over plain dictionaries. Reads return copies, writes store copies, so a
+domain object changed but not saved leaves the store untouched, as with a database."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import TypeVar
+
+from reflective_adapters.memory.store import Tables
+from reflective_domain.accounts import User
+from reflective_domain.entries import Conflict, Entry
+from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
+from reflective_domain.metrics import DailyRollup, EncryptedMetric
+from reflective_domain.sessions import RefreshToken
+from reflective_domain.tags import Tag
+
+T = TypeVar("T")
+
+
+def _copy(obj: T) -> T:
+    return copy.deepcopy(obj)
+
+
+class MemoryUsers:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+        self._loaded: dict[uuid.UUID, int] = {}
+
+    def _email_taken(self, email: str, by_other_than: uuid.UUID) -> bool:
+        return any(u.email == email and u.id != by_other_than for u in self._t.users.values())
+
+    async def add(self, user: User) -> None:
+        if self._email_taken(user.email, user.id):
+            raise AlreadyExists("Email already registered")
+        self._t.users[user.id] = _copy(user)
+        self._t.change_seqs[user.id] = 0
+        self._loaded[user.id] = user.version
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        user = self._t.users.get(user_id)
+        if user is None:
+            return None
+        self._loaded[user_id] = user.version
+        return _copy(user)
+
+    async def get_by_email(self, email: str) -> User | None:
+        for user in self._t.users.values():
+            if user.email == email:
+                return await self.get(user.id)
+        return None
+
+    async def save(self, user: User) -> None:
+        stored = self._t.users.get(user.id)
+        if stored is None or stored.version != self._loaded.get(user.id, user.version):
+            raise ConcurrentUpdate("the account was changed by another request; try again")
+        if self._email_taken(user.email, user.id):
+            raise AlreadyExists("Email already registered")
+        self._t.users[user.id] = _copy(user)
+        self._loaded[user.id] = user.version
+
+    async def lock(self, user_id: uuid.UUID) -> None:
+        # Units of work are already serialized by the store's lock.
+        return None
+
+    async def next_change_seq(self, user_id: uuid.UUID) -> int:
+        self._t.change_seqs[user_id] += 1
+        return self._t.change_seqs[user_id]
+
+    async def current_change_seq(self, user_id: uuid.UUID) -> int:
+        return self._t.change_seqs.get(user_id, 0)
+
+    async def delete(self, user_id: uuid.UUID) -> None:
+        t = self._t
+        t.users.pop(user_id, None)
+        t.change_seqs.pop(user_id, None)
+        for table in (t.tags, t.conflicts, t.metrics, t.refresh_tokens):
+            for key in [k for k, v in table.items() if v.user_id == user_id]:
+                del table[key]
+        for keyed in (t.entries, t.fingerprints, t.deliveries, t.rollups):
+            for key in [k for k in keyed if k[0] == user_id]:
+                del keyed[key]  # type: ignore[attr-defined]
+
+
+class MemoryTags:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def _by_key(
+        self, user_id: uuid.UUID, key: str, other_than: uuid.UUID | None = None
+    ) -> Tag | None:
+        for tag in self._t.tags.values():
+            if tag.user_id == user_id and tag.key == key and tag.id != other_than:
+                return tag
+        return None
+
+    async def add_or_get(self, tag: Tag) -> tuple[Tag, bool]:
+        existing = self._by_key(tag.user_id, tag.key)
+        if existing is not None:
+            return _copy(existing), False
+        self._t.tags[tag.id] = _copy(tag)
+        return _copy(tag), True
+
+    async def get(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> Tag | None:
+        tag = self._t.tags.get(tag_id)
+        return _copy(tag) if tag is not None and tag.user_id == user_id else None
+
+    async def list(self, user_id: uuid.UUID) -> list[Tag]:
+        tags = [t for t in self._t.tags.values() if t.user_id == user_id]
+        return [_copy(t) for t in sorted(tags, key=lambda t: (t.key, t.id))]
+
+    async def save(self, tag: Tag) -> None:
+        if self._by_key(tag.user_id, tag.key, other_than=tag.id) is not None:
+            raise AlreadyExists(f"a tag named {tag.name!r} already exists")
+        self._t.tags[tag.id] = _copy(tag)
+
+    async def delete(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> bool:
+        tag = self._t.tags.get(tag_id)
+        if tag is None or tag.user_id != user_id:
+            return False
+        del self._t.tags[tag_id]
+        return True
+
+    async def delete_unused_since(self, user_id: uuid.UUID, cutoff: datetime) -> int:
+        stale = [
+            t.id
+            for t in self._t.tags.values()
+            if t.user_id == user_id and (t.last_used_at or t.created_at) <= cutoff
+        ]
+        for tag_id in stale:
+            del self._t.tags[tag_id]
+        return len(stale)
+
+
+class MemoryEntries:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def _of(self, user_id: uuid.UUID) -> list[Entry]:
+        return [e for (uid, _), e in self._t.entries.items() if uid == user_id]
+
+    async def get(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> Entry | None:
+        entry = self._t.entries.get((user_id, entry_id))
+        return _copy(entry) if entry is not None else None
+
+    async def add(self, entry: Entry) -> None:
+        key = (entry.user_id, entry.id)
+        if key in self._t.entries:
+            raise AlreadyExists("entry already exists")
+        self._t.entries[key] = _copy(entry)
+
+    async def save(self, entry: Entry) -> None:
+        self._t.entries[(entry.user_id, entry.id)] = _copy(entry)
+
+    async def remember_revision(self, entry: Entry, fingerprint: bytes) -> None:
+        self._t.fingerprints.setdefault((entry.user_id, entry.id, fingerprint), entry.revision)
+
+    async def revision_with(
+        self, user_id: uuid.UUID, entry_id: uuid.UUID, fingerprint: bytes
+    ) -> int | None:
+        return self._t.fingerprints.get((user_id, entry_id, fingerprint))
+
+    async def changes_after(self, user_id: uuid.UUID, change_seq: int, limit: int) -> list[Entry]:
+        changed = sorted(
+            (e for e in self._of(user_id) if e.change_seq > change_seq), key=lambda e: e.change_seq
+        )
+        return [_copy(e) for e in changed[:limit]]
+
+    async def list_live(
+        self,
+        user_id: uuid.UUID,
+        *,
+        synced_after: datetime | None,
+        exclude_device: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Entry], int]:
+        live = [
+            e
+            for e in self._of(user_id)
+            if not e.deleted
+            and (synced_after is None or e.synced_at > synced_after)
+            and (exclude_device is None or e.device_id != exclude_device)
+        ]
+        live.sort(key=lambda e: (e.synced_at, e.id))
+        return [_copy(e) for e in live[offset : offset + limit]], len(live)
+
+    async def count_live(self, user_id: uuid.UUID) -> int:
+        return sum(1 for e in self._of(user_id) if not e.deleted)
+
+    async def stored_bytes(self, user_id: uuid.UUID) -> int:
+        return sum(e.version.size for e in self._of(user_id) if e.version is not None)
+
+    async def creation_times(self, user_id: uuid.UUID) -> list[datetime]:
+        return [e.version.created_at for e in self._of(user_id) if e.version is not None]
+
+    async def all(self, user_id: uuid.UUID) -> list[Entry]:
+        return [_copy(e) for e in sorted(self._of(user_id), key=lambda e: e.change_seq)]
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        live = await self.count_live(user_id)
+        for key in [k for k in self._t.entries if k[0] == user_id]:
+            del self._t.entries[key]
+        for fkey in [k for k in self._t.fingerprints if k[0] == user_id]:
+            del self._t.fingerprints[fkey]
+        return live
+
+
+class MemoryConflicts:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def _of(self, user_id: uuid.UUID) -> list[Conflict]:
+        return [c for c in self._t.conflicts.values() if c.user_id == user_id]
+
+    async def get(self, user_id: uuid.UUID, conflict_id: uuid.UUID) -> Conflict | None:
+        conflict = self._t.conflicts.get(conflict_id)
+        return _copy(conflict) if conflict is not None and conflict.user_id == user_id else None
+
+    async def open_for_entry(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> Conflict | None:
+        for conflict in self._of(user_id):
+            if conflict.entry_id == entry_id and conflict.is_open:
+                return _copy(conflict)
+        return None
+
+    async def add(self, conflict: Conflict) -> None:
+        if await self.open_for_entry(conflict.user_id, conflict.entry_id) is not None:
+            raise AlreadyExists("entry already has an open conflict")
+        self._t.conflicts[conflict.id] = _copy(conflict)
+
+    async def save(self, conflict: Conflict) -> None:
+        self._t.conflicts[conflict.id] = _copy(conflict)
+
+    async def list_open(self, user_id: uuid.UUID) -> list[Conflict]:
+        found = sorted(
+            (c for c in self._of(user_id) if c.is_open), key=lambda c: (c.detected_at, c.id)
+        )
+        return [_copy(c) for c in found]
+
+    async def all(self, user_id: uuid.UUID) -> list[Conflict]:
+        return [_copy(c) for c in sorted(self._of(user_id), key=lambda c: (c.detected_at, c.id))]
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        mine = self._of(user_id)
+        for conflict in mine:
+            del self._t.conflicts[conflict.id]
+        return sum(1 for c in mine if c.is_open)
+
+
+class MemoryDeliveries:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def record(
+        self, user_id: uuid.UUID, device_id: str, revisions: Sequence[tuple[uuid.UUID, int]]
+    ) -> None:
+        for entry_id, revision in revisions:
+            key = (user_id, device_id, entry_id)
+            self._t.deliveries[key] = max(revision, self._t.deliveries.get(key, 0))
+
+    async def delivered_revision(
+        self, user_id: uuid.UUID, device_id: str, entry_id: uuid.UUID
+    ) -> int | None:
+        return self._t.deliveries.get((user_id, device_id, entry_id))
+
+    async def delete_all(self, user_id: uuid.UUID) -> None:
+        for key in [k for k in self._t.deliveries if k[0] == user_id]:
+            del self._t.deliveries[key]
+
+
+class MemoryMetrics:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def _of(self, user_id: uuid.UUID, metric_type: str | None = None) -> list[EncryptedMetric]:
+        return [
+            m
+            for m in self._t.metrics.values()
+            if m.user_id == user_id and (metric_type is None or m.metric_type == metric_type)
+        ]
+
+    async def add_many(self, metrics: Sequence[EncryptedMetric]) -> None:
+        for metric in metrics:
+            self._t.metrics[metric.id] = metric
+
+    async def rollups(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> list[DailyRollup]:
+        found = (self._t.rollups.get((user_id, metric_type, day)) for day in days)
+        return [r for r in found if r is not None]
+
+    async def rollups_between(
+        self, user_id: uuid.UUID, metric_type: str, first: date | None, last: date | None
+    ) -> list[DailyRollup]:
+        return sorted(
+            (
+                r
+                for (uid, mtype, day), r in self._t.rollups.items()
+                if uid == user_id
+                and mtype == metric_type
+                and (first is None or day >= first)
+                and (last is None or day <= last)
+            ),
+            key=lambda r: r.day,
+        )
+
+    async def save_rollups(self, rollups: Sequence[DailyRollup]) -> None:
+        for rollup in rollups:
+            self._t.rollups[(rollup.user_id, rollup.metric_type, rollup.day)] = rollup
+
+    async def in_range(
+        self, user_id: uuid.UUID, metric_type: str, start: datetime, end: datetime
+    ) -> list[EncryptedMetric]:
+        found = [m for m in self._of(user_id, metric_type) if start <= m.timestamp <= end]
+        return sorted(found, key=lambda m: (m.timestamp, m.id))
+
+    async def count(self, user_id: uuid.UUID) -> int:
+        return len(self._of(user_id))
+
+    async def all(self, user_id: uuid.UUID) -> list[EncryptedMetric]:
+        return sorted(self._of(user_id), key=lambda m: (m.timestamp, m.id))
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        mine = self._of(user_id)
+        for metric in mine:
+            del self._t.metrics[metric.id]
+        for key in [k for k in self._t.rollups if k[0] == user_id]:
+            del self._t.rollups[key]
+        return len(mine)
+
+
+class MemoryRefreshTokens:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def add(self, token: RefreshToken) -> None:
+        self._t.refresh_tokens[token.id] = _copy(token)
+
+    async def by_hash(self, token_hash: bytes) -> RefreshToken | None:
+        for token in self._t.refresh_tokens.values():
+            if token.token_hash == token_hash:
+                return _copy(token)
+        return None
+
+    async def save(self, token: RefreshToken) -> None:
+        self._t.refresh_tokens[token.id] = _copy(token)
+
+    async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None:
+        for token in self._t.refresh_tokens.values():
+            if token.family_id == family_id and token.revoked_at is None:
+                token.revoked_at = now
+
+    async def revoke_all(self, user_id: uuid.UUID, now: datetime) -> None:
+        for token in self._t.refresh_tokens.values():
+            if token.user_id == user_id and token.revoked_at is None:
+                token.revoked_at = now

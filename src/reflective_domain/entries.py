@@ -1,0 +1,245 @@
+"""Versioned encrypted entries and the conflict rules (DESIGN: device-aware versioning).
+
+The server never reads an entry: a version is opaque ciphertext plus the metadata the client
+declares. What the server owns is the order of versions: a revision per entry and a change
+sequence per user.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from reflective_domain.errors import LimitExceeded, ValidationFailed
+
+MAX_DEVICE_ID = 128
+IV_SIZES = (12, 16)
+GCM_TAG_SIZE = 16
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLimits:
+    """Server-side caps on one entry."""
+
+    max_content_bytes: int = 1024 * 1024
+    max_embedding_bytes: int = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class EntryVersion:
+    """One encrypted version of an entry, exactly as a device uploaded it."""
+
+    content: bytes
+    iv: bytes
+    tag: bytes | None
+    created_at: datetime
+    updated_at: datetime
+    device_id: str
+    embedding: bytes | None = None
+    embedding_iv: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if not self.device_id or len(self.device_id) > MAX_DEVICE_ID:
+            raise ValidationFailed("device_id", f"device_id needs 1..{MAX_DEVICE_ID} characters")
+        if len(self.iv) not in IV_SIZES:
+            raise ValidationFailed("content_iv", "content_iv must be 12 or 16 bytes")
+        if self.tag is not None and len(self.tag) != GCM_TAG_SIZE:
+            raise ValidationFailed("content_tag", "content_tag must be 16 bytes")
+        if (self.embedding is None) != (self.embedding_iv is None):
+            raise ValidationFailed(
+                "embedding_iv", "encrypted_embedding and embedding_iv go together"
+            )
+        if self.embedding_iv is not None and len(self.embedding_iv) not in IV_SIZES:
+            raise ValidationFailed("embedding_iv", "embedding_iv must be 12 or 16 bytes")
+        if self.created_at.tzinfo is None or self.updated_at.tzinfo is None:
+            raise ValidationFailed("created_at", "timestamps need a timezone")
+
+    def check_limits(self, limits: EntryLimits) -> None:
+        if len(self.content) > limits.max_content_bytes:
+            raise LimitExceeded(
+                f"encrypted_content is larger than {limits.max_content_bytes} bytes"
+            )
+        if self.embedding is not None and len(self.embedding) > limits.max_embedding_bytes:
+            raise LimitExceeded(
+                f"encrypted_embedding is larger than {limits.max_embedding_bytes} bytes"
+            )
+
+    @property
+    def fingerprint(self) -> bytes:
+        """Identifies an upload: same ciphertext and IV means the same encryption, i.e. a retry."""
+        h = hashlib.sha256()
+        for part in (self.iv, self.content):
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+        return h.digest()
+
+    @property
+    def size(self) -> int:
+        return len(self.content) + len(self.embedding or b"")
+
+    def __repr__(self) -> str:
+        return (
+            f"EntryVersion(<{len(self.content)} bytes>, device_id={self.device_id!r}, "
+            f"updated_at={self.updated_at.isoformat()})"
+        )
+
+
+@dataclass(slots=True)
+class Entry:
+    """An entry's current state. A tombstone has ``version`` None and ``deleted`` True."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    revision: int
+    change_seq: int
+    device_id: str
+    synced_at: datetime
+    version: EntryVersion | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.version is None
+
+    def __repr__(self) -> str:
+        return f"Entry(id={self.id}, revision={self.revision}, deleted={self.deleted})"
+
+    @classmethod
+    def create(
+        cls,
+        entry_id: uuid.UUID,
+        user_id: uuid.UUID,
+        version: EntryVersion,
+        change_seq: int,
+        now: datetime,
+    ) -> Entry:
+        return cls(entry_id, user_id, 1, change_seq, version.device_id, now, version)
+
+    def write(self, version: EntryVersion, change_seq: int, now: datetime) -> None:
+        """Make ``version`` the next revision (the decision to allow it is ``decide_upload``'s)."""
+        self.version = version
+        self.device_id = version.device_id
+        self._advance(change_seq, now)
+
+    def delete(self, device_id: str, change_seq: int, now: datetime) -> None:
+        """Drop the ciphertext and leave a tombstone in the change feed."""
+        self.version = None
+        self.device_id = device_id
+        self._advance(change_seq, now)
+
+    def _advance(self, change_seq: int, now: datetime) -> None:
+        if change_seq <= self.change_seq:
+            raise ValueError("change sequence must increase")
+        self.revision += 1
+        self.change_seq = change_seq
+        self.synced_at = now
+
+
+class Resolution(enum.Enum):
+    LOCAL = "local"
+    REMOTE = "remote"
+    MERGED = "merged"
+    SUPERSEDED = "superseded"  # the conflicting device itself wrote a newer version
+
+
+@dataclass(slots=True)
+class Conflict:
+    """An upload the server could not accept without losing the current version.
+
+    It keeps the uploaded version (``local``); the other side is always the entry's current
+    version, so it cannot go stale. At most one open conflict exists per entry.
+    """
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    entry_id: uuid.UUID
+    local: EntryVersion
+    remote_revision: int
+    detected_at: datetime
+    resolved_at: datetime | None = None
+    resolution: Resolution | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+    def refresh(self, local: EntryVersion, remote_revision: int, now: datetime) -> None:
+        """A newer upload from the same device replaces the version it had sent before."""
+        self.local = local
+        self.remote_revision = remote_revision
+        self.detected_at = now
+
+    def close(self, resolution: Resolution, now: datetime) -> None:
+        if not self.is_open:
+            raise ValidationFailed("conflict", "conflict is already resolved")
+        self.resolution = resolution
+        self.resolved_at = now
+
+
+class Outcome(enum.Enum):
+    CREATED = "created"
+    ACCEPTED = "accepted"
+    UNCHANGED = "unchanged"
+    CONFLICT = "conflict"
+    CONFLICT_REFRESHED = "conflict_refreshed"
+    CONFLICT_REPEATED = "conflict_repeated"
+    BLOCKED_BY_CONFLICT = "blocked_by_conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    entry_id: uuid.UUID
+    version: EntryVersion
+    base_revision: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.base_revision is not None and self.base_revision < 1:
+            raise ValidationFailed("base_revision", "base_revision must be at least 1")
+
+
+def decide_upload(
+    entry: Entry | None,
+    upload: Upload,
+    *,
+    delivered_revision: int | None,
+    known_revision: int | None,
+    open_conflict: Conflict | None,
+) -> Outcome:
+    """The conflict rules, as one pure decision.
+
+    ``delivered_revision``: the newest revision of this entry the server has sent to the
+    uploading device. ``known_revision``: the revision whose version had this exact ciphertext
+    and IV, if any (a retry). ``open_conflict``: the entry's unresolved conflict, if any.
+    """
+    if entry is None:
+        return Outcome.CREATED
+    if known_revision is not None:
+        return Outcome.UNCHANGED
+    fingerprint = upload.version.fingerprint
+    if open_conflict is not None and open_conflict.local.fingerprint == fingerprint:
+        return Outcome.CONFLICT_REPEATED
+    if entry.deleted:
+        # Editing beats deleting: a write to a tombstone brings the entry back, so no
+        # user-written text is lost to a delete its author did not know about.
+        return Outcome.ACCEPTED
+    if upload.base_revision is not None:
+        if upload.base_revision > entry.revision:
+            raise ValidationFailed(
+                "base_revision",
+                f"base_revision {upload.base_revision} is ahead of the server's {entry.revision}",
+            )
+        seen = upload.base_revision == entry.revision
+    else:
+        device = upload.version.device_id
+        seen = device == entry.device_id or (
+            delivered_revision is not None and delivered_revision >= entry.revision
+        )
+    if seen:
+        return Outcome.ACCEPTED
+    if open_conflict is None:
+        return Outcome.CONFLICT
+    if open_conflict.local.device_id == upload.version.device_id:
+        return Outcome.CONFLICT_REFRESHED
+    return Outcome.BLOCKED_BY_CONFLICT

@@ -1,0 +1,200 @@
+"""Repository ports. Every method is scoped by ``user_id``: no query can reach another user's rows.
+
+Adapters map rows to domain objects by hand; domain objects never touch an ORM.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Protocol
+
+from reflective_domain.accounts import User
+from reflective_domain.entries import Conflict, Entry
+from reflective_domain.metrics import DailyRollup, EncryptedMetric
+from reflective_domain.sessions import RefreshToken
+from reflective_domain.tags import Tag
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None:
+        """Raise AlreadyExists when the email is taken (even by a concurrent writer)."""
+        ...
+
+    async def get(self, user_id: uuid.UUID) -> User | None: ...
+
+    async def get_by_email(self, email: str) -> User | None: ...
+
+    async def save(self, user: User) -> None:
+        """Persist changes; raise ConcurrentUpdate when someone saved it since it was read, and
+        AlreadyExists when a changed email is taken."""
+        ...
+
+    async def lock(self, user_id: uuid.UUID) -> None:
+        """Serialize this transaction with every other writer of the user's data until commit."""
+        ...
+
+    async def next_change_seq(self, user_id: uuid.UUID) -> int:
+        """Allocate the user's next change sequence number (1, 2, ...), committing in order."""
+        ...
+
+    async def current_change_seq(self, user_id: uuid.UUID) -> int: ...
+
+    async def delete(self, user_id: uuid.UUID) -> None:
+        """Remove the user and, by cascade, every row of theirs."""
+        ...
+
+
+class TagRepository(Protocol):
+    async def add_or_get(self, tag: Tag) -> tuple[Tag, bool]:
+        """Insert ``tag`` unless the user has one with the same normalised name; return the
+        stored tag and whether it was created. Safe under concurrent calls."""
+        ...
+
+    async def get(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> Tag | None: ...
+
+    async def list(self, user_id: uuid.UUID) -> list[Tag]:
+        """By name."""
+        ...
+
+    async def save(self, tag: Tag) -> None:
+        """Raise AlreadyExists when a rename collides with another tag's name."""
+        ...
+
+    async def delete(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> bool: ...
+
+    async def delete_unused_since(self, user_id: uuid.UUID, cutoff: datetime) -> int:
+        """Delete tags last used (or, never used, created) at or before ``cutoff``."""
+        ...
+
+
+class EntryRepository(Protocol):
+    async def get(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> Entry | None: ...
+
+    async def add(self, entry: Entry) -> None: ...
+
+    async def save(self, entry: Entry) -> None: ...
+
+    async def remember_revision(self, entry: Entry, fingerprint: bytes) -> None:
+        """Record that ``entry.revision`` had the version with ``fingerprint``."""
+        ...
+
+    async def revision_with(
+        self, user_id: uuid.UUID, entry_id: uuid.UUID, fingerprint: bytes
+    ) -> int | None:
+        """The revision an exact version (by fingerprint) was accepted as, if any."""
+        ...
+
+    async def changes_after(self, user_id: uuid.UUID, change_seq: int, limit: int) -> list[Entry]:
+        """Entries, tombstones included, whose latest change is after ``change_seq``, in
+        change order."""
+        ...
+
+    async def list_live(
+        self,
+        user_id: uuid.UUID,
+        *,
+        synced_after: datetime | None,
+        exclude_device: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Entry], int]:
+        """Live entries (no tombstones) by ``synced_at`` then id, and how many match in all."""
+        ...
+
+    async def count_live(self, user_id: uuid.UUID) -> int: ...
+
+    async def stored_bytes(self, user_id: uuid.UUID) -> int: ...
+
+    async def creation_times(self, user_id: uuid.UUID) -> list[datetime]: ...
+
+    async def all(self, user_id: uuid.UUID) -> list[Entry]:
+        """Every entry, tombstones included (for export)."""
+        ...
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        """Remove every entry row (and revision fingerprint); return how many were live."""
+        ...
+
+
+class ConflictRepository(Protocol):
+    async def get(self, user_id: uuid.UUID, conflict_id: uuid.UUID) -> Conflict | None: ...
+
+    async def open_for_entry(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> Conflict | None: ...
+
+    async def add(self, conflict: Conflict) -> None: ...
+
+    async def save(self, conflict: Conflict) -> None: ...
+
+    async def list_open(self, user_id: uuid.UUID) -> list[Conflict]:
+        """Unresolved conflicts, oldest first."""
+        ...
+
+    async def all(self, user_id: uuid.UUID) -> list[Conflict]: ...
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        """Remove every conflict; return how many were open."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    """What the server has sent to each of a user's devices (rule 4 of the conflict rules)."""
+
+    async def record(
+        self, user_id: uuid.UUID, device_id: str, revisions: Sequence[tuple[uuid.UUID, int]]
+    ) -> None:
+        """Remember that ``device_id`` was sent these (entry id, revision) pairs."""
+        ...
+
+    async def delivered_revision(
+        self, user_id: uuid.UUID, device_id: str, entry_id: uuid.UUID
+    ) -> int | None: ...
+
+    async def delete_all(self, user_id: uuid.UUID) -> None: ...
+
+
+class MetricRepository(Protocol):
+    async def add_many(self, metrics: Sequence[EncryptedMetric]) -> None: ...
+
+    async def rollups(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> list[DailyRollup]:
+        """The rollups of exactly these days that exist."""
+        ...
+
+    async def rollups_between(
+        self, user_id: uuid.UUID, metric_type: str, first: date | None, last: date | None
+    ) -> list[DailyRollup]:
+        """Rollups of days in [first, last]; an open end when None."""
+        ...
+
+    async def save_rollups(self, rollups: Sequence[DailyRollup]) -> None:
+        """Insert or replace each (user, metric type, day) rollup."""
+        ...
+
+    async def in_range(
+        self, user_id: uuid.UUID, metric_type: str, start: datetime, end: datetime
+    ) -> list[EncryptedMetric]:
+        """Raw metrics with start <= timestamp <= end."""
+        ...
+
+    async def count(self, user_id: uuid.UUID) -> int: ...
+
+    async def all(self, user_id: uuid.UUID) -> list[EncryptedMetric]: ...
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        """Remove every metric and rollup; return how many metrics there were."""
+        ...
+
+
+class RefreshTokenRepository(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def by_hash(self, token_hash: bytes) -> RefreshToken | None: ...
+
+    async def save(self, token: RefreshToken) -> None: ...
+
+    async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None: ...
+
+    async def revoke_all(self, user_id: uuid.UUID, now: datetime) -> None: ...

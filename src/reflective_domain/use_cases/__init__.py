@@ -1,0 +1,1 @@
+"""Use cases: one per user intent, written against the ports only."""

@@ -1,0 +1,135 @@
+"""List open conflicts and resolve them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from reflective_domain.entries import Conflict, Entry, EntryLimits, EntryVersion, Resolution
+from reflective_domain.errors import NotFound, ValidationFailed
+from reflective_domain.ports import Clock
+from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
+from reflective_domain.tiers import CloudData
+from reflective_domain.use_cases._guards import user_permitted
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictView:
+    """An open conflict with the entry's current state as its remote side."""
+
+    conflict: Conflict
+    remote: Entry
+
+
+class ListConflicts:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(self, user_id: uuid.UUID) -> list[ConflictView]:
+        async with self._uow() as uow:
+            await user_permitted(uow, user_id, CloudData.CONFLICTS)
+            views = []
+            for conflict in await uow.conflicts.list_open(user_id):
+                remote = await uow.entries.get(user_id, conflict.entry_id)
+                if remote is not None:
+                    views.append(ConflictView(conflict, remote))
+            return views
+
+
+@dataclass(frozen=True, slots=True)
+class MergedVersion:
+    content: bytes
+    iv: bytes
+    tag: bytes | None = None
+    embedding: bytes | None = None
+    embedding_iv: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"MergedVersion(<{len(self.content)} bytes>)"
+
+
+class ResolveConflict:
+    """local: the conflicting upload becomes the next revision; remote: the current version
+    stays; merged: the client's merge becomes the next revision."""
+
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, limits: EntryLimits | None = None
+    ) -> None:
+        self._uow, self._clock = uow, clock
+        self._limits = limits or EntryLimits()
+
+    async def __call__(
+        self,
+        user_id: uuid.UUID,
+        conflict_id: uuid.UUID,
+        choice: Resolution,
+        merged: MergedVersion | None = None,
+        device_id: str | None = None,
+    ) -> Entry:
+        if choice is Resolution.SUPERSEDED:
+            raise ValidationFailed(
+                "chosen_version", "chosen_version must be local, remote or merged"
+            )
+        if choice is Resolution.MERGED and merged is None:
+            raise ValidationFailed(
+                "final_encrypted_content",
+                "merged needs final_encrypted_content and final_iv",
+            )
+        async with self._uow() as uow:
+            await user_permitted(uow, user_id, CloudData.CONFLICTS, lock=True)
+            conflict = await uow.conflicts.get(user_id, conflict_id)
+            if conflict is None or not conflict.is_open:
+                raise NotFound("Conflict not found")
+            entry = await uow.entries.get(user_id, conflict.entry_id)
+            if entry is None:
+                raise NotFound("Conflict not found")
+            now = self._clock.now()
+            version = self._chosen(conflict, entry, choice, merged, device_id, now)
+            if version is not None:
+                version.check_limits(self._limits)
+                seq = await uow.users.next_change_seq(user_id)
+                entry.write(version, seq, now)
+                await uow.entries.save(entry)
+                await uow.entries.remember_revision(entry, version.fingerprint)
+            conflict.close(choice, now)
+            await uow.conflicts.save(conflict)
+            await uow.commit()
+        return entry
+
+    @staticmethod
+    def _chosen(
+        conflict: Conflict,
+        entry: Entry,
+        choice: Resolution,
+        merged: MergedVersion | None,
+        device_id: str | None,
+        now: datetime,
+    ) -> EntryVersion | None:
+        local = conflict.local
+        if choice is Resolution.REMOTE:
+            return None
+        device = device_id or local.device_id
+        if choice is Resolution.LOCAL:
+            return EntryVersion(
+                content=local.content,
+                iv=local.iv,
+                tag=local.tag,
+                created_at=local.created_at,
+                updated_at=local.updated_at,
+                device_id=device,
+                embedding=local.embedding,
+                embedding_iv=local.embedding_iv,
+            )
+        assert merged is not None
+        created = entry.version.created_at if entry.version is not None else local.created_at
+        return EntryVersion(
+            content=merged.content,
+            iv=merged.iv,
+            tag=merged.tag,
+            created_at=min(created, local.created_at),
+            updated_at=now,
+            device_id=device,
+            embedding=merged.embedding,
+            embedding_iv=merged.embedding_iv,
+        )

@@ -1,0 +1,183 @@
+"""Encrypted metrics: upload (validated, rolled up per day), aggregate, delete."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from reflective_domain.errors import (
+    ConcurrentUpdate,
+    LimitExceeded,
+    NotFound,
+    ValidationFailed,
+)
+from reflective_domain.he_params import CkksParameters
+from reflective_domain.metrics import (
+    UTC,
+    AggregationRequest,
+    DailyRollup,
+    EncryptedMetric,
+    Operation,
+    check_metric_type,
+    plan_aggregation,
+    utc,
+)
+from reflective_domain.ports import CiphertextValidator, HeAggregator, IdGenerator, UnitOfWork
+from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
+from reflective_domain.tiers import CloudData
+from reflective_domain.use_cases._guards import user_permitted
+
+
+@dataclass(frozen=True, slots=True)
+class MetricUpload:
+    metric_type: str
+    timestamp: datetime
+    ciphertext: bytes
+
+    def __repr__(self) -> str:
+        return f"MetricUpload({self.metric_type!r}, <{len(self.ciphertext)} bytes>)"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricLimits:
+    max_batch: int = 5000
+
+
+class UploadMetrics:
+    """Store a batch atomically, after every ciphertext passed validation under the user's own
+    parameters, and fold it into the daily rollups in the same transaction."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        validator: CiphertextValidator,
+        aggregator: HeAggregator,
+        ids: IdGenerator,
+        limits: MetricLimits | None = None,
+    ) -> None:
+        self._uow, self._validator, self._aggregator, self._ids = uow, validator, aggregator, ids
+        self._limits = limits or MetricLimits()
+
+    async def __call__(self, user_id: uuid.UUID, items: Sequence[MetricUpload]) -> int:
+        if not items:
+            raise ValidationFailed("metrics", "metrics must not be empty")
+        if len(items) > self._limits.max_batch:
+            raise LimitExceeded(f"at most {self._limits.max_batch} metrics per request")
+        for index, item in enumerate(items):
+            try:
+                check_metric_type(item.metric_type)
+                utc(item.timestamp)
+            except ValidationFailed as exc:
+                raise ValidationFailed(f"metrics.{index}.{exc.field}", exc.message) from exc
+        # Validate outside the transaction: it is the slow part and needs no lock.
+        async with self._uow() as uow:
+            user = await user_permitted(uow, user_id, CloudData.METRICS)
+        key = user.he_public_key
+        assert key is not None  # a tier that keeps metrics always holds the key
+        await self._validator.check_ciphertexts(key.parameters, [i.ciphertext for i in items])
+        metrics = [
+            EncryptedMetric(self._ids.new_id(), user_id, i.metric_type, i.timestamp, i.ciphertext)
+            for i in items
+        ]
+        async with self._uow() as uow:
+            locked = await user_permitted(uow, user_id, CloudData.METRICS, lock=True)
+            if locked.he_public_key != key:
+                raise ConcurrentUpdate("the HE key changed during the upload; upload again")
+            await uow.metrics.add_many(metrics)
+            await self._roll_up(uow, key.parameters, user_id, metrics)
+            await uow.commit()
+        return len(metrics)
+
+    async def _roll_up(
+        self,
+        uow: UnitOfWork,
+        parameters: CkksParameters,
+        user_id: uuid.UUID,
+        metrics: Sequence[EncryptedMetric],
+    ) -> None:
+        groups: dict[tuple[str, date], list[EncryptedMetric]] = defaultdict(list)
+        for metric in metrics:
+            groups[(metric.metric_type, metric.day)].append(metric)
+        by_type: dict[str, list[date]] = defaultdict(list)
+        for metric_type, day in groups:
+            by_type[metric_type].append(day)
+        updated = []
+        for metric_type, days in by_type.items():
+            existing = {r.day: r for r in await uow.metrics.rollups(user_id, metric_type, days)}
+            for day in days:
+                group = groups[(metric_type, day)]
+                old = existing.get(day)
+                parts = [m.ciphertext for m in group]
+                if old is not None:
+                    parts.insert(0, old.ciphertext)
+                total = await self._aggregator.add(parameters, parts)
+                count = len(group) + (old.count if old is not None else 0)
+                updated.append(DailyRollup(user_id, metric_type, day, count, total))
+        await uow.metrics.save_rollups(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateResult:
+    metric_type: str
+    operation: Operation
+    ciphertext: bytes
+    count: int
+
+    def __repr__(self) -> str:
+        return f"AggregateResult({self.metric_type!r}, {self.operation.value}, count={self.count})"
+
+
+class Aggregate:
+    """Sum or average under encryption: whole days from rollups, cut edge days from raw
+    metrics, so the work grows with the number of days, not of metrics."""
+
+    def __init__(self, uow: UnitOfWorkFactory, aggregator: HeAggregator) -> None:
+        self._uow, self._aggregator = uow, aggregator
+
+    async def __call__(self, user_id: uuid.UUID, request: AggregationRequest) -> AggregateResult:
+        plan = plan_aggregation(request.time_range)
+        parts: list[bytes] = []
+        count = 0
+        async with self._uow() as uow:
+            user = await user_permitted(uow, user_id, CloudData.METRICS)
+            if plan.all_days or plan.whole_days is not None:
+                first, last = plan.whole_days or (None, None)
+                for rollup in await uow.metrics.rollups_between(
+                    user_id, request.metric_type, first, last
+                ):
+                    parts.append(rollup.ciphertext)
+                    count += rollup.count
+            for day in plan.edge_days:
+                assert plan.time_range is not None
+                start = max(plan.time_range.start, datetime.combine(day, time(0), UTC))
+                end = min(
+                    plan.time_range.end,
+                    datetime.combine(day + timedelta(days=1), time(0), UTC)
+                    - timedelta(microseconds=1),
+                )
+                for metric in await uow.metrics.in_range(user_id, request.metric_type, start, end):
+                    parts.append(metric.ciphertext)
+                    count += 1
+        if count == 0:
+            raise NotFound(f"No {request.metric_type} metrics found in the requested range")
+        key = user.he_public_key
+        assert key is not None
+        total = await self._aggregator.add(key.parameters, parts)
+        if request.operation is Operation.AVERAGE:
+            total = await self._aggregator.multiply_plain(key.parameters, total, 1.0 / count)
+        return AggregateResult(request.metric_type, request.operation, total, count)
+
+
+class DeleteAllMetrics:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(self, user_id: uuid.UUID) -> int:
+        async with self._uow() as uow:
+            await uow.users.lock(user_id)
+            deleted = await uow.metrics.delete_all(user_id)
+            await uow.commit()
+        return deleted

@@ -1,0 +1,90 @@
+"""Tag operations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from reflective_domain.errors import NotFound
+from reflective_domain.ports import Clock, IdGenerator
+from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
+from reflective_domain.tags import Tag, check_cleanup_days
+from reflective_domain.use_cases._guards import load_user
+
+
+class CreateTag:
+    """Create a tag, or return the user's existing tag of the same normalised name."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator) -> None:
+        self._uow, self._clock, self._ids = uow, clock, ids
+
+    async def __call__(
+        self, user_id: uuid.UUID, name: str, color: str | None = None
+    ) -> tuple[Tag, bool]:
+        tag = Tag.new(self._ids.new_id(), user_id, name, color, self._clock.now())
+        async with self._uow() as uow:
+            await load_user(uow, user_id)
+            stored, created = await uow.tags.add_or_get(tag)
+            await uow.commit()
+        return stored, created
+
+
+class ListTags:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(self, user_id: uuid.UUID) -> list[Tag]:
+        async with self._uow() as uow:
+            return await uow.tags.list(user_id)
+
+
+class UpdateTag:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow, self._clock = uow, clock
+
+    async def __call__(
+        self,
+        user_id: uuid.UUID,
+        tag_id: uuid.UUID,
+        name: str | None = None,
+        color: str | None = None,
+        used: bool = False,
+    ) -> Tag:
+        async with self._uow() as uow:
+            tag = await uow.tags.get(user_id, tag_id)
+            if tag is None:
+                raise NotFound("Tag not found")
+            if name is not None:
+                tag.rename(name)
+            if color is not None:
+                tag.recolour(color)
+            if used:
+                tag.mark_used(self._clock.now())
+            await uow.tags.save(tag)
+            await uow.commit()
+        return tag
+
+
+class DeleteTag:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> None:
+        async with self._uow() as uow:
+            if not await uow.tags.delete(user_id, tag_id):
+                raise NotFound("Tag not found")
+            await uow.commit()
+
+
+class CleanupTags:
+    """Delete tags unused for ``days`` days."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow, self._clock = uow, clock
+
+    async def __call__(self, user_id: uuid.UUID, days: int = 30) -> int:
+        cutoff = self._clock.now() - timedelta(days=check_cleanup_days(days))
+        async with self._uow() as uow:
+            deleted = await uow.tags.delete_unused_since(user_id, cutoff)
+            await uow.commit()
+        return deleted
