@@ -88,11 +88,11 @@ def check_cleanup_days(days: int) -> int:
 
 
 def deduplicate(tags: Iterable[Tag]) -> list[Tag]:
-    """One tag per normalised name: the earliest created wins (ties by id), keeping the
+    """One tag per user and normalised name: the earliest created wins (ties by id), keeping the
     latest ``last_used_at`` of the group. Idempotent and independent of input order."""
-    groups: dict[str, list[Tag]] = {}
+    groups: dict[tuple[uuid.UUID, str], list[Tag]] = {}
     for tag in tags:
-        groups.setdefault(tag.key, []).append(tag)
+        groups.setdefault((tag.user_id, tag.key), []).append(tag)
     kept: list[Tag] = []
     for group in groups.values():
         group.sort(key=lambda t: (t.created_at, t.id))
@@ -108,5 +108,5 @@ def deduplicate(tags: Iterable[Tag]) -> list[Tag]:
                 last_used_at=max(used) if used else None,
             )
         )
-    kept.sort(key=lambda t: (t.key, t.id))
+    kept.sort(key=lambda t: (str(t.user_id), t.key, t.id))
     return kept

@@ -1,0 +1,144 @@
+"""Sync use cases over the memory adapters."""
+
+import uuid
+
+import pytest
+
+from reflective_domain.entries import Resolution
+from reflective_domain.errors import EntryConflict, ForbiddenByTier, NotFound, ResyncRequired
+from reflective_domain.errors import LimitExceeded, ValidationFailed
+from reflective_domain.tiers import PrivacyTier
+from reflective_domain.use_cases.conflicts import MergedVersion
+from tests.services import upload, version
+
+E1 = uuid.UUID(int=1001)
+
+
+@pytest.fixture
+async def user(services):
+    return await services.new_user(tier=PrivacyTier.FULL_SYNC)
+
+
+async def test_sync_is_refused_below_full_sync(services):
+    uid = await services.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
+    with pytest.raises(ForbiddenByTier):
+        await services.push(uid, upload(E1, version()))
+    with pytest.raises(ForbiddenByTier):
+        await services.pull(uid)
+
+
+async def test_first_upload_creates_revision_one(services, user):
+    pushed = await services.push(user, upload(E1, version()))
+    assert pushed.entry.revision == 1 and pushed.entry.change_seq == 1
+
+
+async def test_retried_upload_is_idempotent(services, user):
+    v = version()
+    await services.push(user, upload(E1, v))
+    again = await services.push(user, upload(E1, v))
+    assert again.entry.revision == 1
+    assert (await services.pull(user)).next_cursor == 1
+
+
+async def test_a_late_retry_of_an_older_version_does_not_overwrite_a_newer_one(services, user):
+    v1, v2 = version("phone"), version("phone")
+    await services.push(user, upload(E1, v1))
+    await services.push(user, upload(E1, v2))
+    late = await services.push(user, upload(E1, v1))
+    assert late.entry.revision == 2 and late.entry.version.content == v2.content
+
+
+async def test_conflict_keeps_both_versions_and_names_the_entry(services, user):
+    await services.push(user, upload(E1, version("phone")))
+    theirs = version("laptop")
+    with pytest.raises(EntryConflict) as err:
+        await services.push(user, upload(E1, theirs))
+    assert err.value.entry_id == E1
+    [view] = await services.conflicts(user)
+    assert view.conflict.id == err.value.conflict_id
+    assert view.conflict.local.content == theirs.content
+    assert view.remote.revision == 1
+
+
+async def test_pulling_lets_a_device_fast_forward(services, user):
+    await services.push(user, upload(E1, version("phone")))
+    await services.pull(user, device_id="laptop")
+    pushed = await services.push(user, upload(E1, version("laptop")))
+    assert pushed.entry.revision == 2
+
+
+async def test_listing_backups_counts_as_sending_them(services, user):
+    await services.push(user, upload(E1, version("phone")))
+    page = await services.backups(user, device_id="laptop")
+    assert [e.id for e in page.backups] == [E1] and page.total_count == 1
+    assert (await services.push(user, upload(E1, version("laptop")))).entry.revision == 2
+
+
+async def test_backups_leave_out_the_asking_devices_own_writes(services, user):
+    await services.push(user, upload(E1, version("phone")))
+    page = await services.backups(user, device_id="phone")
+    assert page.backups == [] and not page.has_more
+
+
+async def test_backups_paginate_with_has_more(services, user):
+    for n in range(5):
+        await services.push(user, upload(uuid.UUID(int=n + 1), version()))
+    first = await services.backups(user, limit=2)
+    assert len(first.backups) == 2 and first.has_more and first.total_count == 5
+    last = await services.backups(user, limit=2, offset=4)
+    assert len(last.backups) == 1 and not last.has_more
+
+
+@pytest.mark.parametrize("choice", [Resolution.LOCAL, Resolution.REMOTE, Resolution.MERGED])
+async def test_resolution_closes_the_conflict(services, user, choice):
+    mine = version("phone")
+    await services.push(user, upload(E1, mine))
+    theirs = version("laptop")
+    with pytest.raises(EntryConflict) as err:
+        await services.push(user, upload(E1, theirs))
+    merged = MergedVersion(b"merged", b"m" * 12) if choice is Resolution.MERGED else None
+    entry = await services.resolve(user, err.value.conflict_id, choice, merged)
+    expected = {Resolution.LOCAL: theirs.content, Resolution.REMOTE: mine.content,
+                Resolution.MERGED: b"merged"}[choice]
+    assert entry.version.content == expected
+    assert entry.revision == (1 if choice is Resolution.REMOTE else 2)
+    assert await services.conflicts(user) == []
+    with pytest.raises(NotFound):
+        await services.resolve(user, err.value.conflict_id, choice, merged)
+
+
+async def test_merged_resolution_needs_content(services, user):
+    await services.push(user, upload(E1, version("phone")))
+    with pytest.raises(EntryConflict) as err:
+        await services.push(user, upload(E1, version("laptop")))
+    with pytest.raises(ValidationFailed):
+        await services.resolve(user, err.value.conflict_id, Resolution.MERGED, None)
+
+
+async def test_delete_leaves_a_tombstone_in_the_feed(services, user):
+    await services.push(user, upload(E1, version("phone")))
+    before = await services.pull(user)
+    await services.delete_entry(user, E1, "phone")
+    after = await services.pull(user, cursor=before.next_cursor)
+    [tomb] = after.changes
+    assert tomb.deleted and tomb.revision == 2
+    with pytest.raises(NotFound):
+        await services.delete_entry(user, E1)
+
+
+async def test_an_unknown_cursor_asks_for_a_resync(services, user):
+    with pytest.raises(ResyncRequired):
+        await services.pull(user, cursor=99)
+
+
+async def test_oversized_entries_are_refused(services, user):
+    with pytest.raises(LimitExceeded):
+        await services.push(user, upload(E1, version(content=b"x" * (1024 * 1024 + 1))))
+
+
+async def test_another_users_entry_is_invisible(services, user):
+    await services.push(user, upload(E1, version()))
+    other = await services.new_user("eve@example.com", PrivacyTier.FULL_SYNC)
+    with pytest.raises(NotFound):
+        await services.delete_entry(other, E1)
+    assert (await services.pull(other)).changes == []

@@ -1,0 +1,217 @@
+"""Property: for any interleaving of devices, skewed clocks and retried uploads, no uploaded
+version disappears unless a device that had it superseded it, or the user chose it away; and
+a device pulling by cursor sees every change exactly once, tombstones included."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
+from reflective_domain.entries import EntryVersion, Outcome, Resolution, Upload
+from reflective_domain.errors import EntryConflict, NotFound
+from reflective_domain.tiers import PrivacyTier
+from reflective_domain.use_cases.conflicts import MergedVersion
+from tests.fakes import FakeClock, FakePasswordHasher, FakeTokenService, PlaintextHe, SequentialIds
+from tests.services import Services
+
+UTC = timezone.utc
+DEVICES = ("phone", "laptop", "tablet")
+ENTRIES = tuple(uuid.UUID(int=100 + n) for n in range(3))
+
+
+@dataclass
+class Device:
+    name: str
+    clock_skew: timedelta
+    cursor: int = 0
+    seen: set[bytes] = field(default_factory=set)  # fingerprints this device has had
+    known_revision: dict[uuid.UUID, int] = field(default_factory=dict)
+    sent: list[Upload] = field(default_factory=list)  # for retries
+    delivered: set[tuple[uuid.UUID, int]] = field(default_factory=set)
+
+
+class SyncMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        store = MemoryStore()
+        self.clock = FakeClock()
+        self.svc = Services(
+            uow=lambda: MemoryUnitOfWork(store),
+            clock=self.clock,
+            ids=SequentialIds(),
+            hasher=FakePasswordHasher(),
+            tokens=FakeTokenService(self.clock),
+            he=PlaintextHe(),
+        )
+        self.user = self.run(self.svc.new_user(tier=PrivacyTier.FULL_SYNC))
+        self.devices = {
+            name: Device(name, timedelta(minutes=skew))
+            for name, skew in zip(DEVICES, (-90, 0, 240), strict=True)
+        }
+        self.counter = 0
+        # Versions the server must still hold: fingerprint -> entry id.
+        self.must_keep: dict[bytes, uuid.UUID] = {}
+        self.accepted: dict[uuid.UUID, set[bytes]] = {e: set() for e in ENTRIES}
+
+    def run(self, coro):  # type: ignore[no-untyped-def]
+        return self.loop.run_until_complete(coro)
+
+    def teardown(self) -> None:
+        self.loop.close()
+
+    # --- what the server holds -------------------------------------------------------------
+    def server_versions(self) -> dict[bytes, uuid.UUID]:
+        held: dict[bytes, uuid.UUID] = {}
+        for entry_id in ENTRIES:
+            entry = self.run(self._get(entry_id))
+            if entry is not None and entry.version is not None:
+                held[entry.version.fingerprint] = entry_id
+        for view in self.run(self.svc.conflicts(self.user)):
+            held[view.conflict.local.fingerprint] = view.conflict.entry_id
+        return held
+
+    async def _get(self, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        async with self.svc.uow() as uow:
+            return await uow.entries.get(self.user, entry_id)
+
+    def current_fingerprint(self, entry_id: uuid.UUID) -> bytes | None:
+        entry = self.run(self._get(entry_id))
+        return entry.version.fingerprint if entry is not None and entry.version else None
+
+    # --- rules -------------------------------------------------------------------------------
+    @rule(device=st.sampled_from(DEVICES), entry_id=st.sampled_from(ENTRIES),
+          with_base=st.booleans())
+    def edit(self, device: str, entry_id: uuid.UUID, with_base: bool) -> None:
+        d = self.devices[device]
+        self.counter += 1
+        moment = self.clock.now() + d.clock_skew
+        v = EntryVersion(
+            content=f"{device}-{self.counter}".encode(),
+            iv=self.counter.to_bytes(12, "big"),
+            tag=b"t" * 16,
+            created_at=moment,
+            updated_at=moment,
+            device_id=device,
+        )
+        base = d.known_revision.get(entry_id) if with_base else None
+        self.send(d, Upload(entry_id, v, base))
+
+    @precondition(lambda self: any(d.sent for d in self.devices.values()))
+    @rule(data=st.data())
+    def retry(self, data: st.DataObject) -> None:
+        d = data.draw(st.sampled_from([d for d in self.devices.values() if d.sent]))
+        self.send(d, data.draw(st.sampled_from(d.sent)))
+
+    def send(self, d: Device, up: Upload) -> None:
+        fp = up.version.fingerprint
+        try:
+            pushed = self.run(self.svc.push(self.user, up))
+        except EntryConflict:
+            pushed = None
+        held = self.server_versions()
+        # Whatever vanished is fine only if this device had it (it superseded it knowingly).
+        for gone in set(self.must_keep) - set(held):
+            if gone in d.seen:
+                del self.must_keep[gone]
+        d.sent.append(up)
+        d.seen.add(fp)
+        if pushed is not None and pushed.outcome is Outcome.UNCHANGED:
+            assert fp in self.accepted[up.entry_id], "a new version was dropped as a retry"
+            return
+        if pushed is not None:
+            self.accepted[up.entry_id].add(fp)
+            d.known_revision[up.entry_id] = pushed.entry.revision
+            assert held.get(fp) == up.entry_id, "an accepted version is not current"
+        if fp in held:
+            self.must_keep[fp] = up.entry_id
+
+    def open_conflict(self, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        for view in self.run(self.svc.conflicts(self.user)):
+            if view.conflict.entry_id == entry_id:
+                return view.conflict
+        return None
+
+    @rule(device=st.sampled_from(DEVICES), page=st.integers(1, 3))
+    def pull(self, device: str, page: int) -> None:
+        d = self.devices[device]
+        while True:
+            result = self.run(self.svc.pull(self.user, d.cursor, page, device))
+            for entry in result.changes:
+                key = (entry.id, entry.revision)
+                assert key not in d.delivered, f"{device} was sent {key} twice"
+                d.delivered.add(key)
+                d.known_revision[entry.id] = entry.revision
+                if entry.version is not None:
+                    d.seen.add(entry.version.fingerprint)
+            d.cursor = result.next_cursor
+            if not result.has_more:
+                break
+        # Caught up: the device now knows the latest revision of every entry.
+        for entry_id in ENTRIES:
+            entry = self.run(self._get(entry_id))
+            if entry is not None:
+                assert (entry.id, entry.revision) in d.delivered
+
+    @rule(device=st.sampled_from(DEVICES),
+          choice=st.sampled_from([Resolution.LOCAL, Resolution.REMOTE, Resolution.MERGED]))
+    def resolve(self, device: str, choice: Resolution) -> None:
+        views = self.run(self.svc.conflicts(self.user))
+        if not views:
+            return
+        view = views[0]
+        d = self.devices[device]
+        self.counter += 1
+        merged = (
+            MergedVersion(f"merged-{self.counter}".encode(), self.counter.to_bytes(12, "big"))
+            if choice is Resolution.MERGED
+            else None
+        )
+        entry = self.run(self.svc.resolve(self.user, view.conflict.id, choice, merged, device))
+        # The user chose: both sides were shown, whatever was not chosen may go.
+        for fp in (view.conflict.local.fingerprint,
+                   view.remote.version.fingerprint if view.remote.version else None):
+            if fp is not None:
+                self.must_keep.pop(fp, None)
+                d.seen.add(fp)
+        if entry.version is not None:
+            self.must_keep[entry.version.fingerprint] = entry.id
+            self.accepted[entry.id].add(entry.version.fingerprint)
+            d.seen.add(entry.version.fingerprint)
+            d.known_revision[entry.id] = entry.revision
+
+    @rule(device=st.sampled_from(DEVICES), entry_id=st.sampled_from(ENTRIES))
+    def delete(self, device: str, entry_id: uuid.UUID) -> None:
+        before = self.current_fingerprint(entry_id)
+        try:
+            self.run(self.svc.delete_entry(self.user, entry_id, device))
+        except NotFound:
+            return
+        if before is not None:
+            self.must_keep.pop(before, None)  # the user deleted it
+
+    @rule(minutes=st.integers(0, 600))
+    def time_passes(self, minutes: int) -> None:
+        self.clock.advance(minutes=minutes)
+
+    @invariant()
+    def no_version_is_lost(self) -> None:
+        held = self.server_versions()
+        missing = set(self.must_keep) - set(held)
+        assert not missing, f"lost {len(missing)} version(s)"
+
+    @invariant()
+    def at_most_one_open_conflict_per_entry(self) -> None:
+        entries = [v.conflict.entry_id for v in self.run(self.svc.conflicts(self.user))]
+        assert len(entries) == len(set(entries))
+
+
+TestSync = SyncMachine.TestCase
+
+
