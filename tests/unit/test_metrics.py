@@ -1,0 +1,147 @@
+"""Encrypted metrics over the memory adapters and the additive fake: bookkeeping, not crypto."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reflective_domain.errors import ForbiddenByTier, InvalidCiphertext, NotFound, ValidationFailed
+from reflective_domain.metrics import (
+    AggregationRequest,
+    Operation,
+    TimeRange,
+    plan_aggregation,
+)
+from reflective_domain.tiers import PrivacyTier
+from reflective_domain.use_cases.metrics import MetricUpload
+from tests.fakes import plain_ciphertext, plain_value
+from tests.strategies import moments
+from tests.unit.test_tier_properties import fresh_services
+
+UTC = timezone.utc
+DAY = datetime(2026, 3, 10, tzinfo=UTC)
+
+
+def m(value: float, at: datetime, kind: str = "word_count") -> MetricUpload:
+    return MetricUpload(kind, at, plain_ciphertext(value))
+
+
+async def analytics_user(svc):
+    return await svc.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
+
+
+async def test_local_only_users_cannot_upload(services):
+    uid = await services.new_user()
+    with pytest.raises(ForbiddenByTier):
+        await services.upload_metrics(uid, [m(1, DAY)])
+
+
+async def test_one_bad_ciphertext_rejects_the_whole_batch(services):
+    uid = await analytics_user(services)
+    batch = [m(1, DAY), m(2, DAY), MetricUpload("word_count", DAY, b"junk")]
+    with pytest.raises(InvalidCiphertext) as err:
+        await services.upload_metrics(uid, batch)
+    assert err.value.index == 2
+    async with services.uow() as uow:
+        assert await uow.metrics.count(uid) == 0
+
+
+async def test_bad_metric_type_names_its_index(services):
+    uid = await analytics_user(services)
+    with pytest.raises(ValidationFailed) as err:
+        await services.upload_metrics(uid, [m(1, DAY), m(1, DAY, "Word Count")])
+    assert err.value.field == "metrics.1.metric_type"
+
+
+async def test_sum_and_average_over_everything(services):
+    uid = await analytics_user(services)
+    await services.upload_metrics(uid, [m(10, DAY), m(20, DAY + timedelta(days=3)), m(5, DAY, "x")])
+    total = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM))
+    avg = await services.aggregate(uid, AggregationRequest("word_count", Operation.AVERAGE))
+    assert (plain_value(total.ciphertext), total.count) == (30, 2)
+    assert plain_value(avg.ciphertext) == 15
+
+
+async def test_nothing_in_range_is_not_found(services):
+    uid = await analytics_user(services)
+    await services.upload_metrics(uid, [m(10, DAY)])
+    far = TimeRange(DAY + timedelta(days=5), DAY + timedelta(days=6))
+    with pytest.raises(NotFound):
+        await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM, far))
+
+
+async def test_a_year_adds_one_ciphertext_per_day_not_per_metric(services):
+    uid = await analytics_user(services)
+    batch = [m(1, DAY + timedelta(hours=h)) for h in range(0, 24 * 30, 2)]  # 360 over 30 days
+    await services.upload_metrics(uid, batch)
+    services.he.additions = 0
+    result = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM))
+    assert result.count == 360 and plain_value(result.ciphertext) == 360
+    assert services.he.additions == 29  # 30 daily rollups
+
+
+def test_plan_uses_rollups_for_whole_days_and_raw_metrics_for_cut_edges():
+    start = datetime.combine(date(2026, 3, 1), time(15), UTC)
+    end = datetime.combine(date(2026, 3, 5), time(9), UTC)
+    plan = plan_aggregation(TimeRange(start, end))
+    assert plan.whole_days == (date(2026, 3, 2), date(2026, 3, 4))
+    assert plan.edge_days == (date(2026, 3, 1), date(2026, 3, 5))
+
+
+def test_a_range_of_whole_days_has_no_edges():
+    start = datetime.combine(date(2026, 3, 1), time(0), UTC)
+    end = datetime.combine(date(2026, 3, 2), time(23, 59, 59, 999999), UTC)
+    plan = plan_aggregation(TimeRange(start, end))
+    assert plan.whole_days == (date(2026, 3, 1), date(2026, 3, 2)) and plan.edge_days == ()
+
+
+def test_a_range_within_one_day_is_one_edge():
+    plan = plan_aggregation(TimeRange(DAY + timedelta(hours=1), DAY + timedelta(hours=2)))
+    assert plan.whole_days is None and plan.edge_days == (DAY.date(),)
+
+
+range_ends = st.one_of(
+    moments,
+    moments.map(lambda t: t.replace(hour=0, minute=0, second=0, microsecond=0)),
+    moments.map(lambda t: t.replace(hour=23, minute=59, second=59, microsecond=999999)),
+)
+metric_times = st.one_of(moments, range_ends)
+
+metric_lists = st.lists(
+    st.tuples(st.integers(-1000, 1000), metric_times, st.sampled_from(["word_count", "sentiment"])),
+    min_size=1,
+    max_size=30,
+)
+
+
+@given(metrics=metric_lists, batches=st.integers(1, 3), a=range_ends, b=range_ends,
+       op=st.sampled_from(list(Operation)))
+def test_rollup_aggregation_equals_the_naive_sum(metrics, batches, a, b, op):
+    """Whatever the range and however the uploads were batched, the rolled-up answer is the
+    answer of adding every metric in range one by one."""
+
+    async def scenario() -> None:
+        svc = fresh_services()
+        uid = await analytics_user(svc)
+        uploads = [m(v, at, kind) for v, at, kind in metrics]
+        step = -(-len(uploads) // batches)
+        for i in range(0, len(uploads), step):
+            await svc.upload_metrics(uid, uploads[i : i + step])
+        time_range = TimeRange(min(a, b), max(a, b))
+        expected = [v for v, at, kind in metrics
+                    if kind == "word_count" and time_range.contains(at)]
+        request = AggregationRequest("word_count", op, time_range)
+        if not expected:
+            with pytest.raises(NotFound):
+                await svc.aggregate(uid, request)
+            return
+        result = await svc.aggregate(uid, request)
+        want = sum(expected) / (len(expected) if op is Operation.AVERAGE else 1)
+        assert result.count == len(expected)
+        assert plain_value(result.ciphertext) == pytest.approx(want)
+
+    asyncio.run(scenario())
