@@ -10,7 +10,8 @@ from reflective_domain.entries import EntryVersion, Upload
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.ports import UnitOfWorkFactory
 from reflective_domain.tiers import PrivacyTier
-from reflective_domain.use_cases import accounts, conflicts, metrics, privacy, sync, tags
+from reflective_domain.use_cases import accounts, metrics, privacy, sync, tags
+from reflective_domain.use_cases import conflicts as conflict_cases
 from tests.fakes import FakeClock, FakePasswordHasher, FakeTokenService, PlaintextHe, SequentialIds
 
 UTC = timezone.utc
@@ -89,12 +90,12 @@ class Services:
         return sync.DeleteAllEntries(self.uow)
 
     @property
-    def conflicts(self) -> conflicts.ListConflicts:
-        return conflicts.ListConflicts(self.uow)
+    def conflicts(self) -> conflict_cases.ListConflicts:
+        return conflict_cases.ListConflicts(self.uow)
 
     @property
-    def resolve(self) -> conflicts.ResolveConflict:
-        return conflicts.ResolveConflict(self.uow, self.clock)
+    def resolve(self) -> conflict_cases.ResolveConflict:
+        return conflict_cases.ResolveConflict(self.uow, self.clock)
 
     # metrics
     @property

@@ -12,9 +12,26 @@ from reflective_adapters.memory.repositories import (
     MemoryUsers,
 )
 from reflective_adapters.memory.store import MemoryStore, Tables
+from reflective_domain.ports import (
+    ConflictRepository,
+    DeliveryLog,
+    EntryRepository,
+    MetricRepository,
+    RefreshTokenRepository,
+    TagRepository,
+    UserRepository,
+)
 
 
 class MemoryUnitOfWork:
+    users: UserRepository
+    tags: TagRepository
+    entries: EntryRepository
+    conflicts: ConflictRepository
+    deliveries: DeliveryLog
+    metrics: MetricRepository
+    refresh_tokens: RefreshTokenRepository
+
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self._work: Tables | None = None

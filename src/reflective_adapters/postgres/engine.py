@@ -1,0 +1,54 @@
+"""Engine and session factories. Nothing is built at import time: the app's composition root
+calls these once per process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from reflective_adapters.postgres.urls import to_async_url
+
+APPLICATION_NAME = "reflective-server"
+
+
+def make_engine(
+    url: str | URL,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    pool_pre_ping: bool = True,
+    echo: bool = False,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An asyncpg engine for ``url`` (any accepted PostgreSQL URL form, see ``urls``).
+
+    ``hide_parameters`` keeps bound values (ciphertexts, password hashes, token hashes) out of
+    exception messages and logs. ``pool_pre_ping`` replaces a pooled connection the server
+    dropped (restart, idle timeout) before a request gets it, for one cheap round trip.
+    """
+    connect_args = {"server_settings": {"application_name": APPLICATION_NAME}}
+    connect_args.update(kwargs.pop("connect_args", {}))
+    return create_async_engine(
+        to_async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=pool_pre_ping,
+        echo=echo,
+        hide_parameters=True,
+        connect_args=connect_args,
+        **kwargs,
+    )
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Only Core statements run through these sessions, so expiry on commit has nothing to do.
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reflective_adapters.postgres.mappers import conflict_from_row, conflict_values
+from reflective_adapters.postgres.schema import conflicts
+from reflective_domain.entries import Conflict
+from reflective_domain.errors import AlreadyExists
+
+_open = conflicts.c.resolved_at.is_(None)
+_oldest_first = (conflicts.c.detected_at, conflicts.c.id)
+
+
+class PgConflicts:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def get(self, user_id: uuid.UUID, conflict_id: uuid.UUID) -> Conflict | None:
+        stmt = select(conflicts).where(
+            conflicts.c.user_id == user_id, conflicts.c.id == conflict_id
+        )
+        row = (await self._s.execute(stmt)).first()
+        return conflict_from_row(row) if row is not None else None
+
+    async def open_for_entry(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> Conflict | None:
+        stmt = select(conflicts).where(
+            conflicts.c.user_id == user_id, conflicts.c.entry_id == entry_id, _open
+        )
+        row = (await self._s.execute(stmt)).first()
+        return conflict_from_row(row) if row is not None else None
+
+    async def add(self, conflict: Conflict) -> None:
+        # The partial unique index keeps one open conflict per entry even across transactions.
+        stmt = (
+            insert(conflicts)
+            .values(**conflict_values(conflict))
+            .on_conflict_do_nothing(
+                index_elements=[conflicts.c.user_id, conflicts.c.entry_id], index_where=_open
+            )
+            .returning(conflicts.c.id)
+        )
+        if (await self._s.execute(stmt)).first() is None:
+            raise AlreadyExists("entry already has an open conflict")
+
+    async def save(self, conflict: Conflict) -> None:
+        values = conflict_values(conflict)
+        stmt = insert(conflicts).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[conflicts.c.user_id, conflicts.c.id],
+            set_={k: stmt.excluded[k] for k in values if k not in ("user_id", "id")},
+        )
+        await self._s.execute(stmt)
+
+    async def list_open(self, user_id: uuid.UUID) -> list[Conflict]:
+        stmt = (
+            select(conflicts).where(conflicts.c.user_id == user_id, _open).order_by(*_oldest_first)
+        )
+        return [conflict_from_row(row) for row in await self._s.execute(stmt)]
+
+    async def all(self, user_id: uuid.UUID) -> list[Conflict]:
+        stmt = select(conflicts).where(conflicts.c.user_id == user_id).order_by(*_oldest_first)
+        return [conflict_from_row(row) for row in await self._s.execute(stmt)]
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        stmt = conflicts.delete().where(conflicts.c.user_id == user_id).returning(_open)
+        return sum(1 for was_open in (await self._s.execute(stmt)).scalars() if was_open)

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reflective_adapters.postgres.integrity import rowcount
+from reflective_adapters.postgres.mappers import (
+    metric_from_row,
+    metric_values,
+    rollup_from_row,
+    rollup_values,
+)
+from reflective_adapters.postgres.schema import metric_rollups
+from reflective_adapters.postgres.schema import metrics as metrics_table
+from reflective_domain.metrics import DailyRollup, EncryptedMetric
+
+
+class PgMetrics:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add_many(self, metrics: Sequence[EncryptedMetric]) -> None:
+        if metrics:
+            # executemany: asyncpg pipelines one prepared INSERT, so ~330 KB ciphertexts never
+            # pile up into one giant statement.
+            await self._s.execute(metrics_table.insert(), [metric_values(m) for m in metrics])
+
+    async def rollups(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> list[DailyRollup]:
+        if not days:
+            return []
+        r = metric_rollups.c
+        stmt = select(metric_rollups).where(
+            r.user_id == user_id, r.metric_type == metric_type, r.day.in_(list(days))
+        )
+        found = {row.day: rollup_from_row(row) for row in await self._s.execute(stmt)}
+        return [found[day] for day in dict.fromkeys(days) if day in found]
+
+    async def rollups_between(
+        self, user_id: uuid.UUID, metric_type: str, first: date | None, last: date | None
+    ) -> list[DailyRollup]:
+        r = metric_rollups.c
+        conditions = [r.user_id == user_id, r.metric_type == metric_type]
+        if first is not None:
+            conditions.append(r.day >= first)
+        if last is not None:
+            conditions.append(r.day <= last)
+        stmt = select(metric_rollups).where(*conditions).order_by(r.day)
+        return [rollup_from_row(row) for row in await self._s.execute(stmt)]
+
+    async def save_rollups(self, rollups: Sequence[DailyRollup]) -> None:
+        # Last one wins per key, as a replace would (and ON CONFLICT may touch a row only once).
+        latest = {(x.user_id, x.metric_type, x.day): x for x in rollups}
+        if not latest:
+            return
+        stmt = insert(metric_rollups)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[
+                metric_rollups.c.user_id,
+                metric_rollups.c.metric_type,
+                metric_rollups.c.day,
+            ],
+            set_={"count": stmt.excluded["count"], "ciphertext": stmt.excluded.ciphertext},
+        )
+        await self._s.execute(stmt, [rollup_values(x) for x in latest.values()])
+
+    async def in_range(
+        self, user_id: uuid.UUID, metric_type: str, start: datetime, end: datetime
+    ) -> list[EncryptedMetric]:
+        m = metrics_table.c
+        stmt = (
+            select(metrics_table)
+            .where(
+                m.user_id == user_id,
+                m.metric_type == metric_type,
+                m.ts >= start,
+                m.ts <= end,
+            )
+            .order_by(m.ts, m.id)
+        )
+        return [metric_from_row(row) for row in await self._s.execute(stmt)]
+
+    async def count(self, user_id: uuid.UUID) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(metrics_table)
+            .where(metrics_table.c.user_id == user_id)
+        )
+        return int((await self._s.execute(stmt)).scalar_one())
+
+    async def all(self, user_id: uuid.UUID) -> list[EncryptedMetric]:
+        stmt = (
+            select(metrics_table)
+            .where(metrics_table.c.user_id == user_id)
+            .order_by(metrics_table.c.ts, metrics_table.c.id)
+        )
+        return [metric_from_row(row) for row in await self._s.execute(stmt)]
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        deleted = rowcount(
+            await self._s.execute(metrics_table.delete().where(metrics_table.c.user_id == user_id))
+        )
+        await self._s.execute(metric_rollups.delete().where(metric_rollups.c.user_id == user_id))
+        return deleted

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reflective_adapters.postgres.mappers import refresh_token_from_row, refresh_token_values
+from reflective_adapters.postgres.schema import refresh_tokens
+from reflective_domain.sessions import RefreshToken
+
+_t = refresh_tokens.c
+
+
+class PgRefreshTokens:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(self, token: RefreshToken) -> None:
+        await self._s.execute(refresh_tokens.insert().values(**refresh_token_values(token)))
+
+    async def by_hash(self, token_hash: bytes) -> RefreshToken | None:
+        # Locked until commit: two requests presenting the same token take turns, so the second
+        # sees it already used (a replay) instead of both rotating it.
+        stmt = select(refresh_tokens).where(_t.token_hash == token_hash).with_for_update()
+        row = (await self._s.execute(stmt)).first()
+        return refresh_token_from_row(row) if row is not None else None
+
+    async def save(self, token: RefreshToken) -> None:
+        values = refresh_token_values(token)
+        stmt = insert(refresh_tokens).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_t.id],
+            set_={k: stmt.excluded[k] for k in values if k != "id"},
+        )
+        await self._s.execute(stmt)
+
+    async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None:
+        stmt = (
+            update(refresh_tokens)
+            .where(_t.family_id == family_id, _t.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        await self._s.execute(stmt)
+
+    async def revoke_all(self, user_id: uuid.UUID, now: datetime) -> None:
+        stmt = (
+            update(refresh_tokens)
+            .where(_t.user_id == user_id, _t.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        await self._s.execute(stmt)

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reflective_adapters.postgres.integrity import violated_constraint
+from reflective_adapters.postgres.mappers import user_from_row, user_values
+from reflective_adapters.postgres.schema import users
+from reflective_domain.accounts import User
+from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
+
+EMAIL_TAKEN = "Email already registered"
+_EMAIL_UNIQUE = "uq_users_email"
+
+
+class PgUsers:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+        # The version each user had when this unit of work read (or wrote) it: a save applies
+        # only over that version.
+        self._loaded: dict[uuid.UUID, int] = {}
+
+    async def add(self, user: User) -> None:
+        # ON CONFLICT rather than catching the violation: the transaction stays usable, and a
+        # concurrent registration of the same email waits for the other to commit, then loses.
+        stmt = (
+            insert(users)
+            .values(**user_values(user))
+            .on_conflict_do_nothing(index_elements=[users.c.email])
+            .returning(users.c.id)
+        )
+        if (await self._s.execute(stmt)).first() is None:
+            raise AlreadyExists(EMAIL_TAKEN)
+        self._loaded[user.id] = user.version
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        row = (await self._s.execute(select(users).where(users.c.id == user_id))).first()
+        return self._remember(row)
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = (await self._s.execute(select(users).where(users.c.email == email))).first()
+        return self._remember(row)
+
+    def _remember(self, row: object) -> User | None:
+        if row is None:
+            return None
+        user = user_from_row(row)
+        self._loaded[user.id] = user.version
+        return user
+
+    async def save(self, user: User) -> None:
+        expected = self._loaded.get(user.id, user.version)
+        values = user_values(user)
+        del values["id"]
+        stmt = (
+            update(users)
+            .where(users.c.id == user.id, users.c.version == expected)
+            .values(**values)
+            .returning(users.c.id)
+        )
+        try:
+            # A unique violation aborts the whole transaction unless it happens in a savepoint.
+            async with self._s.begin_nested():
+                row = (await self._s.execute(stmt)).first()
+        except IntegrityError as exc:
+            if violated_constraint(exc) == _EMAIL_UNIQUE:
+                raise AlreadyExists(EMAIL_TAKEN) from None
+            raise
+        if row is None:
+            raise ConcurrentUpdate("the account was changed by another request; try again")
+        self._loaded[user.id] = user.version
+
+    async def lock(self, user_id: uuid.UUID) -> None:
+        # FOR NO KEY UPDATE conflicts with every other writer's lock on the row (and with the
+        # UPDATE in next_change_seq) but not with the KEY SHARE lock that inserting a child row
+        # takes for its foreign key, so plain inserts elsewhere do not queue behind it.
+        stmt = select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
+        await self._s.execute(stmt)
+
+    async def next_change_seq(self, user_id: uuid.UUID) -> int:
+        # The UPDATE locks the row until commit: the user's writers take numbers one at a time
+        # and commit in that order, so a cursor never passes a number still uncommitted.
+        stmt = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values(change_seq=users.c.change_seq + 1)
+            .returning(users.c.change_seq)
+        )
+        seq = (await self._s.execute(stmt)).scalar_one_or_none()
+        if seq is None:
+            raise LookupError("no such user")
+        return int(seq)
+
+    async def current_change_seq(self, user_id: uuid.UUID) -> int:
+        stmt = select(users.c.change_seq).where(users.c.id == user_id)
+        seq = (await self._s.execute(stmt)).scalar_one_or_none()
+        return int(seq or 0)
+
+    async def delete(self, user_id: uuid.UUID) -> None:
+        # Every other table cascades from users.
+        await self._s.execute(users.delete().where(users.c.id == user_id))
+        self._loaded.pop(user_id, None)

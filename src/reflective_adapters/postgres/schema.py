@@ -1,0 +1,242 @@
+"""The tables, as SQLAlchemy Core. Only the adapter sees them; ``mappers`` turns rows into
+domain objects and back.
+
+Every table carries ``user_id`` (cascading from ``users``) and leads its keys with it, so each
+query is scoped to one user and a PostgreSQL sharded by user_id needs no schema change.
+Ciphertexts are opaque ``bytea``; the migration stores the large ones uncompressed
+(``SET STORAGE EXTERNAL``) since compressing ciphertext only burns CPU.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+# Deterministic constraint names: migrations can drop them and errors can be told apart.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _tz() -> DateTime:
+    return DateTime(timezone=True)
+
+
+def _owner() -> Column[uuid.UUID]:
+    return Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("display_name", Text),
+    # Preferences, one column each: validated by the domain on load.
+    Column("timezone", Text, nullable=False),
+    Column("locale", Text, nullable=False),
+    Column("daily_word_goal", Integer, nullable=False),
+    Column("writing_reminder_time", Text),
+    Column("theme_preferences", JSONB, nullable=False),
+    Column("ai_features_enabled", Boolean, nullable=False),
+    Column("privacy_tier", Text, nullable=False),
+    # The HE public key and the CKKS parameters it was made under: all set or all null.
+    Column("he_public_key", LargeBinary),
+    Column("he_poly_modulus_degree", Integer),
+    Column("he_coeff_mod_bit_sizes", ARRAY(Integer)),
+    Column("he_scale", Double),
+    Column("consent_at", _tz()),
+    Column("sync_enabled_at", _tz()),
+    # Refresh and access tokens issued before this moment are refused (password change).
+    Column("sessions_revoked_at", _tz()),
+    # The last change sequence handed out for this user (DESIGN §7): bumped under the row lock.
+    Column("change_seq", BigInteger, nullable=False, server_default=text("0")),
+    # Optimistic concurrency: a save only applies over the version it was read at.
+    Column("version", Integer, nullable=False),
+    Column("created_at", _tz(), nullable=False),
+    Column("updated_at", _tz(), nullable=False),
+    UniqueConstraint("email"),
+    CheckConstraint(
+        "privacy_tier IN ('local_only', 'analytics_sync', 'full_sync')", name="privacy_tier"
+    ),
+    CheckConstraint(
+        "(he_public_key IS NULL AND he_poly_modulus_degree IS NULL"
+        " AND he_coeff_mod_bit_sizes IS NULL AND he_scale IS NULL)"
+        " OR (he_public_key IS NOT NULL AND he_poly_modulus_degree IS NOT NULL"
+        " AND he_coeff_mod_bit_sizes IS NOT NULL AND he_scale IS NOT NULL)",
+        name="he_key_complete",
+    ),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    _owner(),
+    Column("id", Uuid, nullable=False),
+    Column("name", Text, nullable=False),
+    # normalise_tag_name(name): two tags are the same tag by this key. "C" collation sorts by
+    # code point, as the domain (and the memory adapter) does, whatever the server's locale.
+    Column("name_key", Text(collation="C"), nullable=False),
+    Column("color", Text, nullable=False),
+    Column("created_at", _tz(), nullable=False),
+    Column("last_used_at", _tz()),
+    PrimaryKeyConstraint("user_id", "id"),
+    UniqueConstraint("user_id", "name_key"),
+)
+
+# An entry's current state. A tombstone keeps the row with every version column null.
+entries = Table(
+    "entries",
+    metadata,
+    _owner(),
+    Column("id", Uuid, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("device_id", Text, nullable=False),
+    Column("synced_at", _tz(), nullable=False),
+    # The current version, exactly as uploaded (null for tombstones).
+    Column("content", LargeBinary),
+    Column("iv", LargeBinary),
+    Column("tag", LargeBinary),
+    Column("embedding", LargeBinary),
+    Column("embedding_iv", LargeBinary),
+    Column("created_at", _tz()),
+    Column("updated_at", _tz()),
+    Column("version_device_id", Text),
+    PrimaryKeyConstraint("user_id", "id"),
+    CheckConstraint("revision >= 1", name="revision_positive"),
+    CheckConstraint(
+        "(content IS NULL AND iv IS NULL AND tag IS NULL AND embedding IS NULL"
+        " AND embedding_iv IS NULL AND created_at IS NULL AND updated_at IS NULL"
+        " AND version_device_id IS NULL)"
+        " OR (content IS NOT NULL AND iv IS NOT NULL AND created_at IS NOT NULL"
+        " AND updated_at IS NOT NULL AND version_device_id IS NOT NULL)",
+        name="version_complete",
+    ),
+    # The change feed reads by cursor; a sequence number belongs to one change only.
+    Index("uq_entries_user_id_change_seq", "user_id", "change_seq", unique=True),
+    Index(None, "user_id", "synced_at", "id"),
+)
+
+# Which exact version (by fingerprint of IV + ciphertext) each revision had: retries are no-ops.
+entry_revisions = Table(
+    "entry_revisions",
+    metadata,
+    _owner(),
+    Column("entry_id", Uuid, nullable=False),
+    Column("fingerprint", LargeBinary, nullable=False),
+    Column("revision", Integer, nullable=False),
+    PrimaryKeyConstraint("user_id", "entry_id", "fingerprint"),
+)
+
+conflicts = Table(
+    "conflicts",
+    metadata,
+    _owner(),
+    Column("id", Uuid, nullable=False),
+    Column("entry_id", Uuid, nullable=False),
+    # The version the server could not accept; the other side is the entry's current version.
+    Column("local_content", LargeBinary, nullable=False),
+    Column("local_iv", LargeBinary, nullable=False),
+    Column("local_tag", LargeBinary),
+    Column("local_embedding", LargeBinary),
+    Column("local_embedding_iv", LargeBinary),
+    Column("local_created_at", _tz(), nullable=False),
+    Column("local_updated_at", _tz(), nullable=False),
+    Column("local_device_id", Text, nullable=False),
+    Column("remote_revision", Integer, nullable=False),
+    Column("detected_at", _tz(), nullable=False),
+    Column("resolved_at", _tz()),
+    Column("resolution", Text),
+    PrimaryKeyConstraint("user_id", "id"),
+    CheckConstraint("(resolved_at IS NULL) = (resolution IS NULL)", name="resolution_with_time"),
+    CheckConstraint("resolution IN ('local', 'remote', 'merged', 'superseded')", name="resolution"),
+    # At most one open conflict per entry, even under concurrent uploads.
+    Index(
+        "uq_conflicts_user_id_entry_id_open",
+        "user_id",
+        "entry_id",
+        unique=True,
+        postgresql_where=text("resolved_at IS NULL"),
+    ),
+)
+
+# The newest revision of each entry the server has sent to each device (conflict rule 4).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    _owner(),
+    Column("device_id", Text, nullable=False),
+    Column("entry_id", Uuid, nullable=False),
+    Column("revision", Integer, nullable=False),
+    PrimaryKeyConstraint("user_id", "device_id", "entry_id"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    _owner(),
+    Column("id", Uuid, nullable=False),
+    Column("metric_type", Text, nullable=False),
+    Column("ts", _tz(), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("user_id", "id"),
+    Index(None, "user_id", "metric_type", "ts"),
+)
+
+# Encrypted daily sums, so an aggregate adds O(days) ciphertexts rather than O(metrics).
+metric_rollups = Table(
+    "metric_rollups",
+    metadata,
+    _owner(),
+    Column("metric_type", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("user_id", "metric_type", "day"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _owner(),
+    Column("family_id", Uuid, nullable=False),
+    # SHA-256 of the token: the token itself is never stored.
+    Column("token_hash", LargeBinary, nullable=False),
+    Column("issued_at", _tz(), nullable=False),
+    Column("expires_at", _tz(), nullable=False),
+    Column("used_at", _tz()),
+    Column("revoked_at", _tz()),
+    UniqueConstraint("token_hash"),
+    Index(None, "family_id"),
+    Index(None, "user_id"),
+)

@@ -1,0 +1,88 @@
+"""The unit of work: one database transaction (one AsyncSession) shared by every repository."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reflective_adapters.postgres.repositories import (
+    PgConflicts,
+    PgDeliveries,
+    PgEntries,
+    PgMetrics,
+    PgRefreshTokens,
+    PgTags,
+    PgUsers,
+)
+from reflective_domain.ports.repositories import (
+    ConflictRepository,
+    DeliveryLog,
+    EntryRepository,
+    MetricRepository,
+    RefreshTokenRepository,
+    TagRepository,
+    UserRepository,
+)
+
+
+class SqlAlchemyUnitOfWork:
+    """``async with SqlAlchemyUnitOfWork(session_factory) as uow: ...; await uow.commit()``.
+
+    Leaving the block without committing rolls back. Isolation is PostgreSQL's default, READ
+    COMMITTED; writers of one user serialize on the user row (``users.lock`` /
+    ``users.next_change_seq``), and uniqueness is left to constraints and ON CONFLICT.
+    """
+
+    users: UserRepository
+    tags: TagRepository
+    entries: EntryRepository
+    conflicts: ConflictRepository
+    deliveries: DeliveryLog
+    metrics: MetricRepository
+    refresh_tokens: RefreshTokenRepository
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> SqlAlchemyUnitOfWork:
+        if self._session is not None:
+            raise RuntimeError("this unit of work is already in use")
+        self._session = self._session_factory()
+        self._bind(self._session)
+        return self
+
+    def _bind(self, session: AsyncSession) -> None:
+        # Fresh repositories also forget the user versions read by a rolled-back transaction.
+        self.users = PgUsers(session)
+        self.tags = PgTags(session)
+        self.entries = PgEntries(session)
+        self.conflicts = PgConflicts(session)
+        self.deliveries = PgDeliveries(session)
+        self.metrics = PgMetrics(session)
+        self.refresh_tokens = PgRefreshTokens(session)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            # Closing rolls back whatever was not committed and returns the connection.
+            await session.close()
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not active; use `async with`")
+        return self._session
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self._bind(self.session)

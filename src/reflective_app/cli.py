@@ -1,0 +1,85 @@
+"""The ``reflective`` command. Subcommands register on the ``main`` group."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+from alembic.util.exc import CommandError
+from sqlalchemy.exc import DBAPIError
+
+from reflective_adapters.postgres import migrate
+from reflective_adapters.postgres.embedded import EmbeddedDatabaseError, database_url_from_env
+
+
+@click.group()
+@click.version_option(package_name="reflective-server")
+def main() -> None:
+    """Reflective Server: zero-knowledge journaling sync."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema (DATABASE_URL, or the embedded PostgreSQL when unset)."""
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """Failures a user can fix, as one line each, not a traceback (and never the URL: it may
+    hold a password)."""
+    try:
+        yield
+    except (EmbeddedDatabaseError, CommandError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:
+        raise click.ClickException(f"DATABASE_URL: {exc}") from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database server: {exc}") from exc
+    except DBAPIError as exc:
+        raise click.ClickException(f"database error: {exc.orig}") from exc
+
+
+def _with_database(action: Callable[[str], str]) -> None:
+    with _database_errors():
+        click.echo(action(database_url_from_env()))
+
+
+def _describe(revision: str | None) -> str:
+    if revision is None:
+        return "empty (no migrations applied)"
+    return (
+        f"{revision} (head)"
+        if revision == migrate.head()
+        else f"{revision} (head is {migrate.head()})"
+    )
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Migrate the schema up to REVISION (default: head)."""
+
+    def run(url: str) -> str:
+        migrate.upgrade(url, revision)
+        return f"database at {_describe(migrate.current(url))}"
+
+    _with_database(run)
+
+
+@db.command()
+@click.argument("revision", default="-1")
+def downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION (default: one step; "base" drops every table)."""
+
+    def run(url: str) -> str:
+        migrate.downgrade(url, revision)
+        return f"database at {_describe(migrate.current(url))}"
+
+    _with_database(run)
+
+
+@db.command()
+def current() -> None:
+    """Show the schema revision of the database."""
+    _with_database(lambda url: _describe(migrate.current(url)))
