@@ -7,7 +7,7 @@ import copy
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from reflective_adapters.memory.store import Tables
 from reflective_domain.accounts import User
@@ -76,12 +76,14 @@ class MemoryUsers:
         t = self._t
         t.users.pop(user_id, None)
         t.change_seqs.pop(user_id, None)
-        for table in (t.tags, t.conflicts, t.metrics, t.refresh_tokens):
-            for key in [k for k, v in table.items() if v.user_id == user_id]:
-                del table[key]
-        for keyed in (t.entries, t.fingerprints, t.deliveries, t.rollups):
+        by_owner: list[dict[Any, Any]] = [t.tags, t.conflicts, t.metrics, t.refresh_tokens]
+        for table in by_owner:
+            for owned in [k for k, v in table.items() if v.user_id == user_id]:
+                del table[owned]
+        by_key: list[dict[Any, Any]] = [t.entries, t.fingerprints, t.deliveries, t.rollups]
+        for keyed in by_key:
             for key in [k for k in keyed if k[0] == user_id]:
-                del keyed[key]  # type: ignore[attr-defined]
+                del keyed[key]
 
 
 class MemoryTags:
