@@ -20,7 +20,16 @@ moments = st.integers(min_value=0, max_value=365 * 24 * 3600 * 10**6).map(
 )
 
 # Names that differ in case, spacing and Unicode form must fold to one tag.
-_base_names = st.sampled_from(["work", "Family", "gratitude", "deep  thoughts", "café", "ＴＲＡＶＥＬ"])
+_base_names = st.sampled_from(
+    [
+        "work",
+        "Family",
+        "gratitude",
+        "deep  thoughts",
+        "café",
+        "\uff34\uff32\uff21\uff36\uff25\uff2c",
+    ]
+)
 tag_names = st.one_of(
     _base_names.flatmap(
         lambda n: st.sampled_from([n, n.upper(), f"  {n} ", n.replace(" ", "   "), n.title()])

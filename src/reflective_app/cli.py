@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError
 
 from reflective_adapters.postgres import migrate
 from reflective_adapters.postgres.embedded import EmbeddedDatabaseError, database_url_from_env
+from reflective_app.commands.dev_reset import dev_reset
+from reflective_app.commands.serve import serve
 
 
 @click.group()
@@ -83,3 +85,7 @@ def downgrade(revision: str) -> None:
 def current() -> None:
     """Show the schema revision of the database."""
     _with_database(lambda url: _describe(migrate.current(url)))
+
+
+main.add_command(serve)
+main.add_command(dev_reset)

@@ -68,3 +68,11 @@ class InvalidCiphertext(DomainError):
 
 class ConcurrentUpdate(DomainError):
     """Someone else saved the same object since it was read (409); retry with fresh data."""
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed sign-ins (429); ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -24,7 +24,11 @@ def test_passwords_need_eight_characters():
 def test_preference_defaults_match_the_contract():
     p = Preferences()
     assert (p.timezone, p.locale, p.daily_word_goal, p.ai_features_enabled) == (
-        "UTC", "en-US", 750, True)
+        "UTC",
+        "en-US",
+        750,
+        True,
+    )
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,9 @@ async def test_a_password_change_ends_every_session(services):
 async def test_a_password_change_needs_the_current_password(services):
     uid = await services.new_user("ada@example.com")
     with pytest.raises(AuthenticationFailed):
-        await services.update_profile(uid, ProfileChanges(current_password="nope", password="x" * 9))
+        await services.update_profile(
+            uid, ProfileChanges(current_password="nope", password="x" * 9)
+        )
 
 
 async def test_deleting_the_account_needs_the_password_and_removes_it(services):
@@ -74,9 +76,10 @@ async def test_deleting_the_account_needs_the_password_and_removes_it(services):
 
 
 async def test_profile_counts_entries_and_streak_without_reading_them(services):
+    import uuid
+
     from reflective_domain.tiers import PrivacyTier
     from tests.services import upload, version
-    import uuid
 
     uid = await services.new_user("ada@example.com", PrivacyTier.FULL_SYNC)
     await services.push(uid, upload(uuid.uuid4(), version(at=services.clock.now())))

@@ -6,7 +6,9 @@ import reflective_domain
 
 
 def test_domain_imports_only_the_standard_library():
-    modules = [m.name for m in pkgutil.walk_packages(reflective_domain.__path__, "reflective_domain.")]
+    modules = [
+        m.name for m in pkgutil.walk_packages(reflective_domain.__path__, "reflective_domain.")
+    ]
     script = (
         "import sys, importlib\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
@@ -15,7 +17,10 @@ def test_domain_imports_only_the_standard_library():
         "print(','.join(n for n in third if not n.startswith('_')))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True,
+        [sys.executable, "-I", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
         env={"PYTHONPATH": reflective_domain.__path__[0].rsplit("/", 1)[0]},
     )
     assert len(modules) > 10

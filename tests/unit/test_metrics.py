@@ -118,8 +118,13 @@ metric_lists = st.lists(
 )
 
 
-@given(metrics=metric_lists, batches=st.integers(1, 3), a=range_ends, b=range_ends,
-       op=st.sampled_from(list(Operation)))
+@given(
+    metrics=metric_lists,
+    batches=st.integers(1, 3),
+    a=range_ends,
+    b=range_ends,
+    op=st.sampled_from(list(Operation)),
+)
 def test_rollup_aggregation_equals_the_naive_sum(metrics, batches, a, b, op):
     """Whatever the range and however the uploads were batched, the rolled-up answer is the
     answer of adding every metric in range one by one."""
@@ -132,8 +137,9 @@ def test_rollup_aggregation_equals_the_naive_sum(metrics, batches, a, b, op):
         for i in range(0, len(uploads), step):
             await svc.upload_metrics(uid, uploads[i : i + step])
         time_range = TimeRange(min(a, b), max(a, b))
-        expected = [v for v, at, kind in metrics
-                    if kind == "word_count" and time_range.contains(at)]
+        expected = [
+            v for v, at, kind in metrics if kind == "word_count" and time_range.contains(at)
+        ]
         request = AggregationRequest("word_count", op, time_range)
         if not expected:
             with pytest.raises(NotFound):

@@ -5,8 +5,14 @@ import uuid
 import pytest
 
 from reflective_domain.entries import Resolution
-from reflective_domain.errors import EntryConflict, ForbiddenByTier, NotFound, ResyncRequired
-from reflective_domain.errors import LimitExceeded, ValidationFailed
+from reflective_domain.errors import (
+    EntryConflict,
+    ForbiddenByTier,
+    LimitExceeded,
+    NotFound,
+    ResyncRequired,
+    ValidationFailed,
+)
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.conflicts import MergedVersion
 from tests.services import upload, version
@@ -98,8 +104,11 @@ async def test_resolution_closes_the_conflict(services, user, choice):
         await services.push(user, upload(E1, theirs))
     merged = MergedVersion(b"merged", b"m" * 12) if choice is Resolution.MERGED else None
     entry = await services.resolve(user, err.value.conflict_id, choice, merged)
-    expected = {Resolution.LOCAL: theirs.content, Resolution.REMOTE: mine.content,
-                Resolution.MERGED: b"merged"}[choice]
+    expected = {
+        Resolution.LOCAL: theirs.content,
+        Resolution.REMOTE: mine.content,
+        Resolution.MERGED: b"merged",
+    }[choice]
     assert entry.version.content == expected
     assert entry.revision == (1 if choice is Resolution.REMOTE else 2)
     assert await services.conflicts(user) == []

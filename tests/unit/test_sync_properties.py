@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -86,8 +86,9 @@ class SyncMachine(RuleBasedStateMachine):
         return entry.version.fingerprint if entry is not None and entry.version else None
 
     # --- rules -------------------------------------------------------------------------------
-    @rule(device=st.sampled_from(DEVICES), entry_id=st.sampled_from(ENTRIES),
-          with_base=st.booleans())
+    @rule(
+        device=st.sampled_from(DEVICES), entry_id=st.sampled_from(ENTRIES), with_base=st.booleans()
+    )
     def edit(self, device: str, entry_id: uuid.UUID, with_base: bool) -> None:
         d = self.devices[device]
         self.counter += 1
@@ -159,8 +160,10 @@ class SyncMachine(RuleBasedStateMachine):
             if entry is not None:
                 assert (entry.id, entry.revision) in d.delivered
 
-    @rule(device=st.sampled_from(DEVICES),
-          choice=st.sampled_from([Resolution.LOCAL, Resolution.REMOTE, Resolution.MERGED]))
+    @rule(
+        device=st.sampled_from(DEVICES),
+        choice=st.sampled_from([Resolution.LOCAL, Resolution.REMOTE, Resolution.MERGED]),
+    )
     def resolve(self, device: str, choice: Resolution) -> None:
         views = self.run(self.svc.conflicts(self.user))
         if not views:
@@ -175,8 +178,10 @@ class SyncMachine(RuleBasedStateMachine):
         )
         entry = self.run(self.svc.resolve(self.user, view.conflict.id, choice, merged, device))
         # The user chose: both sides were shown, whatever was not chosen may go.
-        for fp in (view.conflict.local.fingerprint,
-                   view.remote.version.fingerprint if view.remote.version else None):
+        for fp in (
+            view.conflict.local.fingerprint,
+            view.remote.version.fingerprint if view.remote.version else None,
+        ):
             if fp is not None:
                 self.must_keep.pop(fp, None)
                 d.seen.add(fp)
@@ -213,5 +218,3 @@ class SyncMachine(RuleBasedStateMachine):
 
 
 TestSync = SyncMachine.TestCase
-
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import timezone
 
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
+from reflective_domain.errors import EntryConflict
 from reflective_domain.tiers import CloudData, PrivacyTier
 from reflective_domain.use_cases.metrics import MetricUpload
 from tests.fakes import (
@@ -29,8 +31,14 @@ UTC = timezone.utc
 def fresh_services() -> Services:
     store = MemoryStore()
     clock = FakeClock()
-    return Services(lambda: MemoryUnitOfWork(store), clock, SequentialIds(),
-                    FakePasswordHasher(), FakeTokenService(clock), PlaintextHe())
+    return Services(
+        lambda: MemoryUnitOfWork(store),
+        clock,
+        SequentialIds(),
+        FakePasswordHasher(),
+        FakeTokenService(clock),
+        PlaintextHe(),
+    )
 
 
 async def holdings(svc: Services, user_id: uuid.UUID) -> dict[CloudData, bool]:
@@ -53,10 +61,8 @@ async def fill(svc: Services, user_id: uuid.UUID, tier: PrivacyTier) -> None:
     if tier.permits(CloudData.ENTRIES):
         entry = uuid.uuid4()
         await svc.push(user_id, upload(entry, version("phone")))
-        try:
+        with contextlib.suppress(EntryConflict):  # the conflict is the point
             await svc.push(user_id, upload(entry, version("laptop")))
-        except Exception:  # noqa: BLE001 - the conflict is the point
-            pass
 
 
 @given(start=tiers, path=st.lists(tiers, min_size=1, max_size=4))
@@ -89,10 +95,11 @@ def test_revoke_reports_what_it_deleted():
         await fill(svc, uid, PrivacyTier.FULL_SYNC)
         result = await svc.revoke(uid)
         assert (result.deleted.metrics, result.deleted.entries, result.deleted.conflicts) == (
-            1, 1, 1)
+            1,
+            1,
+            1,
+        )
         assert result.state.tier is PrivacyTier.LOCAL_ONLY
         assert not any((await holdings(svc, uid)).values())
 
     asyncio.run(scenario())
-
-

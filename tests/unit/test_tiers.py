@@ -13,8 +13,13 @@ LOCAL, ANALYTICS, FULL = PrivacyTier.LOCAL_ONLY, PrivacyTier.ANALYTICS_SYNC, Pri
 
 
 def a_user() -> User:
-    return User(id=__import__("uuid").uuid4(), email="a@b.co", password_hash="h",
-                created_at=NOW, updated_at=NOW)
+    return User(
+        id=__import__("uuid").uuid4(),
+        email="a@b.co",
+        password_hash="h",
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 def test_tiers_are_ordered_local_then_analytics_then_full():

@@ -16,6 +16,7 @@ from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
 from reflective_domain.metrics import DailyRollup, EncryptedMetric
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
+from reflective_domain.throttling import LoginAttempts
 
 T = TypeVar("T")
 
@@ -358,3 +359,22 @@ class MemoryRefreshTokens:
         for token in self._t.refresh_tokens.values():
             if token.user_id == user_id and token.revoked_at is None:
                 token.revoked_at = now
+
+
+class MemoryLoginAttempts:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def get(self, key: bytes) -> LoginAttempts | None:
+        found = self._t.login_attempts.get(key)
+        return _copy(found) if found is not None else None
+
+    async def get_for_update(self, key: bytes, now: datetime) -> LoginAttempts:
+        found = self._t.login_attempts.setdefault(key, LoginAttempts(key, 0, now))
+        return _copy(found)
+
+    async def save(self, attempts: LoginAttempts) -> None:
+        self._t.login_attempts[attempts.key] = _copy(attempts)
+
+    async def clear(self, key: bytes) -> None:
+        self._t.login_attempts.pop(key, None)

@@ -11,6 +11,7 @@ from reflective_domain.entries import Conflict, Entry
 from reflective_domain.metrics import DailyRollup, EncryptedMetric
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
+from reflective_domain.throttling import LoginAttempts
 
 UserId = uuid.UUID
 
@@ -29,6 +30,7 @@ class Tables:
     metrics: dict[uuid.UUID, EncryptedMetric] = field(default_factory=dict)
     rollups: dict[tuple[UserId, str, date], DailyRollup] = field(default_factory=dict)
     refresh_tokens: dict[uuid.UUID, RefreshToken] = field(default_factory=dict)
+    login_attempts: dict[bytes, LoginAttempts] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         # bytes are immutable and shared, so the copy is cheap even for large ciphertexts.

@@ -6,6 +6,7 @@ from reflective_adapters.memory.repositories import (
     MemoryConflicts,
     MemoryDeliveries,
     MemoryEntries,
+    MemoryLoginAttempts,
     MemoryMetrics,
     MemoryRefreshTokens,
     MemoryTags,
@@ -16,6 +17,7 @@ from reflective_domain.ports import (
     ConflictRepository,
     DeliveryLog,
     EntryRepository,
+    LoginAttemptRepository,
     MetricRepository,
     RefreshTokenRepository,
     TagRepository,
@@ -31,6 +33,7 @@ class MemoryUnitOfWork:
     deliveries: DeliveryLog
     metrics: MetricRepository
     refresh_tokens: RefreshTokenRepository
+    login_attempts: LoginAttemptRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -51,6 +54,7 @@ class MemoryUnitOfWork:
         self.deliveries = MemoryDeliveries(work)
         self.metrics = MemoryMetrics(work)
         self.refresh_tokens = MemoryRefreshTokens(work)
+        self.login_attempts = MemoryLoginAttempts(work)
 
     async def __aexit__(
         self,

@@ -240,3 +240,14 @@ refresh_tokens = Table(
     Index(None, "family_id"),
     Index(None, "user_id"),
 )
+
+# The one table without user_id: failed sign-ins are counted for emails that may belong to no
+# user, keyed by a SHA-256 digest of the email or client address (never the value itself).
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("key", LargeBinary, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", _tz(), nullable=False),
+    Column("locked_until", _tz()),
+)

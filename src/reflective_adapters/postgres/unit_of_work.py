@@ -10,6 +10,7 @@ from reflective_adapters.postgres.repositories import (
     PgConflicts,
     PgDeliveries,
     PgEntries,
+    PgLoginAttempts,
     PgMetrics,
     PgRefreshTokens,
     PgTags,
@@ -19,6 +20,7 @@ from reflective_domain.ports.repositories import (
     ConflictRepository,
     DeliveryLog,
     EntryRepository,
+    LoginAttemptRepository,
     MetricRepository,
     RefreshTokenRepository,
     TagRepository,
@@ -41,6 +43,7 @@ class SqlAlchemyUnitOfWork:
     deliveries: DeliveryLog
     metrics: MetricRepository
     refresh_tokens: RefreshTokenRepository
+    login_attempts: LoginAttemptRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -62,6 +65,7 @@ class SqlAlchemyUnitOfWork:
         self.deliveries = PgDeliveries(session)
         self.metrics = PgMetrics(session)
         self.refresh_tokens = PgRefreshTokens(session)
+        self.login_attempts = PgLoginAttempts(session)
 
     async def __aexit__(
         self,

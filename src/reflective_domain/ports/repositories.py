@@ -15,6 +15,7 @@ from reflective_domain.entries import Conflict, Entry
 from reflective_domain.metrics import DailyRollup, EncryptedMetric
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
+from reflective_domain.throttling import LoginAttempts
 
 
 class UserRepository(Protocol):
@@ -198,3 +199,17 @@ class RefreshTokenRepository(Protocol):
     async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None: ...
 
     async def revoke_all(self, user_id: uuid.UUID, now: datetime) -> None: ...
+
+
+class LoginAttemptRepository(Protocol):
+    """Failed sign-ins by hashed key. Shared by every worker, so limits hold across them."""
+
+    async def get(self, key: bytes) -> LoginAttempts | None: ...
+
+    async def get_for_update(self, key: bytes, now: datetime) -> LoginAttempts:
+        """The key's record, created empty if missing, locked until commit."""
+        ...
+
+    async def save(self, attempts: LoginAttempts) -> None: ...
+
+    async def clear(self, key: bytes) -> None: ...

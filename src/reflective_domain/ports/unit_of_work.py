@@ -8,6 +8,7 @@ from reflective_domain.ports.repositories import (
     ConflictRepository,
     DeliveryLog,
     EntryRepository,
+    LoginAttemptRepository,
     MetricRepository,
     RefreshTokenRepository,
     TagRepository,
@@ -25,6 +26,7 @@ class UnitOfWork(Protocol):
     deliveries: DeliveryLog
     metrics: MetricRepository
     refresh_tokens: RefreshTokenRepository
+    login_attempts: LoginAttemptRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -13,15 +13,17 @@ from reflective_domain.accounts import (
     check_password,
     normalise_email,
 )
-from reflective_domain.errors import AuthenticationFailed, ValidationFailed
+from reflective_domain.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
 from reflective_domain.ports import Clock, IdGenerator, PasswordHasher, TokenService
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.sessions import RefreshToken, TokenPair, hash_refresh_token
 from reflective_domain.streaks import writing_streak
+from reflective_domain.throttling import ThrottlePolicy, throttle_key
 from reflective_domain.use_cases._guards import load_user
 
 WRONG_CREDENTIALS = "Incorrect email or password"
 INVALID_REFRESH = "Invalid or expired refresh token"
+TOO_MANY_ATTEMPTS = "Too many failed sign-in attempts; try again later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,8 @@ class _Sessions:
 
 
 class SignIn:
-    """Same answer, and the same work, for an unknown email and a wrong password."""
+    """Same answer, and the same work, for an unknown email and a wrong password; failures are
+    throttled per account and per client address."""
 
     def __init__(
         self,
@@ -116,24 +119,49 @@ class SignIn:
         clock: Clock,
         ids: IdGenerator,
         policy: SessionPolicy | None = None,
+        account_throttle: ThrottlePolicy | None = None,
+        address_throttle: ThrottlePolicy | None = None,
     ) -> None:
-        self._uow, self._hasher, self._ids = uow, hasher, ids
+        self._uow, self._hasher, self._ids, self._clock = uow, hasher, ids, clock
         self._sessions = _Sessions(tokens, clock, ids, policy or SessionPolicy())
+        self._account_throttle = account_throttle or ThrottlePolicy.per_account()
+        self._address_throttle = address_throttle or ThrottlePolicy.per_address()
 
-    async def __call__(self, email: str, password: str) -> TokenPair:
+    async def __call__(
+        self, email: str, password: str, client_address: str | None = None
+    ) -> TokenPair:
         try:
-            normalised = normalise_email(email)
+            normalised: str | None = normalise_email(email)
         except ValidationFailed:
             normalised = None
+        limits = [
+            (throttle_key("account", normalised or email.strip().lower()), self._account_throttle)
+        ]
+        if client_address:
+            limits.append((throttle_key("address", client_address), self._address_throttle))
+        now = self._clock.now()
         async with self._uow() as uow:
+            for key, _ in limits:
+                attempts = await uow.login_attempts.get(key)
+                wait = attempts.retry_after(now) if attempts is not None else None
+                if wait is not None:
+                    raise TooManyAttempts(TOO_MANY_ATTEMPTS, wait)
             user = await uow.users.get_by_email(normalised) if normalised else None
         if user is None:
             await self._hasher.burn(password)
-            raise AuthenticationFailed(WRONG_CREDENTIALS)
-        if not await self._hasher.verify(user.password_hash, password):
-            raise AuthenticationFailed(WRONG_CREDENTIALS)
-        pair, record = self._sessions.issue(user.id, self._ids.new_id())
+            ok = False
+        else:
+            ok = await self._hasher.verify(user.password_hash, password)
         async with self._uow() as uow:
+            if not ok or user is None:
+                for key, policy in limits:
+                    attempts = await uow.login_attempts.get_for_update(key, now)
+                    attempts.record_failure(now, policy)
+                    await uow.login_attempts.save(attempts)
+                await uow.commit()
+                raise AuthenticationFailed(WRONG_CREDENTIALS)
+            await uow.login_attempts.clear(limits[0][0])
+            pair, record = self._sessions.issue(user.id, self._ids.new_id())
             await uow.refresh_tokens.add(record)
             await uow.commit()
         return pair

@@ -3,6 +3,7 @@
 from reflective_adapters.postgres.repositories.conflicts import PgConflicts
 from reflective_adapters.postgres.repositories.deliveries import PgDeliveries
 from reflective_adapters.postgres.repositories.entries import PgEntries
+from reflective_adapters.postgres.repositories.login_attempts import PgLoginAttempts
 from reflective_adapters.postgres.repositories.metrics import PgMetrics
 from reflective_adapters.postgres.repositories.refresh_tokens import PgRefreshTokens
 from reflective_adapters.postgres.repositories.tags import PgTags
@@ -12,6 +13,7 @@ __all__ = [
     "PgConflicts",
     "PgDeliveries",
     "PgEntries",
+    "PgLoginAttempts",
     "PgMetrics",
     "PgRefreshTokens",
     "PgTags",

@@ -1,0 +1,88 @@
+"""Access tokens as HS256 JWTs; refresh tokens as opaque random strings."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import jwt
+
+from reflective_domain.errors import AuthenticationFailed
+from reflective_domain.ports import Clock
+from reflective_domain.sessions import AccessClaims
+
+_ALGORITHM = "HS256"
+_REQUIRED = ["exp", "iat", "sub", "jti", "iss", "aud"]
+_INVALID = "Could not validate credentials"
+
+
+class JwtTokenService:
+    """Issues and verifies access tokens.
+
+    The algorithm is pinned on decode, so a token declaring ``alg: none`` or another
+    algorithm is refused. ``iat`` is a float with microseconds: the domain compares it with
+    the moment a password change ended all sessions, and whole seconds would wrongly refuse a
+    login made in the same second after the change.
+    """
+
+    def __init__(
+        self,
+        secret: str,
+        issuer: str,
+        audience: str,
+        access_ttl_seconds: int,
+        clock: Clock,
+    ) -> None:
+        if not secret:
+            raise ValueError("the token secret must not be empty")
+        if access_ttl_seconds < 1:
+            raise ValueError("access_ttl_seconds must be positive")
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        self._ttl = access_ttl_seconds
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"JwtTokenService(issuer={self._issuer!r}, ttl={self._ttl}s, secret=<hidden>)"
+
+    @property
+    def access_ttl_seconds(self) -> int:
+        return self._ttl
+
+    def issue_access(self, user_id: uuid.UUID) -> str:
+        now = self._clock.now()
+        claims = {
+            "sub": str(user_id),
+            "iat": now.timestamp(),
+            "exp": (now + timedelta(seconds=self._ttl)).timestamp(),
+            "jti": secrets.token_urlsafe(16),
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+
+    def read_access(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[_ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": _REQUIRED},
+            )
+            issued = claims["iat"]
+            if isinstance(issued, bool) or not isinstance(issued, (int, float)):
+                raise AuthenticationFailed(_INVALID)
+            return AccessClaims(
+                user_id=uuid.UUID(str(claims["sub"])),
+                issued_at=datetime.fromtimestamp(issued, timezone.utc),
+            )
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
+            # Never say which check failed: that helps an attacker tune forgeries.
+            raise AuthenticationFailed(_INVALID) from exc
+
+    def new_refresh_token(self) -> str:
+        return secrets.token_urlsafe(32)

@@ -1,0 +1,158 @@
+"""The composition root: every adapter and use case the server runs with, wired once.
+
+Async resources (the database and its engine) start in the app's lifespan through
+``init_resources()``; nothing connects at import or construction. Tests override providers,
+e.g. ``container.database_url.override(providers.Object(url))`` or
+``container.uow_factory.override(providers.Object(factory))``, before the app starts.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dependency_injector import containers, providers
+
+from reflective_adapters.he import SealAggregator, SealCiphertextValidator
+from reflective_adapters.postgres import make_session_factory
+from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
+from reflective_adapters.system import SystemClock, Uuid4Ids
+from reflective_app.database import open_database, open_engine, unit_of_work_factory
+from reflective_app.settings import Settings
+from reflective_domain.he_params import CkksParameters
+from reflective_domain.use_cases.accounts import (
+    Authorize,
+    DeleteAccount,
+    GetPreferences,
+    GetProfile,
+    RefreshSession,
+    Register,
+    SessionPolicy,
+    SignIn,
+    SignOut,
+    UpdatePreferences,
+    UpdateProfile,
+)
+from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
+from reflective_domain.use_cases.export import ExportData
+from reflective_domain.use_cases.metrics import Aggregate, DeleteAllMetrics, UploadMetrics
+from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
+from reflective_domain.use_cases.sync import (
+    DeleteAllEntries,
+    DeleteEntry,
+    ListBackups,
+    PullChanges,
+    PushEntry,
+)
+from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Singleton(Settings.from_env)
+
+    # Database: resolved (embedded if no URL) and migrated at startup, then the engine.
+    database_url = providers.Resource(open_database, settings)
+    engine = providers.Resource(open_engine, database_url)
+    session_factory = providers.Singleton(make_session_factory, engine)
+    uow_factory = providers.Singleton(unit_of_work_factory, session_factory)
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(Uuid4Ids)
+    hasher = providers.Singleton(
+        Argon2PasswordHasher, max_concurrency=settings.provided.password_hash_concurrency
+    )
+    tokens = providers.Singleton(
+        JwtTokenService,
+        secret=settings.provided.secret_key,
+        issuer=settings.provided.token_issuer,
+        audience=settings.provided.token_audience,
+        access_ttl_seconds=settings.provided.access_ttl_seconds,
+        clock=clock,
+    )
+    session_policy = providers.Singleton(
+        SessionPolicy,
+        refresh_ttl=providers.Callable(timedelta, days=settings.provided.refresh_token_expire_days),
+    )
+
+    # Homomorphic encryption: the parameters announced to clients, and key-free arithmetic.
+    ckks_parameters = providers.Singleton(CkksParameters.default)
+    ciphertext_validator = providers.Singleton(SealCiphertextValidator)
+    he_aggregator = providers.Singleton(SealAggregator)
+
+    # Accounts and sessions
+    register = providers.Factory(Register, uow_factory, hasher, clock, ids)
+    sign_in = providers.Factory(SignIn, uow_factory, hasher, tokens, clock, ids, session_policy)
+    refresh_session = providers.Factory(
+        RefreshSession, uow_factory, tokens, clock, ids, session_policy
+    )
+    sign_out = providers.Factory(SignOut, uow_factory, clock)
+    authorize = providers.Factory(Authorize, uow_factory, tokens)
+    get_profile = providers.Factory(GetProfile, uow_factory, clock)
+    update_profile = providers.Factory(UpdateProfile, uow_factory, hasher, clock, get_profile)
+    get_preferences = providers.Factory(GetPreferences, uow_factory)
+    update_preferences = providers.Factory(UpdatePreferences, uow_factory, clock)
+    delete_account = providers.Factory(DeleteAccount, uow_factory, hasher)
+    export_data = providers.Factory(ExportData, uow_factory)
+
+    # Privacy tiers
+    get_privacy = providers.Factory(GetPrivacy, uow_factory)
+    change_tier = providers.Factory(
+        ChangeTier, uow_factory, ciphertext_validator, clock, ckks_parameters
+    )
+    revoke_sync = providers.Factory(RevokeSync, change_tier)
+
+    # Tags
+    create_tag = providers.Factory(CreateTag, uow_factory, clock, ids)
+    list_tags = providers.Factory(ListTags, uow_factory)
+    update_tag = providers.Factory(UpdateTag, uow_factory, clock)
+    delete_tag = providers.Factory(DeleteTag, uow_factory)
+    cleanup_tags = providers.Factory(CleanupTags, uow_factory, clock)
+
+    # Encrypted metrics
+    upload_metrics = providers.Factory(
+        UploadMetrics, uow_factory, ciphertext_validator, he_aggregator, ids
+    )
+    aggregate = providers.Factory(Aggregate, uow_factory, he_aggregator)
+    delete_all_metrics = providers.Factory(DeleteAllMetrics, uow_factory)
+
+    # Entry sync and conflicts
+    push_entry = providers.Factory(PushEntry, uow_factory, clock, ids)
+    pull_changes = providers.Factory(PullChanges, uow_factory)
+    list_backups = providers.Factory(ListBackups, uow_factory)
+    delete_entry = providers.Factory(DeleteEntry, uow_factory, clock)
+    delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
+    list_conflicts = providers.Factory(ListConflicts, uow_factory)
+    resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock)
+
+
+USE_CASES = (
+    "register",
+    "sign_in",
+    "refresh_session",
+    "sign_out",
+    "authorize",
+    "get_profile",
+    "update_profile",
+    "get_preferences",
+    "update_preferences",
+    "delete_account",
+    "export_data",
+    "get_privacy",
+    "change_tier",
+    "revoke_sync",
+    "create_tag",
+    "list_tags",
+    "update_tag",
+    "delete_tag",
+    "cleanup_tags",
+    "upload_metrics",
+    "aggregate",
+    "delete_all_metrics",
+    "push_entry",
+    "pull_changes",
+    "list_backups",
+    "delete_entry",
+    "delete_all_entries",
+    "list_conflicts",
+    "resolve_conflict",
+)
+"""Providers handlers receive as dependencies, by the same name."""

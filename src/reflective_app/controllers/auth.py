@@ -1,0 +1,87 @@
+"""Registration, login, token refresh, logout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, URLEncodedBody
+
+from reflective_app.dto.auth import (
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenForm,
+    TokenResponse,
+)
+from reflective_app.dto.users import UserProfile
+from reflective_app.injected import UserId
+from reflective_app.openapi import BEARER_AUTH
+from reflective_domain.use_cases.accounts import (
+    GetProfile,
+    RefreshSession,
+    Register,
+    Registration,
+    SignIn,
+    SignOut,
+)
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["auth"]
+
+    @post("/register", status_code=201, operation_id="register")
+    async def register(
+        self,
+        data: JSONBody[RegisterRequest],
+        register: NamedDependency[Register],
+        get_profile: NamedDependency[GetProfile],
+    ) -> UserProfile:
+        """Create an account (privacy tier local_only). 409 when the email is registered,
+        422 for an invalid email, a password under 8 characters, an unknown timezone."""
+        user = await register(
+            Registration(
+                email=data.email,
+                password=data.password,
+                display_name=data.display_name,
+                timezone=data.timezone,
+                locale=data.locale,
+            )
+        )
+        return UserProfile.of(await get_profile(user.id))
+
+    @post("/token", status_code=200, operation_id="login")
+    async def token(
+        self,
+        request: Request[Any, Any, Any],
+        data: URLEncodedBody[TokenForm],
+        sign_in: NamedDependency[SignIn],
+    ) -> TokenResponse:
+        """Sign in with a form-urlencoded ``username`` (the email) and ``password``. Answers
+        an access token and a refresh token; 401 for a wrong email or password (the same
+        answer, in the same time, either way). Repeated failures for one account or from one
+        address answer 429 with ``Retry-After``."""
+        address = request.client.host if request.client else None
+        return TokenResponse.of(await sign_in(data.username, data.password, address))
+
+    @post("/refresh", status_code=200, operation_id="refresh_token")
+    async def refresh(
+        self, data: JSONBody[RefreshRequest], refresh_session: NamedDependency[RefreshSession]
+    ) -> TokenResponse:
+        """Trade a refresh token for a new access and refresh token. The old refresh token
+        stops working; presenting it again revokes every token descended from the same
+        sign-in."""
+        return TokenResponse.of(await refresh_session(data.refresh_token))
+
+    @post("/logout", status_code=204, operation_id="logout", security=BEARER_AUTH)
+    async def logout(
+        self,
+        user_id: UserId,
+        sign_out: NamedDependency[SignOut],
+        data: JSONBody[LogoutRequest | None] = None,
+    ) -> None:
+        """End the session of ``refresh_token``, or, without one, every session of the user
+        (access tokens issued before now stop working too)."""
+        await sign_out(user_id, data.refresh_token if data is not None else None)

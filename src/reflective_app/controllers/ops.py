@@ -1,0 +1,88 @@
+"""Operations: service identity, liveness, readiness. None need auth or reveal user data."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Controller, Response, get
+from litestar.openapi import ResponseSpec
+
+from reflective_app.database import ping
+from reflective_app.injected import AggregatorDep, EngineDep, ParametersDep
+from reflective_app.version import SERVICE_NAME, server_version
+from reflective_domain.he_params import CkksParameters
+from reflective_domain.ports import HeAggregator
+
+log = structlog.get_logger("reflective.health")
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+class ServiceInfo(msgspec.Struct):
+    service: str
+    version: str
+    docs: str = "/docs"
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class Readiness(msgspec.Struct):
+    status: str
+    checks: dict[str, str]
+
+
+class RootController(Controller):
+    path = "/"
+    tags = ["operations"]
+
+    @get(operation_id="service_info")
+    async def info(self) -> ServiceInfo:
+        """The service's name and version."""
+        return ServiceInfo(service=SERVICE_NAME, version=server_version())
+
+
+class HealthController(Controller):
+    path = "/api/health"
+    tags = ["operations"]
+
+    @get(operation_id="health")
+    async def live(self) -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok")
+
+    @get(
+        "/ready",
+        operation_id="readiness",
+        responses={503: ResponseSpec(Readiness, description="Not ready: a check failed")},
+    )
+    async def ready(
+        self, engine: EngineDep, ckks_parameters: ParametersDep, he_aggregator: AggregatorDep
+    ) -> Response[Readiness]:
+        """Readiness: the database answers and the HE library works. 503 otherwise."""
+        checks = {
+            "database": await _check("database", ping(engine)),
+            "he": await _check("he", _he_check(he_aggregator, ckks_parameters)),
+        }
+        ready = all(result == "ok" for result in checks.values())
+        return Response(
+            Readiness(status="ready" if ready else "not_ready", checks=checks),
+            status_code=200 if ready else 503,
+        )
+
+
+async def _he_check(aggregator: HeAggregator, parameters: CkksParameters) -> None:
+    if not await asyncio.to_thread(aggregator.serialized_context, parameters):
+        raise RuntimeError("empty HE context")
+
+
+async def _check(name: str, probe: Any) -> str:
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # any failure means "not ready"; the type is enough to log
+        log.warning("readiness_check_failed", check=name, error_type=type(exc).__name__)
+        return "failed"
+    return "ok"

@@ -1,0 +1,216 @@
+"""Encrypted entry sync (full_sync tier; others get 403): upload, listing, change feed,
+deletion, conflicts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+
+from reflective_app.dto.common import Message, as_utc, require_offset
+from reflective_app.dto.sync import (
+    BackupList,
+    BackupStored,
+    BackupUpload,
+    BackupView,
+    ChangeList,
+    ChangeView,
+    ConflictItem,
+    ConflictList,
+    DeletedBackups,
+    DeletedMetrics,
+    ResolveRequest,
+)
+from reflective_app.injected import UserId
+from reflective_app.openapi import BEARER_AUTH
+from reflective_domain.entries import EntryLimits, Outcome, Resolution
+from reflective_domain.errors import ResyncRequired
+from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
+from reflective_domain.use_cases.metrics import DeleteAllMetrics
+from reflective_domain.use_cases.sync import (
+    DEFAULT_PAGE,
+    DeleteAllEntries,
+    DeleteEntry,
+    ListBackups,
+    PullChanges,
+    PushEntry,
+)
+
+# Room for the largest entry the domain accepts, as base64, plus the JSON around it.
+_LIMITS = EntryLimits()
+ENTRY_BODY_LIMIT = (_LIMITS.max_content_bytes + _LIMITS.max_embedding_bytes) * 4 // 3 + 64 * 1024
+
+_STORED_MESSAGES = {
+    Outcome.CREATED: "Backup created",
+    Outcome.ACCEPTED: "Backup updated",
+    Outcome.UNCHANGED: "Backup already up to date",
+}
+UNKNOWN_CURSOR = "Unknown cursor: resync from the beginning"
+
+DeviceId = Annotated[
+    str | None, Parameter(description="The asking device: its own writes are left out")
+]
+
+
+class SyncController(Controller):
+    path = "/api/sync"
+    tags = ["sync"]
+    security = BEARER_AUTH
+
+    @post(
+        "/backup",
+        status_code=201,
+        operation_id="upload_backup",
+        request_max_body_size=ENTRY_BODY_LIMIT,
+    )
+    async def upload(
+        self, user_id: UserId, data: JSONBody[BackupUpload], push_entry: NamedDependency[PushEntry]
+    ) -> BackupStored:
+        """Upload one encrypted entry version. Retrying the same upload is harmless. 409
+        with ``{"detail": {message, conflict_id, log_id}}`` when it would overwrite a version
+        this device has not seen: both are kept as a conflict to resolve."""
+        pushed = await push_entry(user_id, data.to_domain())
+        version = pushed.entry.version
+        assert version is not None  # an accepted upload is live
+        return BackupStored(
+            id=pushed.entry.id,
+            user_id=user_id,
+            created_at=as_utc(version.created_at),
+            updated_at=as_utc(version.updated_at),
+            device_id=version.device_id,
+            message=_STORED_MESSAGES.get(pushed.outcome, "Backup stored"),
+            revision=pushed.entry.revision,
+        )
+
+    @get("/backups", operation_id="list_backups")
+    async def list_backups(
+        self,
+        user_id: UserId,
+        list_backups: NamedDependency[ListBackups],
+        since: Annotated[
+            datetime | None,
+            Parameter(
+                description="Only entries the server accepted after this time (Z or an offset)"
+            ),
+        ] = None,
+        device_id: DeviceId = None,
+        limit: Annotated[int, Parameter(description="1..500")] = DEFAULT_PAGE,
+        offset: FromQuery[int] = 0,
+    ) -> BackupList:
+        """Live entries, oldest accepted first. What is returned counts as seen by
+        ``device_id`` (it may then overwrite those versions without conflict)."""
+        page = await list_backups(user_id, require_offset("since", since), device_id, limit, offset)
+        return BackupList(
+            backups=[BackupView.of(entry) for entry in page.backups],
+            has_more=page.has_more,
+            total_count=page.total_count,
+        )
+
+    @get("/changes", operation_id="list_changes")
+    async def changes(
+        self,
+        user_id: UserId,
+        pull_changes: NamedDependency[PullChanges],
+        cursor: Annotated[
+            str | None, Parameter(description="next_cursor of the previous page; none: start")
+        ] = None,
+        limit: Annotated[int, Parameter(description="1..500")] = DEFAULT_PAGE,
+        device_id: DeviceId = None,
+    ) -> ChangeList:
+        """Every change after ``cursor`` in the order the server committed them, deletions
+        as tombstones. 410 for a cursor this server did not issue: pull again from the
+        start."""
+        position = 0
+        if cursor is not None:
+            if not cursor.isdigit():
+                raise ResyncRequired(UNKNOWN_CURSOR)
+            position = int(cursor)
+        page = await pull_changes(user_id, position, limit, device_id)
+        return ChangeList(
+            changes=[ChangeView.of(entry) for entry in page.changes],
+            next_cursor=str(page.next_cursor),
+            has_more=page.has_more,
+        )
+
+    @delete("/backup/content", status_code=200, operation_id="delete_all_backups")
+    async def delete_all(
+        self, user_id: UserId, delete_all_entries: NamedDependency[DeleteAllEntries]
+    ) -> DeletedBackups:
+        """Delete every backup and conflict of the user (allowed on any tier, for the cleanup
+        after a downgrade)."""
+        deleted = await delete_all_entries(user_id)
+        return DeletedBackups(message=f"Deleted {deleted} backups", deleted_backups=deleted)
+
+    @delete("/backup/{backup_id:uuid}", status_code=200, operation_id="delete_backup")
+    async def delete_one(
+        self,
+        user_id: UserId,
+        backup_id: FromPath[uuid.UUID],
+        delete_entry: NamedDependency[DeleteEntry],
+        device_id: DeviceId = None,
+    ) -> Message:
+        """Delete one backup; other devices see a tombstone in the change feed. 404 when
+        unknown."""
+        entry = await delete_entry(user_id, backup_id, device_id)
+        return Message(
+            success=True,
+            message="Backup deleted",
+            details={"id": str(entry.id), "revision": entry.revision},
+        )
+
+    @delete("/metrics/all", status_code=200, operation_id="delete_all_metrics")
+    async def delete_metrics(
+        self, user_id: UserId, delete_all_metrics: NamedDependency[DeleteAllMetrics]
+    ) -> DeletedMetrics:
+        """Delete every encrypted metric of the user (allowed on any tier)."""
+        deleted = await delete_all_metrics(user_id)
+        return DeletedMetrics(message=f"Deleted {deleted} metrics", deleted_metrics=deleted)
+
+    @get("/conflicts", operation_id="list_conflicts")
+    async def conflicts(
+        self, user_id: UserId, list_conflicts: NamedDependency[ListConflicts]
+    ) -> ConflictList:
+        """Unresolved conflicts, oldest first: the version that could not be applied
+        (local) and the entry's current one (remote)."""
+        views = await list_conflicts(user_id)
+        return ConflictList(
+            conflicts=[ConflictItem.of(view) for view in views], total_count=len(views)
+        )
+
+    @post(
+        "/conflicts/{conflict_id:uuid}/resolve",
+        status_code=200,
+        operation_id="resolve_conflict",
+        request_max_body_size=ENTRY_BODY_LIMIT,
+    )
+    async def resolve(
+        self,
+        user_id: UserId,
+        conflict_id: FromPath[uuid.UUID],
+        data: JSONBody[ResolveRequest],
+        resolve_conflict: NamedDependency[ResolveConflict],
+    ) -> Message:
+        """Resolve a conflict: ``local`` applies the conflicting upload, ``remote`` keeps the
+        current version, ``merged`` applies ``final_encrypted_content`` + ``final_iv`` (422
+        without them). 404 when unknown or already resolved."""
+        entry = await resolve_conflict(
+            user_id,
+            conflict_id,
+            Resolution(data.chosen_version),
+            data.merged(),
+            data.device_id,
+        )
+        return Message(
+            success=True,
+            message=f"Conflict resolved with the {data.chosen_version} version",
+            details={
+                "conflict_id": str(conflict_id),
+                "log_id": str(entry.id),
+                "revision": entry.revision,
+                "chosen_version": data.chosen_version,
+            },
+        )

@@ -1,0 +1,72 @@
+"""Tags, per user, unique by name."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from reflective_app.dto.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
+from reflective_app.injected import UserId
+from reflective_app.openapi import BEARER_AUTH
+from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
+
+
+class TagController(Controller):
+    path = "/api/tags"
+    tags = ["tags"]
+    security = BEARER_AUTH
+
+    @get(operation_id="list_tags")
+    async def list_tags(
+        self, user_id: UserId, list_tags: NamedDependency[ListTags]
+    ) -> list[TagView]:
+        """The user's tags, by name."""
+        return [TagView.of(tag) for tag in await list_tags(user_id)]
+
+    @post(
+        operation_id="create_tag",
+        responses={200: ResponseSpec(TagView, description="A tag of that name already existed")},
+    )
+    async def create_tag(
+        self,
+        user_id: UserId,
+        data: JSONBody[CreateTagRequest],
+        create_tag: NamedDependency[CreateTag],
+    ) -> Response[TagView]:
+        """Create a tag (201), or answer the user's existing tag of the same name (200): names
+        compare case- and whitespace-insensitively."""
+        tag, created = await create_tag(user_id, data.name, data.color)
+        return Response(TagView.of(tag), status_code=201 if created else 200)
+
+    @delete("/cleanup", status_code=200, operation_id="cleanup_tags")
+    async def cleanup(
+        self, user_id: UserId, cleanup_tags: NamedDependency[CleanupTags], days: FromQuery[int] = 30
+    ) -> CleanupResponse:
+        """Delete the tags unused for ``days`` days (1..36500, default 30)."""
+        deleted = await cleanup_tags(user_id, days)
+        return CleanupResponse(
+            message=f"Deleted {deleted} tags unused for {days} days", deleted_count=deleted
+        )
+
+    @patch("/{tag_id:uuid}", operation_id="update_tag")
+    async def update_tag(
+        self,
+        user_id: UserId,
+        tag_id: FromPath[uuid.UUID],
+        data: JSONBody[UpdateTagRequest],
+        update_tag: NamedDependency[UpdateTag],
+    ) -> TagView:
+        """Rename and/or recolour a tag; 409 if the new name is taken, 404 if unknown."""
+        tag = await update_tag(user_id, tag_id, data.name, data.color, data.used)
+        return TagView.of(tag)
+
+    @delete("/{tag_id:uuid}", status_code=204, operation_id="delete_tag")
+    async def delete_tag(
+        self, user_id: UserId, tag_id: FromPath[uuid.UUID], delete_tag: NamedDependency[DeleteTag]
+    ) -> None:
+        """Delete a tag; 404 if unknown."""
+        await delete_tag(user_id, tag_id)

@@ -1,0 +1,120 @@
+"""The signed-in user: profile, preferences, privacy tier, export, account deletion."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from reflective_app.dto.export import ExportDocument
+from reflective_app.dto.privacy import PrivacyView, RevokeResponse, UpdatePrivacyRequest
+from reflective_app.dto.users import (
+    DeleteAccountRequest,
+    PreferencesView,
+    UpdatePreferencesRequest,
+    UpdateProfileRequest,
+    UserProfile,
+)
+from reflective_app.injected import ClockDep, UserId
+from reflective_app.openapi import BEARER_AUTH
+from reflective_domain.tiers import PrivacyTier
+from reflective_domain.use_cases.accounts import (
+    DeleteAccount,
+    GetPreferences,
+    GetProfile,
+    UpdatePreferences,
+    UpdateProfile,
+)
+from reflective_domain.use_cases.export import ExportData
+from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
+
+
+class UserController(Controller):
+    path = "/api/users/me"
+    tags = ["users"]
+    security = BEARER_AUTH
+
+    @get(operation_id="get_me")
+    async def get_me(
+        self, user_id: UserId, get_profile: NamedDependency[GetProfile]
+    ) -> UserProfile:
+        """The user's profile. ``total_words_written`` is always 0: the server cannot read
+        entries."""
+        return UserProfile.of(await get_profile(user_id))
+
+    @put(operation_id="update_me")
+    async def update_me(
+        self,
+        user_id: UserId,
+        data: JSONBody[UpdateProfileRequest],
+        update_profile: NamedDependency[UpdateProfile],
+    ) -> UserProfile:
+        """Change display name, email, timezone, locale and/or password. A password change
+        needs ``current_password`` (401 if wrong) and ends every session."""
+        return UserProfile.of(await update_profile(user_id, data.to_domain()))
+
+    @delete(status_code=204, operation_id="delete_me")
+    async def delete_me(
+        self,
+        user_id: UserId,
+        data: JSONBody[DeleteAccountRequest],
+        delete_account: NamedDependency[DeleteAccount],
+    ) -> None:
+        """Delete the account and everything the server holds for it, after the password
+        confirms it (401 if wrong)."""
+        await delete_account(user_id, data.password)
+
+    @get("/preferences", operation_id="get_preferences")
+    async def get_preferences(
+        self, user_id: UserId, get_preferences: NamedDependency[GetPreferences]
+    ) -> PreferencesView:
+        """The user's writing preferences."""
+        return PreferencesView.of(await get_preferences(user_id))
+
+    @put("/preferences", operation_id="update_preferences")
+    async def update_preferences(
+        self,
+        user_id: UserId,
+        data: JSONBody[UpdatePreferencesRequest],
+        update_preferences: NamedDependency[UpdatePreferences],
+    ) -> PreferencesView:
+        """Change some preferences. 422 for a timezone that is not IANA, a reminder not
+        ``HH:MM``, a daily word goal outside 1..100000."""
+        return PreferencesView.of(await update_preferences(user_id, **data.changes()))
+
+    @get("/privacy", operation_id="get_privacy")
+    async def get_privacy(
+        self, user_id: UserId, get_privacy: NamedDependency[GetPrivacy]
+    ) -> PrivacyView:
+        """The privacy tier and the features it offers."""
+        return PrivacyView.of(await get_privacy(user_id))
+
+    @put("/privacy", operation_id="update_privacy")
+    async def update_privacy(
+        self,
+        user_id: UserId,
+        data: JSONBody[UpdatePrivacyRequest],
+        change_tier: NamedDependency[ChangeTier],
+    ) -> PrivacyView:
+        """Change tier (local_only < analytics_sync < full_sync). An upgrade needs
+        ``consent_timestamp`` and ``he_public_key`` (400 without; 422 if the key does not
+        load). A downgrade deletes the cloud data the new tier does not keep."""
+        changed = await change_tier(
+            user_id, PrivacyTier(data.privacy_tier), data.consent_timestamp, data.he_public_key
+        )
+        return PrivacyView.of(changed.state)
+
+    @delete("/privacy/revoke", status_code=200, operation_id="revoke_privacy")
+    async def revoke(
+        self, user_id: UserId, revoke_sync: NamedDependency[RevokeSync]
+    ) -> RevokeResponse:
+        """Back to local_only: every metric, backup and conflict and the HE key are deleted."""
+        return RevokeResponse.of(await revoke_sync(user_id))
+
+    @get("/export", operation_id="export_data")
+    async def export(
+        self, user_id: UserId, export_data: NamedDependency[ExportData], clock: ClockDep
+    ) -> ExportDocument:
+        """Every cloud record of the user, ciphertexts (base64) and metadata, in one
+        document."""
+        return ExportDocument.of(await export_data(user_id), clock.now())

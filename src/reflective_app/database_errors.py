@@ -1,0 +1,33 @@
+"""Recognising "the database cannot be reached", wherever in the stack it surfaced."""
+
+from __future__ import annotations
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import exc as sa_exc
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # connection refused, reset, DNS, timeouts
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,  # connection pool exhausted
+    asyncpg.PostgresConnectionError,  # includes "connection does not exist"
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc``, or an exception it was raised from, means the database is down or
+    unreachable (rather than a bug or bad data)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return False

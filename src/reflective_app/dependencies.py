@@ -1,0 +1,53 @@
+"""The bridge from the container to Litestar's dependency injection.
+
+dependency-injector's ``@inject`` does not work on Litestar handlers, so each provider
+becomes a Litestar dependency of the same name: a handler that declares ``sign_in: SignIn``
+gets ``container.sign_in()``. Overrides on the container apply, since providers are called
+per request.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from typing import Any
+
+from dependency_injector import providers
+from litestar import Request
+from litestar.di import NamedDependency, Provide
+
+from reflective_app.container import USE_CASES, Container
+from reflective_domain.errors import AuthenticationFailed
+from reflective_domain.use_cases.accounts import Authorize
+
+NOT_AUTHENTICATED = "Not authenticated"
+
+
+def _bridge(provider: providers.Provider[Any]) -> Provide:
+    async def provide() -> Any:
+        instance = provider()
+        # Providers that depend on the async database resources return awaitables.
+        if inspect.isawaitable(instance):
+            instance = await instance
+        return instance
+
+    return Provide(provide)
+
+
+async def current_user_id(
+    request: Request[Any, Any, Any], authorize: NamedDependency[Authorize]
+) -> uuid.UUID:
+    """The user named by ``Authorization: Bearer <access token>``; 401 otherwise."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationFailed(NOT_AUTHENTICATED)
+    return await authorize(token)
+
+
+def container_dependencies(container: Container) -> dict[str, Provide]:
+    deps = {name: _bridge(getattr(container, name)) for name in USE_CASES}
+    for name in ("settings", "clock", "ckks_parameters", "he_aggregator", "engine"):
+        deps[name] = _bridge(getattr(container, name))
+    deps["user_id"] = Provide(current_user_id)
+    return deps

@@ -1,0 +1,49 @@
+"""Shared field types and conversions for the DTO modules."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import msgspec
+
+from reflective_domain.errors import ValidationFailed
+
+# Timestamps must say their offset (Z or +hh:mm); answers are always UTC with Z.
+AwareDatetime = Annotated[
+    datetime,
+    msgspec.Meta(tz=True, description="ISO-8601 timestamp with Z or an offset"),
+]
+# msgspec decodes `bytes` from standard, padded base64 and rejects anything else.
+Base64 = Annotated[bytes, msgspec.Meta(description="standard base64")]
+
+
+def require_offset(field: str, moment: datetime | None) -> datetime | None:
+    """Query parameters cannot carry msgspec's ``tz=True``: refuse a naive time here."""
+    if moment is not None and moment.tzinfo is None:
+        raise ValidationFailed(field, f"{field} needs a timezone (Z or an offset)")
+    return moment
+
+
+def as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
+
+
+def as_utc_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else as_utc(moment)
+
+
+class Message(msgspec.Struct):
+    """A plain acknowledgement."""
+
+    success: bool
+    message: str
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ErrorItem(msgspec.Struct):
+    """One validation problem: where (``loc``), what (``msg``) and its kind (``type``)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str

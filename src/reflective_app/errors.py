@@ -1,0 +1,235 @@
+"""Every error the API answers with, in one place: domain errors one-to-one onto statuses,
+framework errors into the contract's ``{"detail": ...}`` shape, anything else into a bare 500.
+
+Error bodies carry the domain's own messages (written for the user) and never a stack trace;
+logs get the error's type and code location only, never its message or the request.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    SerializationException,
+    ValidationException,
+)
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_410_GONE,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from reflective_app.bodies import MalformedBody
+from reflective_app.database_errors import is_database_unavailable
+from reflective_domain.errors import (
+    AlreadyExists,
+    AuthenticationFailed,
+    ConcurrentUpdate,
+    DomainError,
+    EntryConflict,
+    ForbiddenByTier,
+    InvalidCiphertext,
+    LimitExceeded,
+    NotFound,
+    ResyncRequired,
+    TierChangeRejected,
+    TooManyAttempts,
+    ValidationFailed,
+)
+
+log = structlog.get_logger("reflective.errors")
+
+BEARER = {"WWW-Authenticate": "Bearer"}
+INTERNAL_ERROR = "Internal server error"
+UNAVAILABLE = "Service temporarily unavailable"
+
+_STATUS: dict[type[DomainError], int] = {
+    NotFound: HTTP_404_NOT_FOUND,
+    AlreadyExists: HTTP_409_CONFLICT,
+    ConcurrentUpdate: HTTP_409_CONFLICT,
+    ForbiddenByTier: HTTP_403_FORBIDDEN,
+    TierChangeRejected: HTTP_400_BAD_REQUEST,
+    ResyncRequired: HTTP_410_GONE,
+    LimitExceeded: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+}
+
+
+def error_response(
+    status_code: int, detail: Any, headers: Mapping[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        {"detail": detail},
+        status_code=status_code,
+        headers=dict(headers) if headers else None,
+        media_type=MediaType.JSON,
+    )
+
+
+def _error_item(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+def _field_loc(request: Request[Any, Any, Any], field: str) -> list[str | int]:
+    """``metrics.3.metric_type`` -> ["body", "metrics", 3, "metric_type"]; names that
+    arrived as query parameters are placed in "query"."""
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in field.split(".")]
+    source = "query" if field in request.query_params else "body"
+    return [source, *parts]
+
+
+# --- domain errors ---------------------------------------------------------------------
+
+
+def _domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    """Errors whose answer is just a status and their message."""
+    status = next(
+        (code for kind, code in _STATUS.items() if isinstance(exc, kind)), HTTP_400_BAD_REQUEST
+    )
+    return error_response(status, exc.message)
+
+
+def _validation_failed(request: Request[Any, Any, Any], exc: ValidationFailed) -> Response[Any]:
+    loc = _field_loc(request, exc.field)
+    return error_response(
+        HTTP_422_UNPROCESSABLE_ENTITY, [_error_item(loc, exc.message, "value_error")]
+    )
+
+
+def _authentication_failed(
+    request: Request[Any, Any, Any], exc: AuthenticationFailed
+) -> Response[Any]:
+    return error_response(HTTP_401_UNAUTHORIZED, exc.message, BEARER)
+
+
+def _too_many_attempts(request: Request[Any, Any, Any], exc: TooManyAttempts) -> Response[Any]:
+    return error_response(429, exc.message, {"Retry-After": str(exc.retry_after)})
+
+
+def _entry_conflict(request: Request[Any, Any, Any], exc: EntryConflict) -> Response[Any]:
+    detail = {
+        "message": exc.message,
+        "conflict_id": str(exc.conflict_id),
+        "log_id": str(exc.entry_id),
+    }
+    return error_response(HTTP_409_CONFLICT, detail)
+
+
+def _invalid_ciphertext(request: Request[Any, Any, Any], exc: InvalidCiphertext) -> Response[Any]:
+    # With an index it is one metric of an upload batch; without, the HE public key.
+    loc: list[str | int] = (
+        ["body", "he_public_key"]
+        if exc.index is None
+        else ["body", "metrics", exc.index, "encrypted_value"]
+    )
+    return error_response(
+        HTTP_422_UNPROCESSABLE_ENTITY, [_error_item(loc, exc.message, "invalid_ciphertext")]
+    )
+
+
+# --- framework errors ------------------------------------------------------------------
+
+_AT_PATH = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+def msgspec_loc(source: str, key: str | None, message: str) -> list[str | int]:
+    """Litestar's ``key`` (``metrics[1].encrypted_value``; ``data`` for the body itself)
+    as a FastAPI-style ``loc`` list."""
+    loc: list[str | int] = [source]
+    if key and key != "data":
+        for index, name in _AT_PATH.findall(key):
+            loc.append(int(index) if index else name)
+    if missing := _MISSING_FIELD.search(message):
+        loc.append(missing.group(1))
+    return loc
+
+
+def _kind(message: str) -> str:
+    if "missing required" in message:
+        return "missing"
+    if message.startswith("Expected"):
+        return "type_error"
+    return "value_error"
+
+
+def validation_items(exc: ValidationException) -> list[dict[str, Any]]:
+    if isinstance(exc.extra, list) and exc.extra:
+        items = []
+        for problem in exc.extra:
+            if not isinstance(problem, dict):
+                continue
+            message = str(problem.get("message", "invalid value"))
+            source = problem.get("source") or "body"
+            source = source.value if isinstance(source, Enum) else str(source)  # ParamType
+            loc = msgspec_loc(source, problem.get("key"), message)
+            items.append(_error_item(loc, message, _kind(message)))
+        if items:
+            return items
+    return [_error_item(["body"], exc.detail, "value_error")]
+
+
+def _framework_validation(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Any]:
+    return error_response(HTTP_422_UNPROCESSABLE_ENTITY, validation_items(exc))
+
+
+def _malformed_body(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # The body is not JSON at all: a validation failure like any other.
+    item = _error_item(["body"], "Request body is not valid JSON", "json_invalid")
+    return error_response(HTTP_422_UNPROCESSABLE_ENTITY, [item])
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if type(exc) is ClientException and isinstance(exc.__cause__, SerializationException):
+        return _malformed_body(request, exc)
+    if exc.status_code == HTTP_500_INTERNAL_SERVER_ERROR:
+        return _unexpected(request, exc)
+    headers = dict(exc.headers or {})
+    if exc.status_code == HTTP_401_UNAUTHORIZED:
+        headers.update(BEARER)
+    return error_response(exc.status_code, exc.detail, headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_database_unavailable(exc):
+        log.warning("database_unavailable", error_type=type(exc).__name__)
+        return error_response(HTTP_503_SERVICE_UNAVAILABLE, UNAVAILABLE, {"Retry-After": "5"})
+    # Only the type and where it happened: an exception's message can quote data.
+    log.error(
+        "unhandled_error",
+        error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        where="".join(traceback.format_tb(exc.__traceback__)),
+    )
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
+
+
+Handler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
+
+EXCEPTION_HANDLERS: dict[type[Exception], Handler] = {
+    ValidationFailed: _validation_failed,
+    AuthenticationFailed: _authentication_failed,
+    EntryConflict: _entry_conflict,
+    TooManyAttempts: _too_many_attempts,
+    InvalidCiphertext: _invalid_ciphertext,
+    DomainError: _domain,
+    ValidationException: _framework_validation,
+    MalformedBody: _malformed_body,
+    HTTPException: _http,
+    Exception: _unexpected,
+}

@@ -1,0 +1,53 @@
+"""Structured JSON logs for the server and the libraries under it.
+
+What may be logged: event names, request ids, methods, route templates, statuses, durations,
+error types. What may not: bodies, headers, query strings, tokens, keys, ciphertexts, emails.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import structlog
+
+_HANDLER_MARK = "_reflective_handler"
+
+_SHARED: list[structlog.typing.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Route structlog and stdlib logging into one JSON-lines handler on stderr.
+
+    Idempotent: calling it again replaces only the handler it installed.
+    """
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+            foreign_pre_chain=_SHARED,
+        )
+    )
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # uvicorn's access log prints query strings; the request middleware logs instead.
+    logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs whole URLs, query strings included.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

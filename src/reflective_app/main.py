@@ -1,0 +1,122 @@
+"""The ASGI application.
+
+``create_app()`` builds a Litestar app around a container; the database is found, migrated and
+connected in the app's startup, never at import. ``uvicorn reflective_app.main:app`` works:
+``app`` is built on first access (PEP 562), so importing this module builds nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from dependency_injector import providers
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from reflective_app.container import Container
+from reflective_app.controllers import (
+    AuthController,
+    EncryptionController,
+    HealthController,
+    RootController,
+    SyncController,
+    TagController,
+    UserController,
+)
+from reflective_app.dependencies import container_dependencies
+from reflective_app.errors import EXCEPTION_HANDLERS
+from reflective_app.logs import configure_logging
+from reflective_app.openapi import openapi_config
+from reflective_app.request_log import RequestLogMiddleware
+from reflective_app.settings import Settings
+from reflective_app.version import server_version
+
+
+class MetricsController(PrometheusController):
+    """Prometheus text format: request counts, durations and errors by route template."""
+
+    path = "/api/metrics"
+    tags = ["operations"]
+
+
+async def _settle(result: Any) -> None:
+    # init/shutdown_resources return an awaitable only when some resource is async.
+    if inspect.isawaitable(result):
+        await result
+
+
+def _cors(settings: Settings) -> CORSConfig | None:
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
+        allow_credentials=False,  # bearer tokens, no cookies
+    )
+
+
+def create_app(container: Container | None = None, settings: Settings | None = None) -> Litestar:
+    """A Litestar app over ``container`` (a new one by default) and ``settings`` (default:
+    the environment)."""
+    container = container or Container()
+    if settings is not None:
+        container.settings.override(providers.Object(settings))
+    settings = container.settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await _settle(container.init_resources())
+        try:
+            yield
+        finally:
+            await _settle(container.shutdown_resources())
+
+    prometheus = PrometheusConfig(
+        app_name="reflective", prefix="reflective", group_path=True, exclude=["^/api/metrics"]
+    )
+    return Litestar(
+        route_handlers=[
+            RootController,
+            HealthController,
+            MetricsController,
+            AuthController,
+            UserController,
+            TagController,
+            EncryptionController,
+            SyncController,
+        ],
+        dependencies=container_dependencies(container),
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[RequestLogMiddleware(), prometheus.middleware],
+        cors_config=_cors(settings),
+        openapi_config=openapi_config(server_version()),
+        request_max_body_size=settings.max_body_bytes,
+        lifespan=[lifespan],
+        logging_config=None,
+        state=State({"container": container}),
+        debug=False,
+    )
+
+
+_app: Litestar | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``reflective_app.main.app``: built once, on first access."""
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = create_app()
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,243 @@
+"""Homomorphic analytics with real SEAL ciphertexts made by node-seal (the web client's
+library): context, upload (all or nothing), aggregation decrypted client-side."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from tests.integration.api.conftest import Account, Client, set_tier
+from tests.integration.api.he_client import decrypt, metric_payload
+
+Vectors = dict[str, Any]
+
+
+@pytest.fixture
+async def analytics_user(client: Client, user: Account, he_vectors: Vectors) -> Account:
+    await set_tier(client, user, "analytics_sync", he_vectors["public_key"])
+    return user
+
+
+async def upload_all(client: Client, account: Account, vectors: Vectors) -> None:
+    body = {"metrics": [metric_payload(m, log_id="e1") for m in vectors["metrics"]]}
+    response = await client.post("/api/encryption/metrics", json=body, headers=account.headers)
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "success": True,
+        "message": response.json()["message"],
+        "details": {"count": len(vectors["metrics"])},
+    }
+
+
+async def test_context_needs_no_auth_and_carries_no_key(
+    client: Client, he_vectors: Vectors
+) -> None:
+    response = await client.get("/api/encryption/context")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["context_params"] == {
+        "scheme": "CKKS",
+        "poly_modulus_degree": 8192,
+        "coeff_mod_bit_sizes": [60, 40, 40, 60],
+        "scale": 2.0**40,
+    }
+    assert body["context_params"] == {**he_vectors["context_params"], "scale": 2.0**40}
+    serialized = base64.b64decode(body["serialized_context"], validate=True)
+    assert serialized[:2] == b"\x5e\xa1"  # SEAL's magic: SEAL-native serialization
+    # Encryption parameters are a few hundred bytes; any key would be hundreds of KB.
+    assert len(serialized) < 4096
+
+
+async def test_upload_and_aggregate_sum_and_average(
+    client: Client, analytics_user: Account, he_vectors: Vectors
+) -> None:
+    await upload_all(client, analytics_user, he_vectors)
+    tolerance = he_vectors["tolerance"]
+    for metric_type in ("word_count", "sentiment_score"):
+        expected = he_vectors["expected"][metric_type]
+        for operation in ("sum", "average"):
+            response = await client.post(
+                "/api/encryption/aggregate",
+                json={"metric_type": metric_type, "operation": operation},
+                headers=analytics_user.headers,
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert (body["metric_type"], body["operation"], body["count"]) == (
+                metric_type,
+                operation,
+                expected["count"],
+            )
+            assert decrypt(he_vectors, body["encrypted_result"]) == pytest.approx(
+                expected[operation], abs=tolerance
+            )
+
+
+async def test_aggregate_in_a_time_range(
+    client: Client, analytics_user: Account, he_vectors: Vectors
+) -> None:
+    await upload_all(client, analytics_user, he_vectors)
+    response = await client.post(
+        "/api/encryption/aggregate",
+        json={
+            "metric_type": "word_count",
+            "operation": "sum",
+            # An offset is accepted: this is 2026-11-01T00:00Z .. 2026-11-05T23:59:59.999999Z.
+            "time_range": {
+                "start": "2026-11-01T02:00:00+02:00",
+                "end": "2026-11-05T23:59:59.999999Z",
+            },
+        },
+        headers=analytics_user.headers,
+    )
+    assert response.status_code == 200, response.text
+    expected = he_vectors["expected"]["word_count_2026_11_01_to_2026_11_05_end"]
+    assert response.json()["count"] == expected["count"]
+    assert decrypt(he_vectors, response.json()["encrypted_result"]) == pytest.approx(
+        expected["sum"], abs=he_vectors["tolerance"]
+    )
+
+
+async def test_aggregate_with_nothing_in_range_is_404(
+    client: Client, analytics_user: Account, he_vectors: Vectors
+) -> None:
+    none_yet = await client.post(
+        "/api/encryption/aggregate",
+        json={"metric_type": "word_count", "operation": "sum"},
+        headers=analytics_user.headers,
+    )
+    assert none_yet.status_code == 404
+    await upload_all(client, analytics_user, he_vectors)
+    out_of_range = await client.post(
+        "/api/encryption/aggregate",
+        json={
+            "metric_type": "word_count",
+            "operation": "average",
+            "time_range": {"start": "2025-01-01T00:00:00Z", "end": "2025-01-02T00:00:00Z"},
+        },
+        headers=analytics_user.headers,
+    )
+    assert out_of_range.status_code == 404
+    assert isinstance(out_of_range.json()["detail"], str)
+
+
+async def test_aggregate_validation(client: Client, analytics_user: Account) -> None:
+    for body, loc in [
+        ({"metric_type": "word_count", "operation": "median"}, ["body", "operation"]),
+        ({"metric_type": "Word Count", "operation": "sum"}, ["body", "metric_type"]),
+        ({"operation": "sum"}, ["body", "metric_type"]),
+        (
+            {
+                "metric_type": "word_count",
+                "operation": "sum",
+                "time_range": {"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"},
+            },
+            ["body", "time_range"],
+        ),
+    ]:
+        response = await client.post(
+            "/api/encryption/aggregate", json=body, headers=analytics_user.headers
+        )
+        assert response.status_code == 422, body
+        assert response.json()["detail"][0]["loc"] == loc, body
+
+
+async def test_local_only_gets_403(client: Client, user: Account, he_vectors: Vectors) -> None:
+    upload = await client.post(
+        "/api/encryption/metrics",
+        json={"metrics": [metric_payload(he_vectors["metrics"][0])]},
+        headers=user.headers,
+    )
+    assert upload.status_code == 403
+    aggregate = await client.post(
+        "/api/encryption/aggregate",
+        json={"metric_type": "word_count", "operation": "sum"},
+        headers=user.headers,
+    )
+    assert aggregate.status_code == 403
+
+
+@pytest.mark.parametrize("reject", ["other_parameters", "truncated", "random_bytes"])
+async def test_a_bad_ciphertext_rejects_the_whole_batch(
+    client: Client, analytics_user: Account, he_vectors: Vectors, reject: str
+) -> None:
+    good = [metric_payload(m) for m in he_vectors["metrics"][:3]]
+    bad = {**good[0], "encrypted_value": he_vectors["rejects"][reject]}
+    response = await client.post(
+        "/api/encryption/metrics",
+        json={"metrics": [good[0], good[1], bad, good[2]]},
+        headers=analytics_user.headers,
+    )
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "metrics", 2, "encrypted_value"]
+    assert problem["msg"] and problem["type"] == "invalid_ciphertext"
+    # Nothing of the batch was stored.
+    aggregate = await client.post(
+        "/api/encryption/aggregate",
+        json={"metric_type": "word_count", "operation": "sum"},
+        headers=analytics_user.headers,
+    )
+    assert aggregate.status_code == 404
+
+
+async def test_malformed_uploads_are_422_naming_the_field(
+    client: Client, analytics_user: Account, he_vectors: Vectors
+) -> None:
+    good = metric_payload(he_vectors["metrics"][0])
+    cases = [
+        (
+            {"metrics": [good, {**good, "encrypted_value": "@@not-base64@@"}]},
+            ["body", "metrics", 1, "encrypted_value"],
+        ),
+        ({"metrics": [{**good, "timestamp": "yesterday"}]}, ["body", "metrics", 0, "timestamp"]),
+        (
+            {"metrics": [{**good, "timestamp": "2026-11-01T08:15:00"}]},
+            ["body", "metrics", 0, "timestamp"],
+        ),
+        (
+            {"metrics": [{k: v for k, v in good.items() if k != "metric_type"}]},
+            ["body", "metrics", 0, "metric_type"],
+        ),
+        ({"metrics": [{**good, "metric_type": "Bad Type"}]}, ["body", "metrics", 0, "metric_type"]),
+        ({"metrics": []}, ["body", "metrics"]),
+        ({}, ["body", "metrics"]),
+    ]
+    for body, loc in cases:
+        response = await client.post(
+            "/api/encryption/metrics", json=body, headers=analytics_user.headers
+        )
+        assert response.status_code == 422, (loc, response.text[:200])
+        assert response.json()["detail"][0]["loc"] == loc, response.json()
+    not_json = await client.post(
+        "/api/encryption/metrics",
+        content=b"{",
+        headers={**analytics_user.headers, "Content-Type": "application/json"},
+    )
+    assert not_json.status_code == 422
+    assert not_json.json()["detail"][0]["type"] == "json_invalid"
+
+
+async def test_upload_needs_a_token(client: Client, he_vectors: Vectors) -> None:
+    response = await client.post(
+        "/api/encryption/metrics", json={"metrics": [metric_payload(he_vectors["metrics"][0])]}
+    )
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_a_changed_key_drops_old_metrics(
+    client: Client, analytics_user: Account, he_vectors: Vectors
+) -> None:
+    """Metrics made under the old key cannot be added to new ones (the domain deletes them);
+    moving up a tier with the same key keeps them."""
+    await upload_all(client, analytics_user, he_vectors)
+    await set_tier(client, analytics_user, "full_sync", he_vectors["public_key"])
+    kept = await client.post(
+        "/api/encryption/aggregate",
+        json={"metric_type": "word_count", "operation": "sum"},
+        headers=analytics_user.headers,
+    )
+    assert kept.status_code == 200 and kept.json()["count"] == 4

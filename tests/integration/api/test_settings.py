@@ -1,0 +1,85 @@
+"""Settings from the environment: defaults, the development secret, production refusals.
+(No database: these run fast, beside the API tests that use them.)"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from reflective_app.settings import MIB, Settings, SettingsError
+
+
+def env(tmp_path: Path, **values: str) -> dict[str, str]:
+    return {"REFLECTIVE_DATA_DIR": str(tmp_path), **values}
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = Settings.from_env(env(tmp_path), env_file=None)
+    assert settings.database_url is None
+    assert settings.access_token_expire_minutes == 30
+    assert settings.refresh_token_expire_days == 30
+    assert settings.cors_origins == ()
+    assert settings.max_body_bytes == MIB
+    assert settings.max_metrics_body_bytes >= 500 * MIB
+    assert settings.password_hash_concurrency == 4
+    assert settings.data_dir == tmp_path
+    assert not settings.production
+
+
+def test_development_secret_is_made_once_and_private(tmp_path: Path) -> None:
+    first = Settings.from_env(env(tmp_path), env_file=None)
+    second = Settings.from_env(env(tmp_path), env_file=None)
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 64
+    mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
+    assert mode == 0o600
+    assert first.secret_key not in repr(first)
+
+
+def test_production_needs_a_secret(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        Settings.from_env(env(tmp_path, REFLECTIVE_ENV="production"), env_file=None)
+    with pytest.raises(SettingsError, match="at least"):
+        Settings.from_env(
+            env(tmp_path, REFLECTIVE_ENV="production", SECRET_KEY="short"), env_file=None
+        )
+    ok = Settings.from_env(
+        env(tmp_path, REFLECTIVE_ENV="production", SECRET_KEY="s" * 40), env_file=None
+    )
+    assert ok.production and not (tmp_path / "secret_key").exists()
+
+
+def test_values_are_parsed_and_checked(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        env(
+            tmp_path,
+            DATABASE_URL="postgresql://u:p@db/reflective",
+            CORS_ORIGINS="https://a.example, https://b.example ,",
+            ACCESS_TOKEN_EXPIRE_MINUTES="5",
+            MAX_BODY_BYTES="2048",
+            LOG_LEVEL="debug",
+        ),
+        env_file=None,
+    )
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.access_ttl_seconds == 300
+    assert settings.max_body_bytes == 2048
+    assert settings.log_level == "DEBUG"
+    assert "u:p@" not in repr(settings)
+    for name, value in [
+        ("ACCESS_TOKEN_EXPIRE_MINUTES", "soon"),
+        ("MAX_BODY_BYTES", "0"),
+        ("LOG_LEVEL", "loud"),
+        ("REFLECTIVE_ENV", "staging"),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env(env(tmp_path, **{name: value}), env_file=None)
+
+
+def test_dotenv_file_does_not_override_the_environment(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("ACCESS_TOKEN_EXPIRE_MINUTES=7\nREFRESH_TOKEN_EXPIRE_DAYS=3\n")
+    settings = Settings.from_env(env(tmp_path, REFRESH_TOKEN_EXPIRE_DAYS="9"), env_file=dotenv)
+    assert settings.access_token_expire_minutes == 7
+    assert settings.refresh_token_expire_days == 9
