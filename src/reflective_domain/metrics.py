@@ -56,18 +56,33 @@ class EncryptedMetric:
         )
 
 
+class Period(enum.Enum):
+    """The span a rollup covers: one UTC day, or one UTC calendar month."""
+
+    DAY = "day"
+    MONTH = "month"
+
+    def start_of(self, day: date) -> date:
+        return day if self is Period.DAY else day.replace(day=1)
+
+
+def next_month(start: date) -> date:
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
 @dataclass(frozen=True, slots=True)
-class DailyRollup:
-    """The encrypted sum and the count of one user's metrics of one type on one UTC day."""
+class Rollup:
+    """The encrypted sum and the count of one user's metrics of one type over one period."""
 
     user_id: uuid.UUID
     metric_type: str
-    day: date
+    period: Period
+    start: date
     count: int
     ciphertext: bytes
 
     def __repr__(self) -> str:
-        return f"DailyRollup({self.metric_type!r}, {self.day}, count={self.count})"
+        return f"Rollup({self.metric_type!r}, {self.period.value} {self.start}, count={self.count})"
 
 
 class Operation(enum.Enum):
@@ -102,17 +117,22 @@ class AggregationRequest:
         check_metric_type(self.metric_type)
 
 
+DaySpan = tuple[date, date]
+
+
 @dataclass(frozen=True, slots=True)
 class AggregationPlan:
-    """Which rollup days to add whole, and which edge days to read raw metrics for.
+    """What to add for a range: month rollups, day rollups, and raw metrics of cut edge days.
 
-    ``all_days``: no range, every rollup counts. Otherwise ``whole_days`` is an inclusive
-    span of days served by rollups (None when the range covers no whole day) and
-    ``edge_days`` are days the range cuts, served by raw metrics filtered by ``time_range``.
+    ``all_months``: no range, every month rollup counts. Otherwise ``month_span`` is an
+    inclusive span of month starts wholly inside the range, ``day_spans`` inclusive spans of
+    whole days outside those months, and ``edge_days`` the days the range cuts, served by raw
+    metrics filtered by ``time_range``. A year is at most 12 months, ~60 days and 2 edges.
     """
 
-    all_days: bool
-    whole_days: tuple[date, date] | None
+    all_months: bool
+    month_span: DaySpan | None
+    day_spans: tuple[DaySpan, ...]
     edge_days: tuple[date, ...]
     time_range: TimeRange | None
 
@@ -120,10 +140,7 @@ class AggregationPlan:
 _DAY_END = time(23, 59, 59, 999999)
 
 
-def plan_aggregation(time_range: TimeRange | None) -> AggregationPlan:
-    """Split a range into whole UTC days (served by rollups) and cut edge days (raw metrics)."""
-    if time_range is None:
-        return AggregationPlan(True, None, (), None)
+def _whole_days(time_range: TimeRange) -> tuple[DaySpan | None, tuple[date, ...]]:
     first, last = time_range.start.date(), time_range.end.date()
     lo, hi = first, last
     edges: list[date] = []
@@ -134,8 +151,32 @@ def plan_aggregation(time_range: TimeRange | None) -> AggregationPlan:
         if last not in edges:
             edges.append(last)
         hi = last - timedelta(days=1)
-    whole = (lo, hi) if lo <= hi else None
-    return AggregationPlan(False, whole, tuple(edges), time_range)
+    return ((lo, hi) if lo <= hi else None), tuple(edges)
+
+
+def plan_aggregation(time_range: TimeRange | None) -> AggregationPlan:
+    """Cover a range with as few ciphertexts as the rollups allow."""
+    if time_range is None:
+        return AggregationPlan(True, None, (), (), None)
+    whole, edges = _whole_days(time_range)
+    if whole is None:
+        return AggregationPlan(False, None, (), edges, time_range)
+    lo, hi = whole
+    first_month = lo if lo.day == 1 else next_month(lo)
+    # The month of ``hi`` counts whole only when ``hi`` is its last day.
+    after_last = hi.replace(day=1)
+    if next_month(after_last) == hi + timedelta(days=1):
+        after_last = next_month(after_last)
+    if first_month >= after_last:
+        return AggregationPlan(False, None, (whole,), edges, time_range)
+    last_month = after_last - timedelta(days=1)
+    spans = []
+    if lo < first_month:
+        spans.append((lo, first_month - timedelta(days=1)))
+    if after_last <= hi:
+        spans.append((after_last, hi))
+    month_span = (first_month, last_month.replace(day=1))
+    return AggregationPlan(False, month_span, tuple(spans), edges, time_range)
 
 
 MAX_METRICS_PER_BATCH = 5000

@@ -14,7 +14,7 @@ from reflective_domain.accounts import Preferences, User
 from reflective_domain.entries import Conflict, Entry, EntryVersion, Resolution
 from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
 from reflective_domain.he_params import CkksParameters, HePublicKey
-from reflective_domain.metrics import DailyRollup, EncryptedMetric
+from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
 from reflective_domain.tiers import PrivacyTier
@@ -22,6 +22,7 @@ from tests.integration.conftest import UowFactory
 
 UTC = timezone.utc
 PLUS2 = timezone(timedelta(hours=2))
+DAY, MONTH = Period.DAY, Period.MONTH
 T0 = datetime(2026, 11, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
 
@@ -284,7 +285,7 @@ async def _fill(uow_factory: UowFactory, user: User) -> None:
         await uow.deliveries.record(user.id, "tablet", [(entry.id, 2)])
         await uow.tags.add_or_get(Tag.new(uuid.uuid4(), user.id, "work", None, T0))
         await uow.metrics.add_many([_metric(user, at(1))])
-        await uow.metrics.save_rollups([DailyRollup(user.id, "word_count", T0.date(), 1, b"r")])
+        await uow.metrics.save_rollups([Rollup(user.id, "word_count", DAY, T0.date(), 1, b"r")])
         await uow.refresh_tokens.add(_token(user))
         await uow.commit()
         _fill_ids[user.id] = entry
@@ -302,7 +303,7 @@ async def _inventory(uow_factory: UowFactory, user: User) -> tuple[object, ...]:
             len(await uow.conflicts.all(user.id)),
             len(await uow.tags.list(user.id)),
             await uow.metrics.count(user.id),
-            len(await uow.metrics.rollups_between(user.id, "word_count", None, None)),
+            len(await uow.metrics.rollups_between(user.id, "word_count", DAY, None, None)),
             int(await uow.refresh_tokens.by_hash(_hash(user)) is not None),
             await uow.entries.revision_with(user.id, entry.id, entry.version.fingerprint),
             await uow.deliveries.delivered_revision(user.id, "tablet", entry.id),
@@ -767,28 +768,33 @@ async def test_rollups_upsert_and_select(uow_factory: UowFactory) -> None:
         await add_user(uow_factory, "bob@example.com"),
     )
     d = [date(2026, 11, n) for n in range(1, 6)]
-    r = [DailyRollup(ada.id, "word_count", day, i + 1, os.urandom(100)) for i, day in enumerate(d)]
+    r = [Rollup(ada.id, "word_count", DAY, day, i + 1, os.urandom(100)) for i, day in enumerate(d)]
+    month = Rollup(ada.id, "word_count", MONTH, d[0], 15, b"m")
     async with uow_factory() as uow:
-        await uow.metrics.save_rollups(r)
+        await uow.metrics.save_rollups([*r, month])
         await uow.metrics.save_rollups([])
-        await uow.metrics.save_rollups([DailyRollup(ada.id, "sentiment_score", d[0], 1, b"s")])
-        await uow.metrics.save_rollups([DailyRollup(bob.id, "word_count", d[0], 9, b"b")])
+        await uow.metrics.save_rollups([Rollup(ada.id, "sentiment_score", DAY, d[0], 1, b"s")])
+        await uow.metrics.save_rollups([Rollup(bob.id, "word_count", DAY, d[0], 9, b"b")])
         await uow.commit()
-    replaced = DailyRollup(ada.id, "word_count", d[2], 10, os.urandom(300_000))
+    replaced = Rollup(ada.id, "word_count", DAY, d[2], 10, os.urandom(300_000))
     async with uow_factory() as uow:
         await uow.metrics.save_rollups([replaced])
         await uow.commit()
     r[2] = replaced
     async with uow_factory() as uow:
         m = uow.metrics
-        assert await m.rollups(ada.id, "word_count", [d[3], d[0], date(2027, 1, 1)]) == [r[3], r[0]]
-        assert await m.rollups(ada.id, "word_count", []) == []
-        assert await m.rollups_between(ada.id, "word_count", None, None) == r
-        assert await m.rollups_between(ada.id, "word_count", d[1], d[3]) == r[1:4]
-        assert await m.rollups_between(ada.id, "word_count", d[3], None) == r[3:]
-        assert await m.rollups_between(ada.id, "word_count", None, d[0]) == r[:1]
-        assert await m.rollups_between(ada.id, "mood", None, None) == []
-        assert [x.count for x in await m.rollups_between(bob.id, "word_count", None, None)] == [9]
+        wanted = [d[3], d[0], date(2027, 1, 1)]
+        assert await m.rollups(ada.id, "word_count", DAY, wanted) == [r[3], r[0]]
+        assert await m.rollups(ada.id, "word_count", MONTH, wanted) == [month]
+        assert await m.rollups(ada.id, "word_count", DAY, []) == []
+        assert await m.rollups_between(ada.id, "word_count", DAY, None, None) == r
+        assert await m.rollups_between(ada.id, "word_count", MONTH, None, None) == [month]
+        assert await m.rollups_between(ada.id, "word_count", DAY, d[1], d[3]) == r[1:4]
+        assert await m.rollups_between(ada.id, "word_count", DAY, d[3], None) == r[3:]
+        assert await m.rollups_between(ada.id, "word_count", DAY, None, d[0]) == r[:1]
+        assert await m.rollups_between(ada.id, "mood", DAY, None, None) == []
+        bobs = await m.rollups_between(bob.id, "word_count", DAY, None, None)
+        assert [x.count for x in bobs] == [9]
 
 
 async def test_metrics_delete_all(uow_factory: UowFactory) -> None:
@@ -799,15 +805,15 @@ async def test_metrics_delete_all(uow_factory: UowFactory) -> None:
     async with uow_factory() as uow:
         await uow.metrics.add_many([_metric(ada, at(i)) for i in range(3)])
         await uow.metrics.add_many([_metric(bob, at(1))])
-        await uow.metrics.save_rollups([DailyRollup(ada.id, "word_count", T0.date(), 3, b"x")])
-        await uow.metrics.save_rollups([DailyRollup(bob.id, "word_count", T0.date(), 1, b"y")])
+        await uow.metrics.save_rollups([Rollup(ada.id, "word_count", DAY, T0.date(), 3, b"x")])
+        await uow.metrics.save_rollups([Rollup(bob.id, "word_count", DAY, T0.date(), 1, b"y")])
         assert await uow.metrics.delete_all(ada.id) == 3
         await uow.commit()
     async with uow_factory() as uow:
         assert await uow.metrics.count(ada.id) == 0
-        assert await uow.metrics.rollups_between(ada.id, "word_count", None, None) == []
+        assert await uow.metrics.rollups_between(ada.id, "word_count", DAY, None, None) == []
         assert await uow.metrics.count(bob.id) == 1
-        assert len(await uow.metrics.rollups_between(bob.id, "word_count", None, None)) == 1
+        assert len(await uow.metrics.rollups_between(bob.id, "word_count", DAY, None, None)) == 1
 
 
 # ---------------------------------------------------------------- refresh tokens

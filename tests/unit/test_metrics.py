@@ -14,6 +14,7 @@ from reflective_domain.metrics import (
     AggregationRequest,
     Operation,
     TimeRange,
+    next_month,
     plan_aggregation,
 )
 from reflective_domain.tiers import PrivacyTier
@@ -74,40 +75,72 @@ async def test_nothing_in_range_is_not_found(services):
         await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM, far))
 
 
-async def test_a_year_adds_one_ciphertext_per_day_not_per_metric(services):
+async def test_a_year_adds_its_months_not_its_metrics(services):
     uid = await analytics_user(services)
-    batch = [m(1, DAY + timedelta(hours=h)) for h in range(0, 24 * 30, 2)]  # 360 over 30 days
+    year = datetime(2025, 1, 1, tzinfo=UTC)
+    batch = [m(1, year + timedelta(hours=h)) for h in range(0, 24 * 365, 12)]  # 730 metrics
     await services.upload_metrics(uid, batch)
     services.he.additions = 0
     result = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM))
-    assert result.count == 360 and plain_value(result.ciphertext) == 360
-    assert services.he.additions == 29  # 30 daily rollups
+    assert result.count == 730 and plain_value(result.ciphertext) == 730
+    assert services.he.additions == 11  # 12 month rollups
+
+
+async def test_a_ranged_year_adds_months_days_and_edges(services):
+    uid = await analytics_user(services)
+    year = datetime(2025, 1, 1, tzinfo=UTC)
+    await services.upload_metrics(uid, [m(1, year + timedelta(hours=h)) for h in range(0, 8760, 6)])
+    services.he.additions = 0
+    cut = TimeRange(datetime(2025, 1, 10, 12, tzinfo=UTC), datetime(2025, 12, 20, 3, tzinfo=UTC))
+    result = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM, cut))
+    # Feb..Nov as 10 months, Jan 11-31 and Dec 1-19 as 40 days, 3 raw metrics on the edge days.
+    assert services.he.additions == 10 + 40 + 3 - 1
+    in_range = [h for h in range(0, 8760, 6) if cut.contains(year + timedelta(hours=h))]
+    assert result.count == len(in_range) and plain_value(result.ciphertext) == len(in_range)
+
+
+def test_plan_uses_months_then_days_then_raw_edges():
+    start = datetime(2026, 1, 10, 12, tzinfo=UTC)
+    end = datetime(2026, 4, 5, 9, tzinfo=UTC)
+    plan = plan_aggregation(TimeRange(start, end))
+    assert plan.month_span == (date(2026, 2, 1), date(2026, 3, 1))
+    assert plan.day_spans == (
+        (date(2026, 1, 11), date(2026, 1, 31)),
+        (date(2026, 4, 1), date(2026, 4, 4)),
+    )
+    assert plan.edge_days == (date(2026, 1, 10), date(2026, 4, 5))
 
 
 def test_plan_uses_rollups_for_whole_days_and_raw_metrics_for_cut_edges():
     start = datetime.combine(date(2026, 3, 1), time(15), UTC)
     end = datetime.combine(date(2026, 3, 5), time(9), UTC)
     plan = plan_aggregation(TimeRange(start, end))
-    assert plan.whole_days == (date(2026, 3, 2), date(2026, 3, 4))
+    assert plan.month_span is None
+    assert plan.day_spans == ((date(2026, 3, 2), date(2026, 3, 4)),)
     assert plan.edge_days == (date(2026, 3, 1), date(2026, 3, 5))
 
 
-def test_a_range_of_whole_days_has_no_edges():
-    start = datetime.combine(date(2026, 3, 1), time(0), UTC)
-    end = datetime.combine(date(2026, 3, 2), time(23, 59, 59, 999999), UTC)
+def test_a_whole_month_is_one_rollup():
+    start = datetime.combine(date(2026, 2, 1), time(0), UTC)
+    end = datetime.combine(date(2026, 2, 28), time(23, 59, 59, 999999), UTC)
     plan = plan_aggregation(TimeRange(start, end))
-    assert plan.whole_days == (date(2026, 3, 1), date(2026, 3, 2)) and plan.edge_days == ()
+    assert plan.month_span == (date(2026, 2, 1), date(2026, 2, 1))
+    assert plan.day_spans == () and plan.edge_days == ()
 
 
 def test_a_range_within_one_day_is_one_edge():
     plan = plan_aggregation(TimeRange(DAY + timedelta(hours=1), DAY + timedelta(hours=2)))
-    assert plan.whole_days is None and plan.edge_days == (DAY.date(),)
+    assert plan.month_span is None and plan.day_spans == () and plan.edge_days == (DAY.date(),)
 
 
 range_ends = st.one_of(
     moments,
     moments.map(lambda t: t.replace(hour=0, minute=0, second=0, microsecond=0)),
     moments.map(lambda t: t.replace(hour=23, minute=59, second=59, microsecond=999999)),
+    moments.map(lambda t: t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)),
+    moments.map(lambda t: next_month(t.date().replace(day=1)) - timedelta(days=1)).map(
+        lambda d: datetime.combine(d, time(23, 59, 59, 999999), UTC)
+    ),
 )
 metric_times = st.one_of(moments, range_ends)
 

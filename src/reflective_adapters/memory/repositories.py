@@ -13,7 +13,7 @@ from reflective_adapters.memory.store import Tables
 from reflective_domain.accounts import User
 from reflective_domain.entries import Conflict, Entry
 from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
-from reflective_domain.metrics import DailyRollup, EncryptedMetric
+from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
 from reflective_domain.throttling import LoginAttempts
@@ -289,29 +289,35 @@ class MemoryMetrics:
             self._t.metrics[metric.id] = metric
 
     async def rollups(
-        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
-    ) -> list[DailyRollup]:
-        found = (self._t.rollups.get((user_id, metric_type, day)) for day in days)
+        self, user_id: uuid.UUID, metric_type: str, period: Period, starts: Sequence[date]
+    ) -> list[Rollup]:
+        found = (self._t.rollups.get((user_id, metric_type, period, s)) for s in starts)
         return [r for r in found if r is not None]
 
     async def rollups_between(
-        self, user_id: uuid.UUID, metric_type: str, first: date | None, last: date | None
-    ) -> list[DailyRollup]:
+        self,
+        user_id: uuid.UUID,
+        metric_type: str,
+        period: Period,
+        first: date | None,
+        last: date | None,
+    ) -> list[Rollup]:
         return sorted(
             (
                 r
-                for (uid, mtype, day), r in self._t.rollups.items()
+                for (uid, mtype, kind, start), r in self._t.rollups.items()
                 if uid == user_id
                 and mtype == metric_type
-                and (first is None or day >= first)
-                and (last is None or day <= last)
+                and kind is period
+                and (first is None or start >= first)
+                and (last is None or start <= last)
             ),
-            key=lambda r: r.day,
+            key=lambda r: r.start,
         )
 
-    async def save_rollups(self, rollups: Sequence[DailyRollup]) -> None:
-        for rollup in rollups:
-            self._t.rollups[(rollup.user_id, rollup.metric_type, rollup.day)] = rollup
+    async def save_rollups(self, rollups: Sequence[Rollup]) -> None:
+        for r in rollups:
+            self._t.rollups[(r.user_id, r.metric_type, r.period, r.start)] = r
 
     async def in_range(
         self, user_id: uuid.UUID, metric_type: str, start: datetime, end: datetime

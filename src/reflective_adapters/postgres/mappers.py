@@ -9,7 +9,7 @@ from typing import Any
 from reflective_domain.accounts import Preferences, User
 from reflective_domain.entries import Conflict, Entry, EntryVersion, Resolution
 from reflective_domain.he_params import CkksParameters, HePublicKey
-from reflective_domain.metrics import DailyRollup, EncryptedMetric
+from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
 from reflective_domain.tiers import PrivacyTier
@@ -213,21 +213,23 @@ def metric_from_row(row: Any) -> EncryptedMetric:
     )
 
 
-def rollup_values(rollup: DailyRollup) -> Values:
+def rollup_values(rollup: Rollup) -> Values:
     return {
         "user_id": rollup.user_id,
         "metric_type": rollup.metric_type,
-        "day": rollup.day,
+        "period": rollup.period.value,
+        "starts_on": rollup.start,
         "count": rollup.count,
         "ciphertext": rollup.ciphertext,
     }
 
 
-def rollup_from_row(row: Any) -> DailyRollup:
-    return DailyRollup(
+def rollup_from_row(row: Any) -> Rollup:
+    return Rollup(
         user_id=row.user_id,
         metric_type=row.metric_type,
-        day=row.day,
+        period=Period(row.period),
+        start=row.starts_on,
         count=row.count,
         ciphertext=bytes(row.ciphertext),
     )

@@ -212,16 +212,19 @@ metrics = Table(
     Index(None, "user_id", "metric_type", "ts"),
 )
 
-# Encrypted daily sums, so an aggregate adds O(days) ciphertexts rather than O(metrics).
+# Encrypted sums per day and per month, so an aggregate adds O(periods) ciphertexts rather
+# than O(metrics): a year is 12 month rollups plus at most ~60 days and 2 cut edges.
 metric_rollups = Table(
     "metric_rollups",
     metadata,
     _owner(),
     Column("metric_type", Text, nullable=False),
-    Column("day", Date, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("starts_on", Date, nullable=False),
     Column("count", Integer, nullable=False),
     Column("ciphertext", LargeBinary, nullable=False),
-    PrimaryKeyConstraint("user_id", "metric_type", "day"),
+    PrimaryKeyConstraint("user_id", "metric_type", "period", "starts_on"),
+    CheckConstraint("period IN ('day', 'month')", name="period"),
 )
 
 refresh_tokens = Table(

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from reflective_domain.accounts import User
 from reflective_domain.entries import Conflict, Entry
-from reflective_domain.metrics import DailyRollup, EncryptedMetric
+from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
 from reflective_domain.throttling import LoginAttempts
@@ -159,19 +159,25 @@ class MetricRepository(Protocol):
     async def add_many(self, metrics: Sequence[EncryptedMetric]) -> None: ...
 
     async def rollups(
-        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
-    ) -> list[DailyRollup]:
-        """The rollups of exactly these days that exist."""
+        self, user_id: uuid.UUID, metric_type: str, period: Period, starts: Sequence[date]
+    ) -> list[Rollup]:
+        """The rollups of exactly these periods (by start day) that exist."""
         ...
 
     async def rollups_between(
-        self, user_id: uuid.UUID, metric_type: str, first: date | None, last: date | None
-    ) -> list[DailyRollup]:
-        """Rollups of days in [first, last]; an open end when None."""
+        self,
+        user_id: uuid.UUID,
+        metric_type: str,
+        period: Period,
+        first: date | None,
+        last: date | None,
+    ) -> list[Rollup]:
+        """Rollups of one period kind whose start is in [first, last], by start; an open end
+        when None."""
         ...
 
-    async def save_rollups(self, rollups: Sequence[DailyRollup]) -> None:
-        """Insert or replace each (user, metric type, day) rollup."""
+    async def save_rollups(self, rollups: Sequence[Rollup]) -> None:
+        """Insert or replace each (user, metric type, period, start) rollup."""
         ...
 
     async def in_range(

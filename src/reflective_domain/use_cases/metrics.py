@@ -18,9 +18,10 @@ from reflective_domain.he_params import CkksParameters
 from reflective_domain.metrics import (
     UTC,
     AggregationRequest,
-    DailyRollup,
     EncryptedMetric,
     Operation,
+    Period,
+    Rollup,
     check_metric_type,
     plan_aggregation,
     utc,
@@ -39,6 +40,9 @@ class MetricUpload:
 
     def __repr__(self) -> str:
         return f"MetricUpload({self.metric_type!r}, <{len(self.ciphertext)} bytes>)"
+
+
+_Part = tuple[bytes, int]  # an encrypted sum and how many metrics it holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,25 +102,54 @@ class UploadMetrics:
         user_id: uuid.UUID,
         metrics: Sequence[EncryptedMetric],
     ) -> None:
-        groups: dict[tuple[str, date], list[EncryptedMetric]] = defaultdict(list)
+        """Fold the batch into its day and month rollups. The batch's sum for each day is
+        computed once and added to both."""
+        groups: dict[tuple[str, date], list[bytes]] = defaultdict(list)
         for metric in metrics:
-            groups[(metric.metric_type, metric.day)].append(metric)
-        by_type: dict[str, list[date]] = defaultdict(list)
-        for metric_type, day in groups:
-            by_type[metric_type].append(day)
-        updated = []
-        for metric_type, days in by_type.items():
-            existing = {r.day: r for r in await uow.metrics.rollups(user_id, metric_type, days)}
-            for day in days:
-                group = groups[(metric_type, day)]
-                old = existing.get(day)
-                parts = [m.ciphertext for m in group]
-                if old is not None:
-                    parts.insert(0, old.ciphertext)
-                total = await self._aggregator.add(parameters, parts)
-                count = len(group) + (old.count if old is not None else 0)
-                updated.append(DailyRollup(user_id, metric_type, day, count, total))
+            groups[(metric.metric_type, metric.day)].append(metric.ciphertext)
+        day_parts: dict[tuple[str, date], list[_Part]] = {}
+        month_parts: dict[tuple[str, date], list[_Part]] = defaultdict(list)
+        for (metric_type, day), ciphertexts in groups.items():
+            part = (await self._sum(parameters, ciphertexts), len(ciphertexts))
+            day_parts[(metric_type, day)] = [part]
+            month_parts[(metric_type, Period.MONTH.start_of(day))].append(part)
+        updated: list[Rollup] = []
+        for period, parts in ((Period.DAY, day_parts), (Period.MONTH, month_parts)):
+            updated += await self._fold(uow, parameters, user_id, period, parts)
         await uow.metrics.save_rollups(updated)
+
+    async def _fold(
+        self,
+        uow: UnitOfWork,
+        parameters: CkksParameters,
+        user_id: uuid.UUID,
+        period: Period,
+        parts: dict[tuple[str, date], list[_Part]],
+    ) -> list[Rollup]:
+        """Add each period's new parts to the rollup already held for it."""
+        starts_by_type: dict[str, list[date]] = defaultdict(list)
+        for metric_type, start in parts:
+            starts_by_type[metric_type].append(start)
+        folded: list[Rollup] = []
+        for metric_type, starts in starts_by_type.items():
+            held = await uow.metrics.rollups(user_id, metric_type, period, starts)
+            old_by_start = {r.start: r for r in held}
+            for start in starts:
+                new = parts[(metric_type, start)]
+                ciphertexts = [c for c, _ in new]
+                count = sum(n for _, n in new)
+                old = old_by_start.get(start)
+                if old is not None:
+                    ciphertexts.insert(0, old.ciphertext)
+                    count += old.count
+                total = await self._sum(parameters, ciphertexts)
+                folded.append(Rollup(user_id, metric_type, period, start, count, total))
+        return folded
+
+    async def _sum(self, parameters: CkksParameters, ciphertexts: list[bytes]) -> bytes:
+        if len(ciphertexts) == 1:
+            return ciphertexts[0]
+        return await self._aggregator.add(parameters, ciphertexts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,17 +172,20 @@ class Aggregate:
 
     async def __call__(self, user_id: uuid.UUID, request: AggregationRequest) -> AggregateResult:
         plan = plan_aggregation(request.time_range)
-        parts: list[bytes] = []
-        count = 0
+        kind = request.metric_type
+        rollups: list[Rollup] = []
+        raw: list[EncryptedMetric] = []
         async with self._uow() as uow:
             user = await user_permitted(uow, user_id, CloudData.METRICS)
-            if plan.all_days or plan.whole_days is not None:
-                first, last = plan.whole_days or (None, None)
-                for rollup in await uow.metrics.rollups_between(
-                    user_id, request.metric_type, first, last
-                ):
-                    parts.append(rollup.ciphertext)
-                    count += rollup.count
+            if plan.all_months or plan.month_span is not None:
+                first, last = plan.month_span or (None, None)
+                rollups += await uow.metrics.rollups_between(
+                    user_id, kind, Period.MONTH, first, last
+                )
+            for first_day, last_day in plan.day_spans:
+                rollups += await uow.metrics.rollups_between(
+                    user_id, kind, Period.DAY, first_day, last_day
+                )
             for day in plan.edge_days:
                 assert plan.time_range is not None
                 start = max(plan.time_range.start, datetime.combine(day, time(0), UTC))
@@ -158,17 +194,17 @@ class Aggregate:
                     datetime.combine(day + timedelta(days=1), time(0), UTC)
                     - timedelta(microseconds=1),
                 )
-                for metric in await uow.metrics.in_range(user_id, request.metric_type, start, end):
-                    parts.append(metric.ciphertext)
-                    count += 1
+                raw += await uow.metrics.in_range(user_id, kind, start, end)
+        count = sum(r.count for r in rollups) + len(raw)
         if count == 0:
-            raise NotFound(f"No {request.metric_type} metrics found in the requested range")
+            raise NotFound(f"No {kind} metrics found in the requested range")
         key = user.he_public_key
         assert key is not None
-        total = await self._aggregator.add(key.parameters, parts)
+        parts = [r.ciphertext for r in rollups] + [m.ciphertext for m in raw]
+        total = parts[0] if len(parts) == 1 else await self._aggregator.add(key.parameters, parts)
         if request.operation is Operation.AVERAGE:
             total = await self._aggregator.multiply_plain(key.parameters, total, 1.0 / count)
-        return AggregateResult(request.metric_type, request.operation, total, count)
+        return AggregateResult(kind, request.operation, total, count)
 
 
 class DeleteAllMetrics:

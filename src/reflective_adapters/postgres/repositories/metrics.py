@@ -17,7 +17,7 @@ from reflective_adapters.postgres.mappers import (
 )
 from reflective_adapters.postgres.schema import metric_rollups
 from reflective_adapters.postgres.schema import metrics as metrics_table
-from reflective_domain.metrics import DailyRollup, EncryptedMetric
+from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 
 
 class PgMetrics:
@@ -31,32 +31,40 @@ class PgMetrics:
             await self._s.execute(metrics_table.insert(), [metric_values(m) for m in metrics])
 
     async def rollups(
-        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
-    ) -> list[DailyRollup]:
-        if not days:
+        self, user_id: uuid.UUID, metric_type: str, period: Period, starts: Sequence[date]
+    ) -> list[Rollup]:
+        if not starts:
             return []
         r = metric_rollups.c
         stmt = select(metric_rollups).where(
-            r.user_id == user_id, r.metric_type == metric_type, r.day.in_(list(days))
+            r.user_id == user_id,
+            r.metric_type == metric_type,
+            r.period == period.value,
+            r.starts_on.in_(list(starts)),
         )
-        found = {row.day: rollup_from_row(row) for row in await self._s.execute(stmt)}
-        return [found[day] for day in dict.fromkeys(days) if day in found]
+        found = {row.starts_on: rollup_from_row(row) for row in await self._s.execute(stmt)}
+        return [found[s] for s in dict.fromkeys(starts) if s in found]
 
     async def rollups_between(
-        self, user_id: uuid.UUID, metric_type: str, first: date | None, last: date | None
-    ) -> list[DailyRollup]:
+        self,
+        user_id: uuid.UUID,
+        metric_type: str,
+        period: Period,
+        first: date | None,
+        last: date | None,
+    ) -> list[Rollup]:
         r = metric_rollups.c
-        conditions = [r.user_id == user_id, r.metric_type == metric_type]
+        conditions = [r.user_id == user_id, r.metric_type == metric_type, r.period == period.value]
         if first is not None:
-            conditions.append(r.day >= first)
+            conditions.append(r.starts_on >= first)
         if last is not None:
-            conditions.append(r.day <= last)
-        stmt = select(metric_rollups).where(*conditions).order_by(r.day)
+            conditions.append(r.starts_on <= last)
+        stmt = select(metric_rollups).where(*conditions).order_by(r.starts_on)
         return [rollup_from_row(row) for row in await self._s.execute(stmt)]
 
-    async def save_rollups(self, rollups: Sequence[DailyRollup]) -> None:
+    async def save_rollups(self, rollups: Sequence[Rollup]) -> None:
         # Last one wins per key, as a replace would (and ON CONFLICT may touch a row only once).
-        latest = {(x.user_id, x.metric_type, x.day): x for x in rollups}
+        latest = {(x.user_id, x.metric_type, x.period, x.start): x for x in rollups}
         if not latest:
             return
         stmt = insert(metric_rollups)
@@ -64,7 +72,8 @@ class PgMetrics:
             index_elements=[
                 metric_rollups.c.user_id,
                 metric_rollups.c.metric_type,
-                metric_rollups.c.day,
+                metric_rollups.c.period,
+                metric_rollups.c.starts_on,
             ],
             set_={"count": stmt.excluded["count"], "ciphertext": stmt.excluded.ciphertext},
         )

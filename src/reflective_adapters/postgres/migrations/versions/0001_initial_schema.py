@@ -178,16 +178,20 @@ def upgrade() -> None:
         "metric_rollups",
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("metric_type", sa.Text(), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("period", sa.Text(), nullable=False),
+        sa.Column("starts_on", sa.Date(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+        sa.CheckConstraint("period IN ('day', 'month')", name=op.f("ck_metric_rollups_period")),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
             name=op.f("fk_metric_rollups_user_id_users"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("user_id", "metric_type", "day", name=op.f("pk_metric_rollups")),
+        sa.PrimaryKeyConstraint(
+            "user_id", "metric_type", "period", "starts_on", name=op.f("pk_metric_rollups")
+        ),
     )
     op.create_table(
         "metrics",
