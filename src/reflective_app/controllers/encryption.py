@@ -92,6 +92,7 @@ class EncryptionController(Controller):
         """Store a batch of encrypted metrics, all or nothing. 403 on local_only; 422 naming
         the index of the first ciphertext that does not load under the user's parameters;
         413 beyond the body limit."""
+        await upload_metrics.permit(user_id)  # before reading what may be hundreds of MB
         body = await read_body(request, settings.max_metrics_body_bytes)
         upload = decode_body(METRICS_UPLOAD_DECODER, body)
         del body  # the decoded ciphertexts are copies; free the raw body now

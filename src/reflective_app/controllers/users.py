@@ -49,8 +49,10 @@ class UserController(Controller):
         data: JSONBody[UpdateProfileRequest],
         update_profile: NamedDependency[UpdateProfile],
     ) -> UserProfile:
-        """Change display name, email, timezone, locale and/or password. A password change
-        needs ``current_password`` (401 if wrong) and ends every session."""
+        """Change display name, email, password and/or any preference field (timezone,
+        locale, daily_word_goal, writing_reminder_time, theme_preferences,
+        ai_features_enabled). A password change needs ``current_password`` (401 if wrong)
+        and ends every session."""
         return UserProfile.of(await update_profile(user_id, data.to_domain()))
 
     @delete(status_code=204, operation_id="delete_me")

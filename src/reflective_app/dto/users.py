@@ -64,23 +64,41 @@ class UpdateProfileRequest(msgspec.Struct):
 
     display_name: str | None = None
     email: str | None = None
-    timezone: str | None = None
-    locale: str | None = None
     current_password: str | None = None
     password: str | None = None
+    timezone: str | msgspec.UnsetType = msgspec.UNSET
+    locale: str | msgspec.UnsetType = msgspec.UNSET
+    daily_word_goal: int | msgspec.UnsetType = msgspec.UNSET
+    writing_reminder_time: str | msgspec.UnsetType | None = msgspec.UNSET
+    theme_preferences: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
+    ai_features_enabled: bool | msgspec.UnsetType = msgspec.UNSET
 
     def __repr__(self) -> str:
         return "UpdateProfileRequest(<hidden>)"
 
     def to_domain(self) -> ProfileChanges:
+        preferences = {
+            name: value
+            for name in _PREFERENCE_FIELDS
+            if (value := getattr(self, name)) is not msgspec.UNSET
+        }
         return ProfileChanges(
             display_name=self.display_name,
             email=self.email,
-            timezone=self.timezone,
-            locale=self.locale,
             current_password=self.current_password,
             password=self.password,
+            preferences=preferences,
         )
+
+
+_PREFERENCE_FIELDS = (
+    "timezone",
+    "locale",
+    "daily_word_goal",
+    "writing_reminder_time",
+    "theme_preferences",
+    "ai_features_enabled",
+)
 
 
 class PreferencesView(msgspec.Struct):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from reflective_domain.accounts import (
@@ -258,14 +259,14 @@ class GetProfile:
 
 @dataclass(frozen=True, slots=True)
 class ProfileChanges:
-    """Only the fields given change. A new password needs the current one."""
+    """Only the fields given change. A new password needs the current one. ``preferences``
+    holds any preference fields sent with the profile (timezone, locale, word goal, ...)."""
 
     display_name: str | None = None
     email: str | None = None
-    timezone: str | None = None
-    locale: str | None = None
     current_password: str | None = None
     password: str | None = None
+    preferences: Mapping[str, object] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return "ProfileChanges(<hidden>)"
@@ -293,13 +294,8 @@ class UpdateProfile:
                 user.rename(changes.display_name, now)
             if changes.email is not None:
                 user.change_email(changes.email, now)
-            prefs: dict[str, object] = {}
-            if changes.timezone is not None:
-                prefs["timezone"] = changes.timezone
-            if changes.locale is not None:
-                prefs["locale"] = changes.locale
-            if prefs:
-                user.update_preferences(now, **prefs)
+            if changes.preferences:
+                user.update_preferences(now, **changes.preferences)
             if new_hash is not None:
                 user.change_password_hash(new_hash, now)
                 await uow.refresh_tokens.revoke_all(user_id, now)

@@ -65,6 +65,12 @@ class UploadMetrics:
         self._uow, self._validator, self._aggregator, self._ids = uow, validator, aggregator, ids
         self._limits = limits or MetricLimits()
 
+    async def permit(self, user_id: uuid.UUID) -> None:
+        """Refuse early (ForbiddenByTier) a user whose tier keeps no metrics, before a caller
+        reads and decodes a possibly huge batch."""
+        async with self._uow() as uow:
+            await user_permitted(uow, user_id, CloudData.METRICS)
+
     async def __call__(self, user_id: uuid.UUID, items: Sequence[MetricUpload]) -> int:
         if not items:
             raise ValidationFailed("metrics", "metrics must not be empty")

@@ -241,3 +241,13 @@ async def test_a_changed_key_drops_old_metrics(
         headers=analytics_user.headers,
     )
     assert kept.status_code == 200 and kept.json()["count"] == 4
+
+
+async def test_local_only_is_refused_before_the_body_is_read(client: Client, user: Account) -> None:
+    # Not even JSON: a 403 (not a 422) shows the tier was checked before reading the body.
+    upload = await client.post(
+        "/api/encryption/metrics",
+        content=b"{not json" + b" " * 100_000,
+        headers={**user.headers, "Content-Type": "application/json"},
+    )
+    assert upload.status_code == 403

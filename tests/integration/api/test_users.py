@@ -265,3 +265,17 @@ async def test_every_user_route_needs_a_token(client: Client) -> None:
     ]:
         response = await client.request(method, path, json={}, headers=bearer("x.y.z"))
         assert response.status_code == 401, (method, path)
+
+
+async def test_profile_update_takes_preference_fields(client: Client, user: Account) -> None:
+    response = await client.put(
+        "/api/users/me",
+        json={"display_name": "Ada", "daily_word_goal": 500, "writing_reminder_time": "07:30"},
+        headers=user.headers,
+    )
+    assert response.status_code == 200, response.text
+    profile = response.json()
+    assert (profile["display_name"], profile["daily_word_goal"]) == ("Ada", 500)
+    assert profile["writing_reminder_time"] == "07:30"
+    bad = await client.put("/api/users/me", json={"daily_word_goal": 0}, headers=user.headers)
+    assert bad.status_code == 422
