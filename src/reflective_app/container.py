@@ -18,6 +18,7 @@ from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
 from reflective_app.database import open_database, open_engine, unit_of_work_factory
 from reflective_app.settings import Settings
+from reflective_domain.entries import EntryLimits
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.use_cases.accounts import (
     Authorize,
@@ -34,7 +35,12 @@ from reflective_domain.use_cases.accounts import (
 )
 from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
 from reflective_domain.use_cases.export import ExportData
-from reflective_domain.use_cases.metrics import Aggregate, DeleteAllMetrics, UploadMetrics
+from reflective_domain.use_cases.metrics import (
+    Aggregate,
+    DeleteAllMetrics,
+    MetricLimits,
+    UploadMetrics,
+)
 from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
 from reflective_domain.use_cases.sync import (
     DeleteAllEntries,
@@ -107,21 +113,33 @@ class Container(containers.DeclarativeContainer):
     delete_tag = providers.Factory(DeleteTag, uow_factory)
     cleanup_tags = providers.Factory(CleanupTags, uow_factory, clock)
 
+    # Limits and quotas
+    entry_limits = providers.Singleton(
+        EntryLimits,
+        max_content_bytes=settings.provided.max_entry_bytes,
+        max_user_bytes=settings.provided.user_storage_quota_bytes,
+    )
+    metric_limits = providers.Singleton(
+        MetricLimits,
+        max_batch=settings.provided.max_metrics_per_request,
+        max_per_user=settings.provided.max_metrics_per_user,
+    )
+
     # Encrypted metrics
     upload_metrics = providers.Factory(
-        UploadMetrics, uow_factory, ciphertext_validator, he_aggregator, ids
+        UploadMetrics, uow_factory, ciphertext_validator, he_aggregator, ids, metric_limits
     )
     aggregate = providers.Factory(Aggregate, uow_factory, he_aggregator)
     delete_all_metrics = providers.Factory(DeleteAllMetrics, uow_factory)
 
     # Entry sync and conflicts
-    push_entry = providers.Factory(PushEntry, uow_factory, clock, ids)
+    push_entry = providers.Factory(PushEntry, uow_factory, clock, ids, entry_limits)
     pull_changes = providers.Factory(PullChanges, uow_factory)
     list_backups = providers.Factory(ListBackups, uow_factory)
     delete_entry = providers.Factory(DeleteEntry, uow_factory, clock)
     delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
     list_conflicts = providers.Factory(ListConflicts, uow_factory)
-    resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock)
+    resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock, entry_limits)
 
 
 USE_CASES = (

@@ -42,6 +42,10 @@ class Settings:
     max_metrics_body_bytes: int = 600 * MIB
     log_level: str = "INFO"
     password_hash_concurrency: int = 4
+    max_entry_bytes: int = MIB
+    user_storage_quota_bytes: int = 256 * MIB
+    max_metrics_per_request: int = 5000
+    max_metrics_per_user: int = 100_000
     token_issuer: str = "reflective-server"
     token_audience: str = "reflective-client"
 
@@ -89,6 +93,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
         max_metrics_body_bytes=_positive_int(env, "MAX_METRICS_BODY_BYTES", 600 * MIB),
         log_level=log_level,
         password_hash_concurrency=_positive_int(env, "PASSWORD_HASH_CONCURRENCY", 4),
+        max_entry_bytes=_positive_int(env, "MAX_ENTRY_BYTES", MIB),
+        user_storage_quota_bytes=_positive_int(env, "USER_STORAGE_QUOTA_BYTES", 256 * MIB),
+        max_metrics_per_request=_positive_int(env, "MAX_METRICS_PER_REQUEST", 5000),
+        max_metrics_per_user=_positive_int(env, "MAX_METRICS_PER_USER", 100_000),
     )
 
 

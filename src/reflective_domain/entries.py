@@ -22,10 +22,18 @@ GCM_TAG_SIZE = 16
 
 @dataclass(frozen=True, slots=True)
 class EntryLimits:
-    """Server-side caps on one entry."""
+    """Server-side caps on one entry, and on all of a user's entries together."""
 
     max_content_bytes: int = 1024 * 1024
     max_embedding_bytes: int = 256 * 1024
+    max_user_bytes: int = 256 * 1024 * 1024
+
+    def check_quota(self, stored: int, replaced: int, added: int) -> None:
+        if stored - replaced + added > self.max_user_bytes:
+            raise LimitExceeded(
+                f"storage quota exceeded: entries may hold at most {self.max_user_bytes} bytes "
+                "per account; delete entries to make room"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,3 +184,17 @@ def test_rollup_aggregation_equals_the_naive_sum(metrics, batches, a, b, op):
         assert plain_value(result.ciphertext) == pytest.approx(want)
 
     asyncio.run(scenario())
+
+
+async def test_the_metric_quota_counts_what_is_stored(services):
+    from reflective_domain.errors import LimitExceeded
+    from reflective_domain.use_cases.metrics import MetricLimits, UploadMetrics
+
+    uid = await analytics_user(services)
+    upload = UploadMetrics(
+        services.uow, services.he, services.he, services.ids, MetricLimits(max_per_user=3)
+    )
+    await upload(uid, [m(1, DAY), m(2, DAY)])
+    with pytest.raises(LimitExceeded, match="quota"):
+        await upload(uid, [m(3, DAY), m(4, DAY)])
+    assert await upload(uid, [m(3, DAY)]) == 1

@@ -151,3 +151,17 @@ async def test_another_users_entry_is_invisible(services, user):
     with pytest.raises(NotFound):
         await services.delete_entry(other, E1)
     assert (await services.pull(other)).changes == []
+
+
+async def test_the_storage_quota_counts_every_entry_and_frees_replaced_versions(services, user):
+    from reflective_domain.entries import EntryLimits
+    from reflective_domain.use_cases.sync import PushEntry
+
+    push = PushEntry(services.uow, services.clock, services.ids, EntryLimits(max_user_bytes=100))
+    await push(user, upload(uuid.UUID(int=1), version(content=b"a" * 60)))
+    with pytest.raises(LimitExceeded, match="quota"):
+        await push(user, upload(uuid.UUID(int=2), version(content=b"b" * 60)))
+    # Replacing the one entry with a version of the same size fits: the old one is freed.
+    assert (
+        await push(user, upload(uuid.UUID(int=1), version(content=b"c" * 90)))
+    ).entry.revision == 2

@@ -48,6 +48,7 @@ _Part = tuple[bytes, int]  # an encrypted sum and how many metrics it holds
 @dataclass(frozen=True, slots=True)
 class MetricLimits:
     max_batch: int = 5000
+    max_per_user: int = 100_000
 
 
 class UploadMetrics:
@@ -96,6 +97,12 @@ class UploadMetrics:
             locked = await user_permitted(uow, user_id, CloudData.METRICS, lock=True)
             if locked.he_public_key != key:
                 raise ConcurrentUpdate("the HE key changed during the upload; upload again")
+            held = await uow.metrics.count(user_id)
+            if held + len(metrics) > self._limits.max_per_user:
+                raise LimitExceeded(
+                    f"metric quota exceeded: at most {self._limits.max_per_user} metrics per "
+                    f"account ({held} stored); delete metrics to make room"
+                )
             await uow.metrics.add_many(metrics)
             await self._roll_up(uow, key.parameters, user_id, metrics)
             await uow.commit()

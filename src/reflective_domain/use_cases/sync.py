@@ -81,6 +81,10 @@ class PushEntry:
                 open_conflict=conflict,
             )
             now = self._clock.now()
+            if outcome in (Outcome.CREATED, Outcome.ACCEPTED):
+                replaced = entry.version.size if entry is not None and entry.version else 0
+                stored = await uow.entries.stored_bytes(user_id)
+                self._limits.check_quota(stored, replaced, upload.version.size)
             if outcome is Outcome.CREATED:
                 seq = await uow.users.next_change_seq(user_id)
                 entry = Entry.create(upload.entry_id, user_id, upload.version, seq, now)
