@@ -13,6 +13,8 @@ from reflective_adapters.postgres import migrate
 from reflective_adapters.postgres.embedded import EmbeddedDatabaseError, database_url_from_env
 from reflective_app.commands.dev_reset import dev_reset
 from reflective_app.commands.serve import serve
+from reflective_client.cli import client
+from reflective_client.demo import demo
 
 
 @click.group()
@@ -89,3 +91,5 @@ def current() -> None:
 
 main.add_command(serve)
 main.add_command(dev_reset)
+main.add_command(client)
+main.add_command(demo)

@@ -1,0 +1,464 @@
+"""One device of a user: the API, the local store and the keys, behind the user's intents
+(register, write, sync, resolve, read stats...). The CLI, the demo and the end-to-end tests
+all drive this class."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from reflective_client import keyfile
+from reflective_client.analysis import measure
+from reflective_client.crypto import envelope
+from reflective_client.crypto.keys import UserKeys
+from reflective_client.errors import (
+    BadRequestError,
+    DecryptionError,
+    KeysMissing,
+    NotFoundError,
+    TierError,
+)
+from reflective_client.files import write_private
+from reflective_client.http import AsyncReflectiveClient
+from reflective_client.keystore import KeyStore
+from reflective_client.models import Privacy, Tag, UserProfile
+from reflective_client.stats import Stats, StatsReader
+from reflective_client.store import (
+    CLEAN,
+    CONFLICT,
+    DIRTY,
+    METRICS_PENDING,
+    LocalEntry,
+    LocalStore,
+)
+from reflective_client.sync import SyncEngine, SyncReport
+from reflective_client.uploads import MetricUploader, Progress, _silent
+from reflective_client.wire import format_time, now
+
+TIERS = ("local_only", "analytics_sync", "full_sync")
+_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """An entry as the user reads it (``text`` None: it does not decrypt with these keys)."""
+
+    id: str
+    text: str | None
+    created_at: datetime
+    updated_at: datetime
+    device_id: str
+    state: str
+    word_count: int | None
+    sentiment: float | None
+
+
+@dataclass(frozen=True)
+class ConflictView:
+    id: str
+    log_id: str
+    local_text: str | None
+    local_device: str
+    local_updated_at: datetime
+    remote_text: str | None
+    remote_device: str | None
+    remote_updated_at: datetime | None
+    detected_at: datetime
+
+
+@dataclass(frozen=True)
+class PrivateTag:
+    id: str
+    index: str | None
+    name: str | None
+    color: str
+    private: bool
+
+
+@dataclass
+class DeviceSyncReport:
+    tier: str
+    entries: SyncReport | None
+    metrics_uploaded: int
+
+
+class Device:
+    def __init__(self, api: AsyncReflectiveClient, store: LocalStore, keystore: KeyStore) -> None:
+        self.api = api
+        self.store = store
+        self.keystore = keystore
+        self._keys = keystore.load()
+
+    @property
+    def device_id(self) -> str:
+        return self.store.device_id
+
+    @property
+    def keys(self) -> UserKeys:
+        if self._keys is None:
+            raise KeysMissing(
+                "this profile has no keys: import them from another device "
+                "(keys import FILE) or register a new account"
+            )
+        return self._keys
+
+    @property
+    def has_keys(self) -> bool:
+        return self._keys is not None
+
+    def _save_keys(self, keys: UserKeys) -> None:
+        self.keystore.save(keys)
+        self._keys = keys
+
+    # --- account ----------------------------------------------------------------------------
+
+    async def register(
+        self, email: str, password: str, display_name: str | None = None
+    ) -> UserProfile:
+        """Create the account, sign in, and make keys if this profile has none."""
+        profile = await self.api.register(email, password, display_name)
+        await self.api.login(email, password)
+        if self._keys is None:
+            context = await self.api.encryption_context()
+            self._save_keys(UserKeys.generate(context.parameters))
+        return profile
+
+    async def login(self, email: str, password: str) -> UserProfile:
+        """Sign in. Without keys, new ones are made only while the server holds nothing
+        encrypted for the account (local_only); otherwise they must be imported."""
+        await self.api.login(email, password)
+        profile = await self.api.me()
+        if self._keys is None:
+            if profile.privacy_tier != "local_only":
+                raise KeysMissing(
+                    "signed in, but this profile has no keys and the account already has "
+                    "encrypted data: run `keys import FILE` with a key file from your other device"
+                )
+            context = await self.api.encryption_context()
+            self._save_keys(UserKeys.generate(context.parameters))
+        return profile
+
+    async def logout(self) -> None:
+        await self.api.logout()
+
+    async def delete_account(self, password: str) -> None:
+        await self.api.delete_account(password)
+
+    # --- keys -------------------------------------------------------------------------------
+
+    def export_keys(
+        self, path: Path, passphrase: str, cost: envelope.KdfCost | None = None
+    ) -> None:
+        keyfile.export_keys(self.keys, path, passphrase, cost)
+
+    def import_keys(self, path: Path, passphrase: str, *, replace: bool = False) -> UserKeys:
+        keys = keyfile.read_keys(path, passphrase)
+        keyfile.check_replaceable(self._keys, keys, replace)
+        self._save_keys(keys)
+        return keys
+
+    # --- privacy tier -----------------------------------------------------------------------
+
+    async def set_tier(self, tier: str, progress: Progress = _silent) -> Privacy:
+        """Change tier. An upgrade sends the HE public key (when the server holds none yet)
+        and uploads this device's metrics; full_sync then pushes every entry. A downgrade
+        lets the server delete what the lower tier does not keep and forgets it locally."""
+        if tier not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)}")
+        current = (await self.api.privacy()).current_tier
+        public_key = None
+        if tier != "local_only":
+            await self._ensure_he_keys()
+            if current == "local_only":
+                public_key = self.keys.he.public_key if self.keys.he else None
+        try:
+            privacy = await self.api.set_privacy(tier, public_key)
+        except BadRequestError:
+            if public_key is not None or tier == "local_only":
+                raise
+            # A server that wants the key on every upgrade: send ours.
+            assert self.keys.he is not None
+            privacy = await self.api.set_privacy(tier, self.keys.he.public_key)
+        self._after_tier_change(current, tier)
+        if tier != "local_only":
+            await self.sync(progress)
+        return privacy
+
+    async def _ensure_he_keys(self) -> None:
+        context = await self.api.encryption_context()
+        keys = self.keys
+        if keys.he is None or keys.he.parameters != context.parameters:
+            # No metrics can exist under keys the server never had: safe to make new ones.
+            self._save_keys(keys.with_new_he_keys(context.parameters))
+
+    def _after_tier_change(self, previous: str, tier: str) -> None:
+        store = self.store
+        with store.transaction():
+            store.set_meta("tier", tier)
+            if _RANK[tier] < _RANK["full_sync"] <= _RANK[previous]:
+                # The server deleted entries and conflicts: local copies are the only ones.
+                for entry in store.entries(include_deleted=True):
+                    if entry.deleted:
+                        store.remove(entry.id)
+                store.update_all(
+                    "state = ?, conflict_id = NULL, base_revision = NULL", args=(CLEAN,)
+                )
+                store.drop_all_shadows()
+                store.drop_all_resolutions()
+                store.cursor = None
+            if tier == "full_sync" and previous != "full_sync":
+                # Everything goes up again; identical ciphertexts are no-ops on the server.
+                store.update_all(
+                    "state = ?, conflict_id = NULL, base_revision = NULL",
+                    "deleted = 0",
+                    (DIRTY,),
+                )
+                store.cursor = None
+            if tier == "local_only":
+                self._forget_metrics()
+
+    def _forget_metrics(self) -> None:
+        """The server's metrics are gone: this device's entries must be measured again."""
+        self.store.clear_outbox()
+        self.store.update_all("metrics = ?", "origin = 'local'", (METRICS_PENDING,))
+        self.store.set_meta("metrics_epoch", None)
+
+    # --- entries (local) --------------------------------------------------------------------
+
+    def write(self, text: str, entry_id: str | None = None) -> LocalEntry:
+        """Create or edit an entry. It is encrypted here and stored encrypted; sync sends it."""
+        sealed = self.keys.entries.seal_text(text)
+        metrics = measure(text)
+        moment = now()
+        with self.store.transaction():
+            existing = self.store.get(entry_id) if entry_id else None
+            if entry_id and existing is None:
+                raise NotFoundError(f"no entry {entry_id} on this device", 404)
+            if existing is None:
+                entry = LocalEntry(
+                    id=str(uuid.uuid4()),
+                    content=sealed.content,
+                    iv=sealed.iv,
+                    tag=sealed.tag,
+                    created_at=moment,
+                    updated_at=moment,
+                    device_id=self.device_id,
+                    word_count=metrics.word_count,
+                    sentiment=metrics.sentiment,
+                )
+            else:
+                entry = existing.changed(
+                    content=sealed.content,
+                    iv=sealed.iv,
+                    tag=sealed.tag,
+                    updated_at=moment,
+                    device_id=self.device_id,
+                    deleted=False,
+                    state=DIRTY,
+                    word_count=metrics.word_count,
+                    sentiment=metrics.sentiment,
+                )
+            self.store.save(entry)
+        return entry
+
+    def delete(self, entry_id: str) -> None:
+        with self.store.transaction():
+            entry = self.store.get(entry_id)
+            if entry is None or entry.deleted:
+                raise NotFoundError(f"no entry {entry_id} on this device", 404)
+            if entry.base_revision is None and entry.state != CONFLICT:
+                self.store.remove(entry_id)  # the server never had it
+            else:
+                self.store.save(
+                    entry.changed(
+                        deleted=True, content=None, iv=None, tag=None, state=DIRTY, updated_at=now()
+                    )
+                )
+
+    def _text(self, entry: LocalEntry) -> str | None:
+        if entry.content is None or entry.iv is None:
+            return None
+        try:
+            return self.keys.entries.open_text(entry.content, entry.iv, entry.tag)
+        except (DecryptionError, UnicodeDecodeError):
+            return None
+
+    def entries(self) -> list[JournalEntry]:
+        """Decrypted, newest first."""
+        return [
+            JournalEntry(
+                e.id,
+                self._text(e),
+                e.created_at,
+                e.updated_at,
+                e.device_id,
+                e.state,
+                e.word_count,
+                e.sentiment,
+            )
+            for e in self.store.entries()
+        ]
+
+    def entry(self, entry_id: str) -> JournalEntry | None:
+        return next((e for e in self.entries() if e.id == entry_id), None)
+
+    # --- sync -------------------------------------------------------------------------------
+
+    def engine(self) -> SyncEngine:
+        return SyncEngine(self.api, self.store, self.keys)
+
+    async def sync(self, progress: Progress = _silent) -> DeviceSyncReport:
+        """Entries (full_sync) and this device's metrics (analytics_sync and up)."""
+        privacy = await self.api.privacy()
+        tier = privacy.current_tier
+        previous = self.store.get_meta("tier")
+        if previous in _RANK and previous != tier:
+            # Another device changed the tier since this one last synced: the server has
+            # already deleted what the new tier does not keep; catch up locally.
+            self._after_tier_change(previous, tier)
+        self.store.set_meta("tier", tier)
+        entries = await self.engine().sync() if tier == "full_sync" else None
+        uploaded = 0
+        if tier != "local_only":
+            epoch = format_time(privacy.sync_enabled_at) if privacy.sync_enabled_at else ""
+            if self.store.get_meta("metrics_epoch") != epoch:
+                # Analytics were (re-)enabled since this device last uploaded: the server's
+                # metrics are new, so this device's entries are measured into them again.
+                with self.store.transaction():
+                    self._forget_metrics()
+                    self.store.set_meta("metrics_epoch", epoch)
+            uploader = MetricUploader(self.api, self.store, self.keys)
+            uploader.queue(progress)
+            uploaded = await uploader.flush(progress)
+        return DeviceSyncReport(tier, entries, uploaded)
+
+    async def rebuild_metrics(self, progress: Progress = _silent) -> int:
+        """Make the server's metrics describe the entries as they are now.
+
+        Metrics are uploaded once per entry, when it is first synced; the API cannot retract
+        or replace one metric, so edits and deletions are not reflected. On full_sync every
+        device holds every entry, so one device can start over: pull, delete all metrics,
+        upload every live entry's current metrics. Returns how many metrics were uploaded.
+        """
+        privacy = await self.api.privacy()
+        if privacy.current_tier != "full_sync":
+            raise TierError(
+                "rebuilding metrics needs full_sync: on analytics_sync each device holds "
+                "only its own entries",
+                403,
+            )
+        await self.engine().sync()
+        await self.api.delete_all_metrics()
+        with self.store.transaction():
+            self.store.clear_outbox()
+            self.store.update_all("metrics = ?", "deleted = 0", (METRICS_PENDING,))
+        uploader = MetricUploader(self.api, self.store, self.keys)
+        uploader.queue(progress, any_origin=True)
+        return await uploader.flush(progress)
+
+    async def conflicts(self) -> list[ConflictView]:
+        views = []
+        for c in await self.api.conflicts():
+            views.append(
+                ConflictView(
+                    id=c.id,
+                    log_id=c.log_id,
+                    local_text=self._open(c.local.content, c.local.iv, c.local.tag),
+                    local_device=c.local.device_id,
+                    local_updated_at=c.local.updated_at,
+                    remote_text=None
+                    if c.remote is None
+                    else self._open(c.remote.content, c.remote.iv, c.remote.tag),
+                    remote_device=None if c.remote is None else c.remote.device_id,
+                    remote_updated_at=None if c.remote is None else c.remote.updated_at,
+                    detected_at=c.detected_at,
+                )
+            )
+        return views
+
+    def _open(self, content: bytes, iv: bytes, tag: bytes | None) -> str | None:
+        try:
+            return self.keys.entries.open_text(content, iv, tag)
+        except (DecryptionError, UnicodeDecodeError):
+            return None
+
+    async def resolve(
+        self, conflict_id: str, choice: str, merged_text: str | None = None
+    ) -> SyncReport:
+        conflict = next((c for c in await self.api.conflicts() if c.id == conflict_id), None)
+        if conflict is None:
+            raise NotFoundError(f"no open conflict {conflict_id}", 404)
+        return await self.engine().resolve(conflict, choice, merged_text)
+
+    # --- statistics -------------------------------------------------------------------------
+
+    async def stats(self, weeks: int = 6, today: date | None = None) -> Stats:
+        """Overall sums and averages, and the last ``weeks`` weeks up to ``today`` (UTC)."""
+        return await StatsReader(self.api, self.keys.ckks).read(weeks, today)
+
+    # --- tags -------------------------------------------------------------------------------
+
+    async def add_tag(self, name: str, color: str | None = None) -> PrivateTag:
+        names = self.keys.tags
+        index = names.index(name)
+        self.store.remember_tag(index, name)
+        for tag in await self.tags():
+            if tag.index == index:
+                return tag  # the same name, sealed with another case or on another device
+        created = await self.api.create_tag(names.server_name(name), color)
+        return self._private(created.tag)
+
+    async def tags(self) -> list[PrivateTag]:
+        """The user's tags, names decrypted; one per blind index (the oldest)."""
+        seen: set[str] = set()
+        tags = []
+        for tag in sorted(await self.api.tags(), key=lambda t: (t.created_at, t.id)):
+            private = self._private(tag)
+            if private.index is not None:
+                if private.index in seen:
+                    continue
+                seen.add(private.index)
+            tags.append(private)
+        return sorted(tags, key=lambda t: (t.name or "").casefold())
+
+    def _private(self, tag: Tag) -> PrivateTag:
+        read = self.keys.tags.read(tag.name)
+        name = read.display_name
+        if name is None and read.index is not None:
+            name = self.store.tag_name(read.index)
+        elif name is not None and read.index is not None:
+            self.store.remember_tag(read.index, name)
+        return PrivateTag(tag.id, read.index, name, tag.color, read.private)
+
+    # --- export -----------------------------------------------------------------------------
+
+    async def export_data(self, path: Path, *, include_server: bool = True) -> dict[str, Any]:
+        """Everything, readable: decrypted entries from this device, plus (when signed in)
+        the server's copy of the account as it stores it (ciphertexts). Written 0600."""
+        document: dict[str, Any] = {
+            "format": "reflective-client-export",
+            "version": 1,
+            "exported_at": format_time(now()),
+            "device_id": self.device_id,
+            "key_id": self.keys.key_id,
+            "entries": [
+                {
+                    "id": e.id,
+                    "text": e.text,
+                    "created_at": format_time(e.created_at),
+                    "updated_at": format_time(e.updated_at),
+                    "word_count": e.word_count,
+                    "sentiment_score": e.sentiment,
+                    "sync_state": e.state,
+                }
+                for e in self.entries()
+            ],
+        }
+        if include_server:
+            document["server"] = await self.api.export()
+        write_private(path, json.dumps(document, indent=2).encode())
+        return document

@@ -1,0 +1,183 @@
+"""Every error the client raises on purpose.
+
+API errors mirror the server's ``{"detail": ...}`` answers one-to-one by status, so callers
+catch meaning (``ConflictError``, ``TierError``) rather than numbers. Messages come from the
+server's ``detail`` (written for users) and never quote request bodies, tokens or keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ReflectiveError(Exception):
+    """Base of everything this package raises on purpose."""
+
+
+# --- the server said no -----------------------------------------------------------------
+
+
+class ApiError(ReflectiveError):
+    """The server answered with an error status. ``detail`` is its ``detail`` as sent."""
+
+    status_code: int = 0
+
+    def __init__(self, message: str, status_code: int, detail: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.detail = detail
+
+
+class BadRequestError(ApiError):
+    """400: e.g. an upgrade without an HE public key."""
+
+
+class AuthError(ApiError):
+    """401: wrong credentials, or a token that is missing, expired or revoked."""
+
+
+class TierError(ApiError):
+    """403: the account's privacy tier does not allow this (e.g. sync on analytics_sync)."""
+
+
+class NotFoundError(ApiError):
+    """404: unknown, or someone else's (the server never says which)."""
+
+
+class AlreadyExistsError(ApiError):
+    """409 with a plain message: e.g. "Email already registered", or a concurrent update."""
+
+
+class ConflictError(ApiError):
+    """409 on an entry upload: the server kept both versions as conflict ``conflict_id``."""
+
+    def __init__(
+        self, message: str, status_code: int, detail: Any, conflict_id: str, log_id: str
+    ) -> None:
+        super().__init__(message, status_code, detail)
+        self.conflict_id = conflict_id
+        self.log_id = log_id
+
+
+class ResyncRequired(ApiError):
+    """410: the change cursor is unknown to the server; pull again from the start."""
+
+
+class PayloadTooLargeError(ApiError):
+    """413: an entry, a batch or a body over the server's limits."""
+
+
+class ValidationError(ApiError):
+    """422: ``errors`` is the server's list of ``{loc, msg, type}``."""
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return (
+            [e for e in self.detail if isinstance(e, dict)] if isinstance(self.detail, list) else []
+        )
+
+
+class RateLimitedError(ApiError):
+    """429: too many requests; ``retry_after`` seconds when the server said."""
+
+    def __init__(
+        self, message: str, status_code: int, detail: Any, retry_after: float | None
+    ) -> None:
+        super().__init__(message, status_code, detail)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    """5xx: the server failed; whether a write took effect is unknown."""
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequestError,
+    401: AuthError,
+    403: TierError,
+    404: NotFoundError,
+    410: ResyncRequired,
+    413: PayloadTooLargeError,
+    422: ValidationError,
+}
+
+
+def detail_message(detail: Any, fallback: str) -> str:
+    """A one-line message from a ``detail`` the way the web client shows it: the string,
+    the list's ``msg`` joined, or an object's ``message``."""
+    if isinstance(detail, str) and detail:
+        return detail
+    if isinstance(detail, list):
+        msgs = [str(item.get("msg")) for item in detail if isinstance(item, dict) and "msg" in item]
+        if msgs:
+            return "; ".join(msgs)
+    if isinstance(detail, dict) and isinstance(detail.get("message"), str):
+        return str(detail["message"])
+    return fallback
+
+
+def error_from_response(response: httpx.Response) -> ApiError:
+    """The exception for an error response (status >= 400)."""
+    status = response.status_code
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None  # not JSON, e.g. a proxy's HTML page: never quote it
+    message = detail_message(detail, f"HTTP {status} {response.reason_phrase}".strip())
+    if status == 409:
+        if isinstance(detail, dict) and "conflict_id" in detail:
+            return ConflictError(
+                message, status, detail, str(detail["conflict_id"]), str(detail.get("log_id"))
+            )
+        return AlreadyExistsError(message, status, detail)
+    if status == 429:
+        return RateLimitedError(message, status, detail, _retry_after(response))
+    if status >= 500:
+        return ServerError(message, status, detail)
+    return _BY_STATUS.get(status, ApiError)(message, status, detail)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
+
+
+# --- the server could not be reached ------------------------------------------------------
+
+
+class TransportError(ReflectiveError):
+    """No answer (connection refused, timeout, reset). A write may or may not have happened:
+    retry idempotent writes, reconcile the others."""
+
+
+# --- local failures ------------------------------------------------------------------------
+
+
+class NotSignedIn(ReflectiveError):
+    """The call needs an access token and the client has none."""
+
+
+class KeysMissing(ReflectiveError):
+    """This profile holds no keys (import them with ``keys import``, or register)."""
+
+
+class DecryptionError(ReflectiveError):
+    """A ciphertext did not decrypt under this profile's keys: other keys, or tampered."""
+
+
+class KeyFileError(ReflectiveError):
+    """A key export file is not one this client can read (format, version, parameters)."""
+
+
+class WrongPassphrase(KeyFileError):
+    """The passphrase does not open the key file, or the file was modified."""
+
+
+class KeyStorageError(ReflectiveError):
+    """The keys could not be read from or written to their store."""

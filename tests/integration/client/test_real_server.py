@@ -1,0 +1,73 @@
+"""Over a real socket: the server in a child process (what `reflective demo` starts), the
+blocking client, and the demo itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from reflective_adapters.postgres import migrate
+from reflective_client.crypto.keys import UserKeys
+from reflective_client.demo import demo
+from reflective_client.errors import AuthError, NotFoundError
+from reflective_client.http import ReflectiveClient
+from reflective_client.models import MetricUpload
+from reflective_client.server import ServerProcess
+from reflective_client.wire import now
+
+
+@pytest.fixture
+async def database_url(pg_database_factory: Any) -> str:
+    url: str = await pg_database_factory("process")
+    await asyncio.to_thread(migrate.upgrade, url)
+    return url
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path / "server", database_url=database_url)
+    process.start(timeout=60)
+    yield process
+    process.stop()
+
+
+def test_the_blocking_client_over_a_socket(server: ServerProcess) -> None:
+    with ReflectiveClient(server.url) as api:
+        assert api.health()
+        api.register("socket@example.com", "correct horse battery")
+        with pytest.raises(AuthError, match="Incorrect email or password"):
+            api.login("socket@example.com", "wrong password!")
+        api.login("socket@example.com", "correct horse battery")
+        assert api.me().privacy_tier == "local_only"
+
+        context = api.encryption_context()
+        keys = UserKeys.generate(context.parameters)
+        assert keys.he is not None
+        assert api.set_privacy("analytics_sync", keys.he.public_key).current_tier == (
+            "analytics_sync"
+        )
+        ckks = keys.ckks
+        uploads = [MetricUpload("word_count", ckks.encrypt(v), now()) for v in (120, 80, 45)]
+        assert api.upload_metrics(uploads) == 3
+        result = api.aggregate("word_count", "average")
+        assert result.count == 3
+        assert ckks.decrypt(result.ciphertext) == pytest.approx(245 / 3, abs=1e-3)
+        with pytest.raises(NotFoundError):
+            api.aggregate("sentiment_score")
+        api.refresh()  # rotation: a new pair, and the client keeps working with it
+        assert api.me().email == "socket@example.com"
+        api.logout()
+    assert "correct horse battery" not in server.log_text()
+
+
+def test_the_demo_runs_against_a_server(server: ServerProcess) -> None:
+    result = CliRunner().invoke(demo, ["--server", server.url], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for step in ("1. The laptop registers", "4. Both edit", "6. The phone deletes", "tombstone"):
+        assert step in result.output
+    assert "Demo account deleted" in result.output
