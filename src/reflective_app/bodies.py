@@ -20,6 +20,18 @@ class MalformedBody(Exception):
     """The body is not JSON at all."""
 
 
+class JsonRequest(Request[Any, Any, Any]):
+    """Litestar's request, but for a body msgspec cannot read as JSON at all: Litestar turns
+    only msgspec's ``DecodeError`` into a client error, while bytes that are not UTF-8 raise
+    ``UnicodeDecodeError`` and nesting deeper than msgspec's limit ``RecursionError``."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except (UnicodeDecodeError, RecursionError):
+            raise MalformedBody from None
+
+
 async def read_body(request: Request[Any, Any, Any], limit: int) -> bytearray:
     """The whole body, refusing (413) anything over ``limit`` bytes before or while reading.
 
@@ -57,5 +69,5 @@ def decode_body(decoder: msgspec.json.Decoder[T], body: bytes | bytearray) -> T:
             detail="Validation failed",
             extra=[{"message": message, "key": key or "data", "source": "body"}],
         ) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise MalformedBody from None

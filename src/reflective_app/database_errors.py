@@ -16,6 +16,27 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not s for s in seen):
+        seen.append(current)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return seen
+
+
+def is_unstorable_data(exc: BaseException) -> bool:
+    """True when PostgreSQL refused a value itself (SQLSTATE class 22, "data exception"):
+    e.g. a NUL character, which no PostgreSQL text or jsonb value can hold. Bad input, not a
+    server fault; the transaction was rolled back, so nothing was written."""
+    return any(
+        str(getattr(e, "sqlstate", "") or "").startswith("22") or isinstance(e, sa_exc.DataError)
+        for e in _chain(exc)
+    )
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True when ``exc``, or an exception it was raised from, means the database is down or
     unreachable (rather than a bug or bad data)."""

@@ -35,7 +35,7 @@ from litestar.status_codes import (
 )
 
 from reflective_app.bodies import MalformedBody
-from reflective_app.database_errors import is_database_unavailable
+from reflective_app.database_errors import is_database_unavailable, is_unstorable_data
 from reflective_domain.errors import (
     AlreadyExists,
     AuthenticationFailed,
@@ -57,6 +57,7 @@ log = structlog.get_logger("reflective.errors")
 BEARER = {"WWW-Authenticate": "Bearer"}
 INTERNAL_ERROR = "Internal server error"
 UNAVAILABLE = "Service temporarily unavailable"
+UNSTORABLE = "A text value holds a character that cannot be stored (such as NUL, U+0000)"
 
 _STATUS: dict[type[DomainError], int] = {
     NotFound: HTTP_404_NOT_FOUND,
@@ -210,6 +211,11 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     if is_database_unavailable(exc):
         log.warning("database_unavailable", error_type=type(exc).__name__)
         return error_response(HTTP_503_SERVICE_UNAVAILABLE, UNAVAILABLE, {"Retry-After": "5"})
+    if is_unstorable_data(exc):
+        return error_response(
+            HTTP_422_UNPROCESSABLE_ENTITY,
+            [_error_item(["body"], UNSTORABLE, "value_error")],
+        )
     # Only the type and where it happened: an exception's message can quote data.
     log.error(
         "unhandled_error",

@@ -18,6 +18,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from reflective_app.bodies import JsonRequest
 from reflective_app.container import Container
 from reflective_app.controllers import (
     AuthController,
@@ -99,6 +100,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         cors_config=_cors(settings),
         openapi_config=openapi_config(server_version()),
         request_max_body_size=settings.max_body_bytes,
+        request_class=JsonRequest,
         lifespan=[lifespan],
         logging_config=None,
         state=State({"container": container}),

@@ -165,3 +165,32 @@ async def test_the_storage_quota_counts_every_entry_and_frees_replaced_versions(
     assert (
         await push(user, upload(uuid.UUID(int=1), version(content=b"c" * 90)))
     ).entry.revision == 2
+
+
+async def test_a_resolution_never_overwrites_a_version_written_after_the_conflict(services, user):
+    await services.push(user, upload(E1, version("laptop")))
+    with pytest.raises(EntryConflict) as err:
+        await services.push(user, upload(E1, version("phone")))
+    newer = version("laptop")
+    await services.push(user, upload(E1, newer))  # revision 2, after the conflict
+    with pytest.raises(EntryConflict, match="changed since"):
+        await services.resolve(user, err.value.conflict_id, Resolution.LOCAL)
+    [view] = await services.conflicts(user)
+    assert view.remote.version.content == newer.content  # nothing was lost
+    # Looked at again, the conflict resolves against revision 2.
+    entry = await services.resolve(user, err.value.conflict_id, Resolution.LOCAL, remote_revision=2)
+    assert entry.revision == 3
+
+
+async def test_a_client_naming_a_stale_remote_revision_is_refused(services, user):
+    await services.push(user, upload(E1, version("laptop")))
+    with pytest.raises(EntryConflict) as err:
+        await services.push(user, upload(E1, version("phone")))
+    with pytest.raises(EntryConflict):
+        await services.resolve(
+            user,
+            err.value.conflict_id,
+            Resolution.MERGED,
+            MergedVersion(b"m", b"m" * 12),
+            remote_revision=0,
+        )

@@ -34,6 +34,8 @@ class Device:
     known_revision: dict[uuid.UUID, int] = field(default_factory=dict)
     sent: list[Upload] = field(default_factory=list)  # for retries
     delivered: set[tuple[uuid.UUID, int]] = field(default_factory=set)
+    # Conflicts as last shown to the user: id -> (local, remote fingerprint, remote revision).
+    shown: dict[uuid.UUID, tuple[bytes, bytes | None, int]] = field(default_factory=dict)
 
 
 class SyncMachine(RuleBasedStateMachine):
@@ -160,31 +162,56 @@ class SyncMachine(RuleBasedStateMachine):
             if entry is not None:
                 assert (entry.id, entry.revision) in d.delivered
 
-    @rule(
-        device=st.sampled_from(DEVICES),
-        choice=st.sampled_from([Resolution.LOCAL, Resolution.REMOTE, Resolution.MERGED]),
-    )
-    def resolve(self, device: str, choice: Resolution) -> None:
-        views = self.run(self.svc.conflicts(self.user))
-        if not views:
-            return
-        view = views[0]
+    @rule(device=st.sampled_from(DEVICES))
+    def look_at_conflicts(self, device: str) -> None:
+        """The user opens the conflict list on a device: what it shows is what they decide on."""
         d = self.devices[device]
+        d.shown = {}
+        for view in self.run(self.svc.conflicts(self.user)):
+            remote = view.remote.version.fingerprint if view.remote.version else None
+            d.shown[view.conflict.id] = (
+                view.conflict.local.fingerprint,
+                remote,
+                view.remote.revision,
+            )
+            d.seen.add(view.conflict.local.fingerprint)
+            if remote is not None:
+                d.seen.add(remote)
+
+    @precondition(lambda self: any(d.shown for d in self.devices.values()))
+    @rule(
+        data=st.data(),
+        choice=st.sampled_from([Resolution.LOCAL, Resolution.REMOTE, Resolution.MERGED]),
+        says_revision=st.booleans(),
+    )
+    def resolve(self, data: st.DataObject, choice: Resolution, says_revision: bool) -> None:
+        """Resolve a conflict as it was shown, maybe after other devices wrote meanwhile."""
+        d = data.draw(st.sampled_from([d for d in self.devices.values() if d.shown]))
+        conflict_id = data.draw(st.sampled_from(sorted(d.shown)))
+        local_fp, remote_fp, remote_revision = d.shown.pop(conflict_id)
         self.counter += 1
         merged = (
             MergedVersion(f"merged-{self.counter}".encode(), self.counter.to_bytes(12, "big"))
             if choice is Resolution.MERGED
             else None
         )
-        entry = self.run(self.svc.resolve(self.user, view.conflict.id, choice, merged, device))
-        # The user chose: both sides were shown, whatever was not chosen may go.
-        for fp in (
-            view.conflict.local.fingerprint,
-            view.remote.version.fingerprint if view.remote.version else None,
-        ):
+        try:
+            entry = self.run(
+                self.svc.resolve(
+                    self.user,
+                    conflict_id,
+                    choice,
+                    merged,
+                    d.name,
+                    remote_revision if says_revision else None,
+                )
+            )
+        except (NotFound, EntryConflict):
+            return  # resolved elsewhere already, or changed since it was shown
+        # The user chose between the two versions shown: either may go, nothing else.
+        for fp in (local_fp, remote_fp):
             if fp is not None:
                 self.must_keep.pop(fp, None)
-                d.seen.add(fp)
         if entry.version is not None:
             self.must_keep[entry.version.fingerprint] = entry.id
             self.accepted[entry.id].add(entry.version.fingerprint)

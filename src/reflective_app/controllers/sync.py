@@ -196,13 +196,16 @@ class SyncController(Controller):
     ) -> Message:
         """Resolve a conflict: ``local`` applies the conflicting upload, ``remote`` keeps the
         current version, ``merged`` applies ``final_encrypted_content`` + ``final_iv`` (422
-        without them). 404 when unknown or already resolved."""
+        without them). 404 when unknown or already resolved. 409 when the entry changed since
+        the conflict was shown (send ``remote_revision`` from the listing to be exact): list
+        conflicts again and resolve against the current version."""
         entry = await resolve_conflict(
             user_id,
             conflict_id,
             Resolution(data.chosen_version),
             data.merged(),
             data.device_id,
+            data.remote_revision,
         )
         return Message(
             success=True,

@@ -18,10 +18,34 @@ AwareDatetime = Annotated[
 Base64 = Annotated[bytes, msgspec.Meta(description="standard base64")]
 
 
+# A day inside datetime's range at each end, so every timezone can show any accepted time:
+# year 1 with a positive offset, or 9999 with a negative one, has no UTC equivalent at all.
+EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
+LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc)
+OUT_OF_RANGE = "is out of range (0001-01-02 to 9999-12-30 UTC)"
+
+
+def in_range(moment: datetime) -> bool:
+    try:
+        return EARLIEST <= moment.astimezone(timezone.utc) <= LATEST
+    except OverflowError:
+        return False
+
+
+def check_moments(**moments: datetime | None) -> None:
+    """For a DTO's ``__post_init__``: a ValueError (so msgspec answers 422) naming the first
+    timestamp out of range."""
+    for field, moment in moments.items():
+        if moment is not None and not in_range(moment):
+            raise ValueError(f"{field} {OUT_OF_RANGE}")
+
+
 def require_offset(field: str, moment: datetime | None) -> datetime | None:
     """Query parameters cannot carry msgspec's ``tz=True``: refuse a naive time here."""
     if moment is not None and moment.tzinfo is None:
         raise ValidationFailed(field, f"{field} needs a timezone (Z or an offset)")
+    if moment is not None and not in_range(moment):
+        raise ValidationFailed(field, f"{field} {OUT_OF_RANGE}")
     return moment
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from reflective_app.dto.common import AwareDatetime, Base64
+from reflective_app.dto.common import AwareDatetime, Base64, check_moments
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.metrics import AggregationRequest, Operation, TimeRange
 from reflective_domain.use_cases.metrics import AggregateResult, MetricUpload
@@ -46,6 +46,9 @@ class MetricItem(msgspec.Struct):
     encrypted_value: Base64
     timestamp: AwareDatetime
 
+    def __post_init__(self) -> None:
+        check_moments(timestamp=self.timestamp)
+
     def __repr__(self) -> str:
         return f"MetricItem({self.metric_type!r}, <{len(self.encrypted_value)} bytes>)"
 
@@ -68,6 +71,9 @@ class TimeRangeView(msgspec.Struct):
 
     start: AwareDatetime
     end: AwareDatetime
+
+    def __post_init__(self) -> None:
+        check_moments(start=self.start, end=self.end)
 
 
 class AggregateRequest(msgspec.Struct):

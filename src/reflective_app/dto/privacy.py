@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from reflective_app.dto.common import AwareDatetime, Base64, as_utc_or_none
+from reflective_app.dto.common import AwareDatetime, Base64, as_utc_or_none, check_moments
 from reflective_domain.tiers import Features
 from reflective_domain.use_cases.privacy import PrivacyState, TierChanged
 
@@ -60,6 +60,9 @@ class UpdatePrivacyRequest(msgspec.Struct):
     privacy_tier: TierName
     consent_timestamp: AwareDatetime | None = None
     he_public_key: Base64 | None = None
+
+    def __post_init__(self) -> None:
+        check_moments(consent_timestamp=self.consent_timestamp)
 
     def __repr__(self) -> str:
         return f"UpdatePrivacyRequest({self.privacy_tier})"

@@ -8,7 +8,7 @@ from typing import Literal
 
 import msgspec
 
-from reflective_app.dto.common import AwareDatetime, Base64, as_utc
+from reflective_app.dto.common import AwareDatetime, Base64, as_utc, check_moments
 from reflective_domain.entries import Conflict, Entry, EntryVersion, Upload
 from reflective_domain.use_cases.conflicts import ConflictView, MergedVersion
 
@@ -28,6 +28,9 @@ class BackupUpload(msgspec.Struct):
     encrypted_embedding: Base64 | None = None
     embedding_iv: Base64 | None = None
     base_revision: int | None = None
+
+    def __post_init__(self) -> None:
+        check_moments(created_at=self.created_at, updated_at=self.updated_at)
 
     def __repr__(self) -> str:
         return f"BackupUpload({self.id}, <{len(self.encrypted_content)} bytes>)"
@@ -203,6 +206,9 @@ class ResolveRequest(msgspec.Struct):
     final_encrypted_embedding: Base64 | None = None
     final_embedding_iv: Base64 | None = None
     device_id: str | None = None
+    # [ext] The remote revision the user was shown (``remote_revision`` in the listing): 409
+    # if the entry has changed since, so a resolution never overwrites an unseen version.
+    remote_revision: int | None = None
 
     def merged(self) -> MergedVersion | None:
         if self.final_encrypted_content is None or self.final_iv is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from reflective_domain.entries import Conflict, Entry, EntryLimits, EntryVersion, Resolution
-from reflective_domain.errors import NotFound, ValidationFailed
+from reflective_domain.errors import EntryConflict, NotFound, ValidationFailed
 from reflective_domain.ports import Clock
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
@@ -49,9 +49,21 @@ class MergedVersion:
         return f"MergedVersion(<{len(self.content)} bytes>)"
 
 
+STALE_MESSAGE = (
+    "The entry changed since this conflict was shown; list conflicts again and resolve "
+    "against the current version"
+)
+
+
 class ResolveConflict:
     """local: the conflicting upload becomes the next revision; remote: the current version
-    stays; merged: the client's merge becomes the next revision."""
+    stays; merged: the client's merge becomes the next revision.
+
+    local and merged replace the current version, so they must be chosen against it: against
+    ``remote_revision`` when the client says which revision it was shown, else against the
+    revision the conflict was last checked against. If the entry has moved on since, nothing is
+    written: the conflict now points at the current revision and the caller must look again.
+    """
 
     def __init__(
         self, uow: UnitOfWorkFactory, clock: Clock, limits: EntryLimits | None = None
@@ -66,6 +78,7 @@ class ResolveConflict:
         choice: Resolution,
         merged: MergedVersion | None = None,
         device_id: str | None = None,
+        remote_revision: int | None = None,
     ) -> Entry:
         if choice is Resolution.SUPERSEDED:
             raise ValidationFailed(
@@ -85,6 +98,12 @@ class ResolveConflict:
             if entry is None:
                 raise NotFound("Conflict not found")
             now = self._clock.now()
+            shown = conflict.remote_revision if remote_revision is None else remote_revision
+            if choice is not Resolution.REMOTE and shown != entry.revision:
+                conflict.remote_revision = entry.revision
+                await uow.conflicts.save(conflict)
+                await uow.commit()
+                raise EntryConflict(STALE_MESSAGE, conflict.id, entry.id)
             version = self._chosen(conflict, entry, choice, merged, device_id, now)
             if version is not None:
                 version.check_limits(self._limits)

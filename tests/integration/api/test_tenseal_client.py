@@ -58,9 +58,7 @@ async def test_tenseal_client_uploads_aggregates_and_decrypts(
     )
     assert uploaded.status_code == 201, uploaded.text
 
-    device = SealClient(
-        CkksParameters.default(), secret_key=_seal_bytes(context.secret_key().data)
-    )
+    device = SealClient(CkksParameters.default(), secret_key=_seal_bytes(context.secret_key().data))
 
     async def aggregate(operation: str, **time_range: str) -> tuple[float, int]:
         body: dict[str, Any] = {"metric_type": "word_count", "operation": operation}
