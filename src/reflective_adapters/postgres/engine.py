@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -36,7 +37,7 @@ def make_engine(
     """
     connect_args = {"server_settings": {"application_name": APPLICATION_NAME}}
     connect_args.update(kwargs.pop("connect_args", {}))
-    return create_async_engine(
+    engine = create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -47,6 +48,27 @@ def make_engine(
         connect_args=connect_args,
         **kwargs,
     )
+    event.listen(engine.sync_engine, "connect", _unblock_writes_on_connection_loss)
+    return engine
+
+
+def _unblock_writes_on_connection_loss(dbapi_connection: Any, _record: Any) -> None:
+    """asyncpg (0.32) ``executemany``, our batch inserts, waits for a full socket buffer to
+    drain with no timeout, and a lost connection never ends that wait: a batch under way when
+    PostgreSQL stopped hung its request forever, holding its pooled connection (see
+    tests/integration/faults). When the connection terminates, end the wait; the call then
+    raises ConnectionDoesNotExistError (a 503). A no-op should asyncpg's internals change."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and hasattr(driver, "add_termination_listener"):
+        driver.add_termination_listener(_allow_writing)
+
+
+def _allow_writing(driver_connection: Any) -> None:
+    writing_allowed = getattr(
+        getattr(driver_connection, "_protocol", None), "writing_allowed", None
+    )
+    if writing_allowed is not None:
+        writing_allowed.set()
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
