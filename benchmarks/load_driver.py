@@ -111,27 +111,32 @@ def iso(moment: datetime) -> str:
 
 class MetricBodies:
     """Metric upload bodies, encoded once: the vectors' ciphertexts (~0.45 MB of base64 each)
-    reused in batches of ``batch``, with the client's extra ``log_id`` field."""
+    reused in batches of ``batch``.
+
+    A real client encrypts afresh for every measurement; reusing bytes stands in for that. The
+    reused batches carry no ``log_id``, since the server rightly takes the same (log_id, type,
+    ciphertext) sent again for a resend and stores it once. The upgrade body, sent once per
+    user, carries the web client's ``log_id`` field."""
 
     def __init__(self, vectors: dict[str, Any], batch: int) -> None:
         items = vectors["metrics"]
         self.types = sorted({m["metric_type"] for m in items})
         self.variants = [
-            self._encode([items[(start + i) % len(items)] for i in range(batch)])
+            self._encode([items[(start + i) % len(items)] for i in range(batch)], log_ids=False)
             for start in range(len(items))
         ]
         # The upgrade: every entry's metrics in one request.
-        self.upgrade = self._encode(items)
+        self.upgrade = self._encode(items, log_ids=True)
 
     @staticmethod
-    def _encode(chosen: list[dict[str, Any]]) -> tuple[bytes, Counter[str]]:
+    def _encode(chosen: list[dict[str, Any]], log_ids: bool) -> tuple[bytes, Counter[str]]:
         body = {
             "metrics": [
                 {
                     "metric_type": m["metric_type"],
                     "encrypted_value": m["encrypted_value"],
                     "timestamp": m["timestamp"],
-                    "log_id": str(uuid.uuid4()),
+                    **({"log_id": str(uuid.uuid4())} if log_ids else {}),
                 }
                 for m in chosen
             ]

@@ -158,6 +158,11 @@ class Conflict:
 
     It keeps the uploaded version (``local``); the other side is always the entry's current
     version, so it cannot go stale. At most one open conflict exists per entry.
+
+    ``generation`` counts the local versions it has held. ``remote_revision`` is the entry
+    revision the conflict was last confirmed against, 0 when its local side changed since:
+    a resolution that names neither is checked against these, so it never applies to sides
+    nobody could have been shown.
     """
 
     id: uuid.UUID
@@ -168,16 +173,42 @@ class Conflict:
     detected_at: datetime
     resolved_at: datetime | None = None
     resolution: Resolution | None = None
+    generation: int = 1
 
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
 
-    def refresh(self, local: EntryVersion, remote_revision: int, now: datetime) -> None:
+    def refresh(self, local: EntryVersion, now: datetime) -> None:
         """A newer upload from the same device replaces the version it had sent before."""
         self.local = local
-        self.remote_revision = remote_revision
+        self.generation += 1
+        self.remote_revision = 0  # unconfirmed until looked at again
         self.detected_at = now
+
+    def is_stale(
+        self,
+        choice: Resolution,
+        current_revision: int,
+        shown_revision: int | None,
+        shown_generation: int | None,
+    ) -> bool:
+        """Whether ``choice``, decided on what was shown, would discard a side nobody was
+        shown: any choice drops the local side, so it must not have changed since; local and
+        merged also replace the remote side, so the entry must not have moved on either.
+        What the client does not say is checked against the last confirmation."""
+        if shown_generation is not None:
+            local_changed = shown_generation != self.generation
+        else:
+            local_changed = self.remote_revision == 0
+        if local_changed or choice is Resolution.REMOTE:
+            return local_changed
+        remote = self.remote_revision if shown_revision is None else shown_revision
+        return remote != current_revision
+
+    def confirm(self, current_revision: int) -> None:
+        """Both sides as they are now are what the user must be shown next."""
+        self.remote_revision = current_revision
 
     def close(self, resolution: Resolution, now: datetime) -> None:
         if not self.is_open:

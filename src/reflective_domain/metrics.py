@@ -8,6 +8,7 @@ metrics, so a query adds O(days) ciphertexts instead of O(metrics).
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -35,11 +36,15 @@ def utc(moment: datetime) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class EncryptedMetric:
+    """``upload_key`` identifies a resent upload (see ``upload_key``); None when the client
+    named no entry for it."""
+
     id: uuid.UUID
     user_id: uuid.UUID
     metric_type: str
     timestamp: datetime
     ciphertext: bytes
+    upload_key: bytes | None = None
 
     def __post_init__(self) -> None:
         check_metric_type(self.metric_type)
@@ -54,6 +59,19 @@ class EncryptedMetric:
             f"EncryptedMetric({self.metric_type!r}, {self.timestamp.isoformat()}, "
             f"<{len(self.ciphertext)} bytes>)"
         )
+
+
+def upload_key(log_id: str | None, metric_type: str, ciphertext: bytes) -> bytes | None:
+    """What makes an upload the same upload: the entry it measures (``log_id``), its type and
+    its exact ciphertext. Encryption is randomized, so equal bytes mean a resend (a client
+    retrying a batch whose answer it never got), never a new measurement."""
+    if log_id is None:
+        return None
+    h = hashlib.sha256()
+    for part in (log_id.encode(), metric_type.encode(), ciphertext):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.digest()
 
 
 class Period(enum.Enum):

@@ -637,7 +637,8 @@ async def test_conflict_round_trip_and_one_open_per_entry(uow_factory: UowFactor
     async with uow_factory() as uow:
         assert await uow.conflicts.get(user.id, first.id) == first
         assert await uow.conflicts.open_for_entry(user.id, entry.id) == first
-        first.refresh(version("laptop"), 2, at(3))
+        first.refresh(version("laptop"), at(3))
+        first.confirm(2)
         await uow.conflicts.save(first)
         await uow.commit()
     async with uow_factory() as uow:
@@ -880,3 +881,21 @@ async def test_revoke_family_and_revoke_all(uow_factory: UowFactory) -> None:
         await uow.commit()
     assert [await revoked(ada, n) for n in (1, 2, 3, 4)] == [at(1), at(1), at(2), at(-10)]
     assert await revoked(bob, 1) is None
+
+
+async def test_metric_upload_keys_are_kept_and_scoped_to_the_user(uow_factory: UowFactory) -> None:
+    ada, bob = (
+        await add_user(uow_factory, "ada@example.com"),
+        await add_user(uow_factory, "bob@example.com"),
+    )
+    keyed = EncryptedMetric(uuid.uuid4(), ada.id, "word_count", at(0), b"c1", b"k" * 32)
+    plain = _metric(ada, at(1))
+    async with uow_factory() as uow:
+        await uow.metrics.add_many([keyed, plain])
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.metrics.known_upload_keys(ada.id, [b"k" * 32, b"x" * 32]) == {b"k" * 32}
+        assert await uow.metrics.known_upload_keys(bob.id, [b"k" * 32]) == set()
+        assert await uow.metrics.known_upload_keys(ada.id, []) == set()
+        stored = {m.id: m for m in await uow.metrics.all(ada.id)}
+        assert stored[keyed.id].upload_key == b"k" * 32 and stored[plain.id].upload_key is None

@@ -197,4 +197,22 @@ async def test_the_metric_quota_counts_what_is_stored(services):
     await upload(uid, [m(1, DAY), m(2, DAY)])
     with pytest.raises(LimitExceeded, match="quota"):
         await upload(uid, [m(3, DAY), m(4, DAY)])
-    assert await upload(uid, [m(3, DAY)]) == 1
+    assert (await upload(uid, [m(3, DAY)])).new == 1
+
+
+async def test_a_resent_batch_is_recognised_and_not_counted_twice(services):
+    uid = await analytics_user(services)
+    batch = [
+        MetricUpload("word_count", DAY, plain_ciphertext(5), log_id="entry-1"),
+        MetricUpload("sentiment_score", DAY, plain_ciphertext(0.5), log_id="entry-1"),
+        MetricUpload("word_count", DAY, plain_ciphertext(7)),  # no log_id: always stored
+    ]
+    first = await services.upload_metrics(uid, batch)
+    again = await services.upload_metrics(uid, batch)
+    assert (first.received, first.new) == (3, 3)
+    assert (again.received, again.new) == (3, 1)
+    total = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM))
+    assert (total.count, plain_value(total.ciphertext)) == (3, 19)
+    # A new measurement of the same entry (new ciphertext) is a new metric.
+    newer = [MetricUpload("word_count", DAY, plain_ciphertext(6), log_id="entry-1")]
+    assert (await services.upload_metrics(uid, newer)).new == 1

@@ -194,3 +194,30 @@ async def test_a_client_naming_a_stale_remote_revision_is_refused(services, user
             MergedVersion(b"m", b"m" * 12),
             remote_revision=0,
         )
+
+
+async def test_a_resolution_decided_on_an_older_local_side_is_refused(services, user):
+    await services.push(user, upload(E1, version("laptop")))
+    with pytest.raises(EntryConflict) as err:
+        await services.push(user, upload(E1, version("phone")))
+    [shown] = await services.conflicts(user)
+    with pytest.raises(EntryConflict):
+        await services.push(user, upload(E1, version("phone")))  # the phone's newer edit
+    for choice in (Resolution.REMOTE, Resolution.LOCAL):
+        with pytest.raises(EntryConflict, match="changed since"):
+            await services.resolve(
+                user,
+                err.value.conflict_id,
+                choice,
+                remote_revision=shown.remote.revision,
+                generation=shown.conflict.generation,
+            )
+    [now] = await services.conflicts(user)
+    assert now.conflict.generation == shown.conflict.generation + 1
+    await services.resolve(
+        user,
+        err.value.conflict_id,
+        Resolution.REMOTE,
+        remote_revision=now.remote.revision,
+        generation=now.conflict.generation,
+    )

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -34,8 +35,8 @@ class Device:
     known_revision: dict[uuid.UUID, int] = field(default_factory=dict)
     sent: list[Upload] = field(default_factory=list)  # for retries
     delivered: set[tuple[uuid.UUID, int]] = field(default_factory=set)
-    # Conflicts as last shown to the user: id -> (local, remote fingerprint, remote revision).
-    shown: dict[uuid.UUID, tuple[bytes, bytes | None, int]] = field(default_factory=dict)
+    # Conflicts as last shown: id -> (local, remote fingerprint, remote revision, generation).
+    shown: dict[uuid.UUID, tuple[bytes, bytes | None, int, int]] = field(default_factory=dict)
 
 
 class SyncMachine(RuleBasedStateMachine):
@@ -173,6 +174,7 @@ class SyncMachine(RuleBasedStateMachine):
                 view.conflict.local.fingerprint,
                 remote,
                 view.remote.revision,
+                view.conflict.generation,
             )
             d.seen.add(view.conflict.local.fingerprint)
             if remote is not None:
@@ -188,13 +190,20 @@ class SyncMachine(RuleBasedStateMachine):
         """Resolve a conflict as it was shown, maybe after other devices wrote meanwhile."""
         d = data.draw(st.sampled_from([d for d in self.devices.values() if d.shown]))
         conflict_id = data.draw(st.sampled_from(sorted(d.shown)))
-        local_fp, remote_fp, remote_revision = d.shown.pop(conflict_id)
+        local_fp, remote_fp, remote_revision, generation = d.shown.pop(conflict_id)
         self.counter += 1
         merged = (
             MergedVersion(f"merged-{self.counter}".encode(), self.counter.to_bytes(12, "big"))
             if choice is Resolution.MERGED
             else None
         )
+        if not says_revision:
+            # A client that does not say what it was shown (the web client) decides on the
+            # conflict as it is now, as far as the server can tell: those sides may go.
+            for view in self.run(self.svc.conflicts(self.user)):
+                if view.conflict.id == conflict_id:
+                    local_fp = view.conflict.local.fingerprint
+                    remote_fp = view.remote.version.fingerprint if view.remote.version else None
         try:
             entry = self.run(
                 self.svc.resolve(
@@ -204,6 +213,7 @@ class SyncMachine(RuleBasedStateMachine):
                     merged,
                     d.name,
                     remote_revision if says_revision else None,
+                    generation if says_revision else None,
                 )
             )
         except (NotFound, EntryConflict):
@@ -244,4 +254,8 @@ class SyncMachine(RuleBasedStateMachine):
         assert len(entries) == len(set(entries))
 
 
+# Races between looking at a conflict and resolving it take several precise steps: search more.
+SyncMachine.TestCase.settings = settings(
+    max_examples=settings.default.max_examples * 2, stateful_step_count=60, deadline=None
+)
 TestSync = SyncMachine.TestCase

@@ -288,6 +288,10 @@ class MemoryMetrics:
         for metric in metrics:
             self._t.metrics[metric.id] = metric
 
+    async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
+        held = {m.upload_key for m in self._of(user_id) if m.upload_key is not None}
+        return held & set(keys)
+
     async def rollups(
         self, user_id: uuid.UUID, metric_type: str, period: Period, starts: Sequence[date]
     ) -> list[Rollup]:

@@ -165,6 +165,7 @@ def conflict_values(conflict: Conflict) -> Values:
         "local_device_id": conflict.local.device_id,
         **_version_values(conflict.local, prefix="local_"),
         "remote_revision": conflict.remote_revision,
+        "generation": conflict.generation,
         "detected_at": conflict.detected_at,
         "resolved_at": conflict.resolved_at,
         "resolution": conflict.resolution.value if conflict.resolution else None,
@@ -187,6 +188,7 @@ def conflict_from_row(row: Any) -> Conflict:
             embedding_iv=_opt_bytes(row.local_embedding_iv),
         ),
         remote_revision=row.remote_revision,
+        generation=row.generation,
         detected_at=row.detected_at,
         resolved_at=row.resolved_at,
         resolution=Resolution(row.resolution) if row.resolution is not None else None,
@@ -200,6 +202,7 @@ def metric_values(metric: EncryptedMetric) -> Values:
         "metric_type": metric.metric_type,
         "ts": metric.timestamp,
         "ciphertext": metric.ciphertext,
+        "upload_key": metric.upload_key,
     }
 
 
@@ -210,6 +213,7 @@ def metric_from_row(row: Any) -> EncryptedMetric:
         metric_type=row.metric_type,
         timestamp=row.ts,
         ciphertext=bytes(row.ciphertext),
+        upload_key=None if row.upload_key is None else bytes(row.upload_key),
     )
 
 

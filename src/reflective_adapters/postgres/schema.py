@@ -173,6 +173,7 @@ conflicts = Table(
     Column("local_updated_at", _tz(), nullable=False),
     Column("local_device_id", Text, nullable=False),
     Column("remote_revision", Integer, nullable=False),
+    Column("generation", Integer, nullable=False, server_default=text("1")),
     Column("detected_at", _tz(), nullable=False),
     Column("resolved_at", _tz()),
     Column("resolution", Text),
@@ -208,8 +209,17 @@ metrics = Table(
     Column("metric_type", Text, nullable=False),
     Column("ts", _tz(), nullable=False),
     Column("ciphertext", LargeBinary, nullable=False),
+    # SHA-256 of (log_id, metric type, ciphertext): a resent upload is recognised, not stored.
+    Column("upload_key", LargeBinary),
     PrimaryKeyConstraint("user_id", "id"),
     Index(None, "user_id", "metric_type", "ts"),
+    Index(
+        "uq_metrics_user_id_upload_key",
+        "user_id",
+        "upload_key",
+        unique=True,
+        postgresql_where=text("upload_key IS NOT NULL"),
+    ),
 )
 
 # Encrypted sums per day and per month, so an aggregate adds O(periods) ciphertexts rather

@@ -41,7 +41,11 @@ _METRICS_UPLOAD_SCHEMA = Schema(
                         description="base64 of a SEAL-native serialized Ciphertext",
                     ),
                     "timestamp": Schema(type=OpenAPIType.STRING, format="date-time"),  # type: ignore[arg-type]
-                    "log_id": Schema(type=OpenAPIType.STRING, description="ignored"),
+                    "log_id": Schema(
+                        one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.INTEGER)],
+                        description="the entry measured; a resent metric with the same log_id, "
+                        "type and ciphertext is recognised and not stored twice",
+                    ),
                 },
             ),
         )
@@ -96,9 +100,13 @@ class EncryptionController(Controller):
         body = await read_body(request, settings.max_metrics_body_bytes)
         upload = decode_body(METRICS_UPLOAD_DECODER, body)
         del body  # the decoded ciphertexts are copies; free the raw body now
-        count = await upload_metrics(user_id, [item.to_domain() for item in upload.metrics])
+        stored = await upload_metrics(user_id, [item.to_domain() for item in upload.metrics])
+        resent = stored.received - stored.new
+        message = f"Stored {stored.new} encrypted metrics" + (
+            f" ({resent} already stored)" if resent else ""
+        )
         return Message(
-            success=True, message=f"Stored {count} encrypted metrics", details={"count": count}
+            success=True, message=message, details={"count": stored.received, "new": stored.new}
         )
 
     @post("/aggregate", status_code=200, operation_id="aggregate_metrics", security=BEARER_AUTH)

@@ -197,8 +197,8 @@ class SyncController(Controller):
         """Resolve a conflict: ``local`` applies the conflicting upload, ``remote`` keeps the
         current version, ``merged`` applies ``final_encrypted_content`` + ``final_iv`` (422
         without them). 404 when unknown or already resolved. 409 when the entry changed since
-        the conflict was shown (send ``remote_revision`` from the listing to be exact): list
-        conflicts again and resolve against the current version."""
+        the conflict was shown (send ``remote_revision`` and ``generation`` from the listing
+        to be exact): list conflicts again and resolve against what is there now."""
         entry = await resolve_conflict(
             user_id,
             conflict_id,
@@ -206,6 +206,7 @@ class SyncController(Controller):
             data.merged(),
             data.device_id,
             data.remote_revision,
+            data.generation,
         )
         return Message(
             success=True,

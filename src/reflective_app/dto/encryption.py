@@ -45,6 +45,9 @@ class MetricItem(msgspec.Struct):
     metric_type: str
     encrypted_value: Base64
     timestamp: AwareDatetime
+    # The entry the metric measures (the web client sends it): with it, a resent metric is
+    # recognised and not counted twice. A string or a number, as clients send either.
+    log_id: str | int | None = None
 
     def __post_init__(self) -> None:
         check_moments(timestamp=self.timestamp)
@@ -53,11 +56,12 @@ class MetricItem(msgspec.Struct):
         return f"MetricItem({self.metric_type!r}, <{len(self.encrypted_value)} bytes>)"
 
     def to_domain(self) -> MetricUpload:
-        return MetricUpload(self.metric_type, self.timestamp, self.encrypted_value)
+        log_id = None if self.log_id is None else str(self.log_id)
+        return MetricUpload(self.metric_type, self.timestamp, self.encrypted_value, log_id)
 
 
 class MetricsUpload(msgspec.Struct):
-    """Extra fields such as ``log_id`` are accepted and ignored."""
+    """Unknown extra fields are accepted and ignored."""
 
     metrics: list[MetricItem]
 

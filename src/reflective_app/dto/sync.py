@@ -176,6 +176,7 @@ class ConflictItem(msgspec.Struct):
     remote_version: VersionView | None
     detected_at: datetime
     remote_revision: int
+    generation: int
 
     @classmethod
     def of(cls, view: ConflictView) -> ConflictItem:
@@ -188,6 +189,7 @@ class ConflictItem(msgspec.Struct):
             remote_version=None if remote is None else VersionView.of(remote),
             detected_at=as_utc(conflict.detected_at),
             remote_revision=view.remote.revision,
+            generation=conflict.generation,
         )
 
 
@@ -209,6 +211,8 @@ class ResolveRequest(msgspec.Struct):
     # [ext] The remote revision the user was shown (``remote_revision`` in the listing): 409
     # if the entry has changed since, so a resolution never overwrites an unseen version.
     remote_revision: int | None = None
+    # [ext] The conflict's ``generation`` as listed: 409 if its local side changed since.
+    generation: int | None = None
 
     def merged(self) -> MergedVersion | None:
         if self.final_encrypted_content is None or self.final_iv is None:

@@ -158,6 +158,10 @@ class DeliveryLog(Protocol):
 class MetricRepository(Protocol):
     async def add_many(self, metrics: Sequence[EncryptedMetric]) -> None: ...
 
+    async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
+        """Which of these upload keys the user's stored metrics already have."""
+        ...
+
     async def rollups(
         self, user_id: uuid.UUID, metric_type: str, period: Period, starts: Sequence[date]
     ) -> list[Rollup]:

@@ -59,10 +59,11 @@ class ResolveConflict:
     """local: the conflicting upload becomes the next revision; remote: the current version
     stays; merged: the client's merge becomes the next revision.
 
-    local and merged replace the current version, so they must be chosen against it: against
-    ``remote_revision`` when the client says which revision it was shown, else against the
-    revision the conflict was last checked against. If the entry has moved on since, nothing is
-    written: the conflict now points at the current revision and the caller must look again.
+    local and merged replace the current version, so they must be chosen against both sides
+    as they are: the client may say which remote revision and which conflict generation it was
+    shown; what it does not say is checked against what the conflict was last confirmed
+    against. If either side changed since, nothing is written: the conflict is confirmed
+    against the sides as they are now and the caller must look again.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class ResolveConflict:
         merged: MergedVersion | None = None,
         device_id: str | None = None,
         remote_revision: int | None = None,
+        generation: int | None = None,
     ) -> Entry:
         if choice is Resolution.SUPERSEDED:
             raise ValidationFailed(
@@ -98,9 +100,8 @@ class ResolveConflict:
             if entry is None:
                 raise NotFound("Conflict not found")
             now = self._clock.now()
-            shown = conflict.remote_revision if remote_revision is None else remote_revision
-            if choice is not Resolution.REMOTE and shown != entry.revision:
-                conflict.remote_revision = entry.revision
+            if conflict.is_stale(choice, entry.revision, remote_revision, generation):
+                conflict.confirm(entry.revision)
                 await uow.conflicts.save(conflict)
                 await uow.commit()
                 raise EntryConflict(STALE_MESSAGE, conflict.id, entry.id)

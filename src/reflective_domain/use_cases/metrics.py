@@ -24,6 +24,7 @@ from reflective_domain.metrics import (
     Rollup,
     check_metric_type,
     plan_aggregation,
+    upload_key,
     utc,
 )
 from reflective_domain.ports import CiphertextValidator, HeAggregator, IdGenerator, UnitOfWork
@@ -34,12 +35,23 @@ from reflective_domain.use_cases._guards import user_permitted
 
 @dataclass(frozen=True, slots=True)
 class MetricUpload:
+    """One metric as a client sends it; ``log_id`` names the entry it measures, if any."""
+
     metric_type: str
     timestamp: datetime
     ciphertext: bytes
+    log_id: str | None = None
 
     def __repr__(self) -> str:
         return f"MetricUpload({self.metric_type!r}, <{len(self.ciphertext)} bytes>)"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsStored:
+    """How many metrics a batch held, and how many of them were new (the rest were resent)."""
+
+    received: int
+    new: int
 
 
 _Part = tuple[bytes, int]  # an encrypted sum and how many metrics it holds
@@ -72,7 +84,7 @@ class UploadMetrics:
         async with self._uow() as uow:
             await user_permitted(uow, user_id, CloudData.METRICS)
 
-    async def __call__(self, user_id: uuid.UUID, items: Sequence[MetricUpload]) -> int:
+    async def __call__(self, user_id: uuid.UUID, items: Sequence[MetricUpload]) -> MetricsStored:
         if not items:
             raise ValidationFailed("metrics", "metrics must not be empty")
         if len(items) > self._limits.max_batch:
@@ -90,23 +102,50 @@ class UploadMetrics:
         assert key is not None  # a tier that keeps metrics always holds the key
         await self._validator.check_ciphertexts(key.parameters, [i.ciphertext for i in items])
         metrics = [
-            EncryptedMetric(self._ids.new_id(), user_id, i.metric_type, i.timestamp, i.ciphertext)
+            EncryptedMetric(
+                self._ids.new_id(),
+                user_id,
+                i.metric_type,
+                i.timestamp,
+                i.ciphertext,
+                upload_key(i.log_id, i.metric_type, i.ciphertext),
+            )
             for i in items
         ]
         async with self._uow() as uow:
             locked = await user_permitted(uow, user_id, CloudData.METRICS, lock=True)
             if locked.he_public_key != key:
                 raise ConcurrentUpdate("the HE key changed during the upload; upload again")
+            metrics = await self._not_yet_stored(uow, user_id, metrics)
             held = await uow.metrics.count(user_id)
             if held + len(metrics) > self._limits.max_per_user:
                 raise LimitExceeded(
                     f"metric quota exceeded: at most {self._limits.max_per_user} metrics per "
                     f"account ({held} stored); delete metrics to make room"
                 )
-            await uow.metrics.add_many(metrics)
-            await self._roll_up(uow, key.parameters, user_id, metrics)
+            if metrics:
+                await uow.metrics.add_many(metrics)
+                await self._roll_up(uow, key.parameters, user_id, metrics)
             await uow.commit()
-        return len(metrics)
+        return MetricsStored(received=len(items), new=len(metrics))
+
+    @staticmethod
+    async def _not_yet_stored(
+        uow: UnitOfWork, user_id: uuid.UUID, metrics: list[EncryptedMetric]
+    ) -> list[EncryptedMetric]:
+        """Drop resent metrics, so a retried batch is never counted twice."""
+        keys = [m.upload_key for m in metrics if m.upload_key is not None]
+        if not keys:
+            return metrics
+        seen = await uow.metrics.known_upload_keys(user_id, keys)
+        fresh = []
+        for metric in metrics:
+            if metric.upload_key is not None:
+                if metric.upload_key in seen:
+                    continue
+                seen.add(metric.upload_key)
+            fresh.append(metric)
+        return fresh
 
     async def _roll_up(
         self,

@@ -112,7 +112,7 @@ class PushEntry:
                 await uow.conflicts.add(conflict)
             elif outcome is Outcome.CONFLICT_REFRESHED:
                 assert entry is not None and conflict is not None
-                conflict.refresh(upload.version, entry.revision, now)
+                conflict.refresh(upload.version, now)
                 await uow.conflicts.save(conflict)
             await uow.commit()
         assert entry is not None

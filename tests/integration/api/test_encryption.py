@@ -27,7 +27,7 @@ async def upload_all(client: Client, account: Account, vectors: Vectors) -> None
     assert response.json() == {
         "success": True,
         "message": response.json()["message"],
-        "details": {"count": len(vectors["metrics"])},
+        "details": {"count": len(vectors["metrics"]), "new": len(vectors["metrics"])},
     }
 
 
@@ -251,3 +251,23 @@ async def test_local_only_is_refused_before_the_body_is_read(client: Client, use
         headers={**user.headers, "Content-Type": "application/json"},
     )
     assert upload.status_code == 403
+
+
+async def test_a_resent_batch_is_not_counted_twice(
+    client: Client, analytics_user: Account, he_vectors: Vectors
+) -> None:
+    # The web client retries a batch whose answer it never got: same log_ids, same bytes.
+    await upload_all(client, analytics_user, he_vectors)
+    body = {"metrics": [metric_payload(m, log_id="e1") for m in he_vectors["metrics"]]}
+    again = await client.post("/api/encryption/metrics", json=body, headers=analytics_user.headers)
+    assert again.status_code == 201
+    assert again.json()["details"] == {"count": len(he_vectors["metrics"]), "new": 0}
+    answer = await client.post(
+        "/api/encryption/aggregate",
+        json={"metric_type": "word_count", "operation": "sum"},
+        headers=analytics_user.headers,
+    )
+    expected = he_vectors["expected"]["word_count"]
+    assert answer.json()["count"] == expected["count"]
+    total = decrypt(he_vectors, answer.json()["encrypted_result"])
+    assert abs(total - expected["sum"]) < he_vectors["tolerance"]

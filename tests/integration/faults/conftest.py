@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -357,6 +358,9 @@ class MetricsBatch:
 
 
 def metrics_batch(he_vectors: dict[str, Any], size: int) -> MetricsBatch:
+    """``size`` metrics reusing the vectors' bytes, each with a log_id never used before (the
+    server takes a repeated log_id, type and ciphertext for a resend)."""
+    batch_id = uuid.uuid4().hex[:8]
     items = []
     for index, vector in zip(range(size), itertools.cycle(he_vectors["metrics"])):
         items.append(
@@ -364,7 +368,7 @@ def metrics_batch(he_vectors: dict[str, Any], size: int) -> MetricsBatch:
                 "metric_type": vector["metric_type"],
                 "encrypted_value": vector["encrypted_value"],
                 "timestamp": vector["timestamp"],
-                "log_id": f"log-{index}",
+                "log_id": f"log-{batch_id}-{index}",
             }
         )
     return MetricsBatch(json.dumps({"metrics": items}).encode(), size)

@@ -72,8 +72,12 @@ class Outage:
     watcher: AsyncEngine  # the test's own connections, outside the app's pool
     app_engine: AsyncEngine
     account: Account
-    body: bytes
+    he_vectors: dict[str, Any]
     stored: int = 0  # metrics the account holds
+
+    def new_batch(self) -> bytes:
+        """A batch never sent before (a resend of the same one would be recognised)."""
+        return metrics_batch(self.he_vectors, BATCH).body
 
     @property
     def upload_headers(self) -> dict[str, str]:
@@ -106,7 +110,7 @@ async def test_database_outage_answers_503_and_the_app_recovers_by_itself(
                 watcher,
                 app_engine,
                 account,
-                metrics_batch(he_vectors, BATCH).body,
+                he_vectors,
             )
             # "fast": PostgreSQL ends each session with "terminating connection due to
             # administrator command"; "immediate": its backends die, crash recovery follows.
@@ -126,11 +130,10 @@ async def _stopped_during_a_batch(outage: Outage, mode: str) -> None:
     # Rollup writes wait for this lock, so however slowly pg_ctl acts, the batch cannot
     # commit before PostgreSQL stops.
     rollups_held = await lock_rollup_writes(outage.watcher)
+    batch = outage.new_batch()
     try:
         upload = asyncio.create_task(
-            client.post(
-                "/api/encryption/metrics", content=outage.body, headers=outage.upload_headers
-            )
+            client.post("/api/encryption/metrics", content=batch, headers=outage.upload_headers)
         )
         writing = await wait_for_backend(
             outage.watcher,
@@ -196,7 +199,7 @@ async def _stopped_during_a_batch(outage: Outage, mode: str) -> None:
 
     # Retried as the web client would: the whole batch lands and adds up.
     retried = await client.post(
-        "/api/encryption/metrics", content=outage.body, headers=outage.upload_headers
+        "/api/encryption/metrics", content=batch, headers=outage.upload_headers
     )
     assert retried.status_code == 201, retried.text
     outage.stored = await assert_metrics_whole(outage.watcher, account.id, {outage.stored + BATCH})

@@ -30,6 +30,13 @@ class PgMetrics:
             # pile up into one giant statement.
             await self._s.execute(metrics_table.insert(), [metric_values(m) for m in metrics])
 
+    async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
+        if not keys:
+            return set()
+        m = metrics_table.c
+        stmt = select(m.upload_key).where(m.user_id == user_id, m.upload_key.in_(list(keys)))
+        return {bytes(key) for key in (await self._s.execute(stmt)).scalars()}
+
     async def rollups(
         self, user_id: uuid.UUID, metric_type: str, period: Period, starts: Sequence[date]
     ) -> list[Rollup]:
