@@ -17,6 +17,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception it was raised from or during, each once."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and all(current is not s for s in seen):
@@ -40,15 +41,8 @@ def is_unstorable_data(exc: BaseException) -> bool:
 def is_database_unavailable(exc: BaseException) -> bool:
     """True when ``exc``, or an exception it was raised from, means the database is down or
     unreachable (rather than a bug or bad data)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, _UNAVAILABLE):
-            return True
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        current = current.__cause__ or (
-            None if current.__suppress_context__ else current.__context__
-        )
-    return False
+    return any(
+        isinstance(e, _UNAVAILABLE)
+        or (isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated)
+        for e in _chain(exc)
+    )
