@@ -96,7 +96,7 @@ class Container(containers.DeclarativeContainer):
     update_profile = providers.Factory(UpdateProfile, uow_factory, hasher, clock, get_profile)
     get_preferences = providers.Factory(GetPreferences, uow_factory)
     update_preferences = providers.Factory(UpdatePreferences, uow_factory, clock)
-    delete_account = providers.Factory(DeleteAccount, uow_factory, hasher)
+    delete_account = providers.Factory(DeleteAccount, uow_factory, hasher, clock)
     export_data = providers.Factory(ExportData, uow_factory)
 
     # Privacy tiers

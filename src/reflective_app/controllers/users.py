@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, put
+from typing import Any
+
+from litestar import Controller, Request, delete, get, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -45,26 +47,32 @@ class UserController(Controller):
     @put(operation_id="update_me")
     async def update_me(
         self,
+        request: Request[Any, Any, Any],
         user_id: UserId,
         data: JSONBody[UpdateProfileRequest],
         update_profile: NamedDependency[UpdateProfile],
     ) -> UserProfile:
         """Change display name, email, password and/or any preference field (timezone,
         locale, daily_word_goal, writing_reminder_time, theme_preferences,
-        ai_features_enabled). A password change needs ``current_password`` (401 if wrong)
-        and ends every session."""
-        return UserProfile.of(await update_profile(user_id, data.to_domain()))
+        ai_features_enabled). A password or email change needs ``current_password`` (422
+        without, 401 if wrong, 429 with ``Retry-After`` after repeated wrong ones, counted with
+        sign-in failures); a password change ends every session."""
+        address = request.client.host if request.client else None
+        return UserProfile.of(await update_profile(user_id, data.to_domain(), address))
 
     @delete(status_code=204, operation_id="delete_me")
     async def delete_me(
         self,
+        request: Request[Any, Any, Any],
         user_id: UserId,
         data: JSONBody[DeleteAccountRequest],
         delete_account: NamedDependency[DeleteAccount],
     ) -> None:
         """Delete the account and everything the server holds for it, after the password
-        confirms it (401 if wrong)."""
-        await delete_account(user_id, data.password)
+        confirms it (401 if wrong; 429 with ``Retry-After`` after repeated wrong ones, counted
+        with sign-in failures)."""
+        address = request.client.host if request.client else None
+        await delete_account(user_id, data.password, address)
 
     @get("/preferences", operation_id="get_preferences")
     async def get_preferences(
