@@ -9,6 +9,7 @@ e.g. ``container.database_url.override(providers.Object(url))`` or
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from dependency_injector import containers, providers
 
@@ -20,6 +21,7 @@ from reflective_app.database import open_database, open_engine, unit_of_work_fac
 from reflective_app.settings import Settings
 from reflective_domain.entries import EntryLimits
 from reflective_domain.he_params import CkksParameters
+from reflective_domain.throttling import RateLimit
 from reflective_domain.use_cases.accounts import (
     Authorize,
     DeleteAccount,
@@ -35,6 +37,7 @@ from reflective_domain.use_cases.accounts import (
 )
 from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
 from reflective_domain.use_cases.export import ExportData
+from reflective_domain.use_cases.limits import CheckRateLimit
 from reflective_domain.use_cases.metrics import (
     Aggregate,
     DeleteAllMetrics,
@@ -50,6 +53,22 @@ from reflective_domain.use_cases.sync import (
     PushEntry,
 )
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
+
+RATE_LIMITED_ROUTES = ("register", "refresh", "aggregate", "metrics_upload", "export")
+
+
+def rate_limits_from(settings: Settings) -> dict[str, RateLimit]:
+    limits = {}
+    for name in RATE_LIMITED_ROUTES:
+        count, seconds = getattr(settings, f"rate_limit_{name}")
+        if count > 0:
+            limits[name] = RateLimit(count, timedelta(seconds=seconds))
+    return limits
+
+
+def registration_hasher_from(hasher: Any, max_concurrency: int) -> Any:
+    limited = getattr(hasher, "limited", None)
+    return limited(max_concurrency) if limited is not None else hasher
 
 
 class Container(containers.DeclarativeContainer):
@@ -85,7 +104,12 @@ class Container(containers.DeclarativeContainer):
     he_aggregator = providers.Singleton(SealAggregator)
 
     # Accounts and sessions
-    register = providers.Factory(Register, uow_factory, hasher, clock, ids)
+    # Registration hashes with a small semaphore of its own, so a registration flood can never
+    # hold the hashing slots sign-ins need.
+    registration_hasher = providers.Singleton(
+        registration_hasher_from, hasher, settings.provided.registration_hash_concurrency
+    )
+    register = providers.Factory(Register, uow_factory, registration_hasher, clock, ids)
     sign_in = providers.Factory(SignIn, uow_factory, hasher, tokens, clock, ids, session_policy)
     refresh_session = providers.Factory(
         RefreshSession, uow_factory, tokens, clock, ids, session_policy
@@ -124,6 +148,9 @@ class Container(containers.DeclarativeContainer):
         max_batch=settings.provided.max_metrics_per_request,
         max_per_user=settings.provided.max_metrics_per_user,
     )
+
+    rate_limits = providers.Singleton(rate_limits_from, settings)
+    check_rate_limit = providers.Factory(CheckRateLimit, uow_factory, clock, rate_limits)
 
     # Encrypted metrics
     upload_metrics = providers.Factory(
@@ -172,5 +199,6 @@ USE_CASES = (
     "delete_all_entries",
     "list_conflicts",
     "resolve_conflict",
+    "check_rate_limit",
 )
 """Providers handlers receive as dependencies, by the same name."""

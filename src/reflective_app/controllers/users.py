@@ -18,6 +18,7 @@ from reflective_app.dto.users import (
     UserProfile,
 )
 from reflective_app.injected import ClockDep, UserId
+from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.accounts import (
@@ -121,7 +122,7 @@ class UserController(Controller):
         """Back to local_only: every metric, backup and conflict and the HE key are deleted."""
         return RevokeResponse.of(await revoke_sync(user_id))
 
-    @get("/export", operation_id="export_data")
+    @get("/export", operation_id="export_data", guards=[rate_limit("export", per="user")])
     async def export(
         self, user_id: UserId, export_data: NamedDependency[ExportData], clock: ClockDep
     ) -> ExportDocument:
