@@ -36,7 +36,7 @@ from reflective_domain.use_cases.accounts import (
     UpdateProfile,
 )
 from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
-from reflective_domain.use_cases.export import ExportData
+from reflective_domain.use_cases.export import ExportData, ExportPages
 from reflective_domain.use_cases.limits import CheckRateLimit
 from reflective_domain.use_cases.metrics import (
     Aggregate,
@@ -122,6 +122,7 @@ class Container(containers.DeclarativeContainer):
     update_preferences = providers.Factory(UpdatePreferences, uow_factory, clock)
     delete_account = providers.Factory(DeleteAccount, uow_factory, hasher, clock)
     export_data = providers.Factory(ExportData, uow_factory)
+    export_pages = providers.Factory(ExportPages, uow_factory)
 
     # Privacy tiers
     get_privacy = providers.Factory(GetPrivacy, uow_factory)
@@ -131,7 +132,9 @@ class Container(containers.DeclarativeContainer):
     revoke_sync = providers.Factory(RevokeSync, change_tier)
 
     # Tags
-    create_tag = providers.Factory(CreateTag, uow_factory, clock, ids)
+    create_tag = providers.Factory(
+        CreateTag, uow_factory, clock, ids, settings.provided.max_tags_per_user
+    )
     list_tags = providers.Factory(ListTags, uow_factory)
     update_tag = providers.Factory(UpdateTag, uow_factory, clock)
     delete_tag = providers.Factory(DeleteTag, uow_factory)
@@ -181,6 +184,7 @@ USE_CASES = (
     "update_preferences",
     "delete_account",
     "export_data",
+    "export_pages",
     "get_privacy",
     "change_tier",
     "revoke_sync",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, put
+from litestar import Controller, MediaType, Request, delete, get, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
+from litestar.response import Stream
 
-from reflective_app.dto.export import ExportDocument
+from reflective_app.dto.export import ExportDocument, export_stream
 from reflective_app.dto.privacy import PrivacyView, RevokeResponse, UpdatePrivacyRequest
 from reflective_app.dto.users import (
     DeleteAccountRequest,
@@ -28,7 +30,7 @@ from reflective_domain.use_cases.accounts import (
     UpdatePreferences,
     UpdateProfile,
 )
-from reflective_domain.use_cases.export import ExportData
+from reflective_domain.use_cases.export import ExportPages
 from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
 
 
@@ -122,10 +124,19 @@ class UserController(Controller):
         """Back to local_only: every metric, backup and conflict and the HE key are deleted."""
         return RevokeResponse.of(await revoke_sync(user_id))
 
-    @get("/export", operation_id="export_data", guards=[rate_limit("export", per="user")])
+    @get(
+        "/export",
+        operation_id="export_data",
+        guards=[rate_limit("export", per="user")],
+        responses={200: ResponseSpec(ExportDocument, description="The export document")},
+    )
     async def export(
-        self, user_id: UserId, export_data: NamedDependency[ExportData], clock: ClockDep
-    ) -> ExportDocument:
+        self, user_id: UserId, export_pages: NamedDependency[ExportPages], clock: ClockDep
+    ) -> Stream:
         """Every cloud record of the user, ciphertexts (base64) and metadata, in one
-        document."""
-        return ExportDocument.of(await export_data(user_id), clock.now())
+        document, written as it is read (a page of records at a time)."""
+        head = await export_pages.head(user_id)
+        return Stream(
+            export_stream(export_pages, head, clock.now()),
+            media_type=MediaType.JSON,
+        )
