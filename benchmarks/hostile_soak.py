@@ -2,13 +2,14 @@
 
     python -m benchmarks.hostile_soak --duration 20 --workers 1
 
-Starts ``reflective serve`` (production settings, defaults otherwise) on a fresh database (see
-``load_server``), registers a normal user on full_sync, then runs two phases of ``--duration``
-seconds each:
+Starts ``reflective serve`` (production settings, defaults otherwise) on a fresh database
+(see ``load_server``), registers a normal user on full_sync, then runs phases (``--phases``)
+of ``--duration`` seconds each:
 
 1. **quiet**: the normal client alone, in a loop: sign in (form login, argon2), push an
    encrypted entry, pause ``--pause`` seconds;
-2. **hostile**: the same client while, at once:
+2. **flood**: the same client during the registration flood alone;
+3. **hostile**: the same client while, at once:
    - ``--slow-headers`` connections send a request's headers one byte per second (slowloris),
      reopening when the server drops them;
    - ``--idle-uploads`` connections announce a 600 MiB metrics upload (``Content-Length``),
@@ -248,6 +249,10 @@ async def run_phase(
     tasks = [
         asyncio.create_task(normal_client(env.base_url, *user, phase, stop, args.pause)),
     ]
+    if phase.name == "flood":
+        tasks += [
+            asyncio.create_task(flooder(env.base_url, phase, stop)) for _ in range(args.flooders)
+        ]
     if phase.name == "hostile":
         tasks += [
             asyncio.create_task(slow_header_connection(port, phase, stop))
@@ -331,14 +336,13 @@ async def main(args: argparse.Namespace) -> int:
                 uploader = await setup_user(
                     client, "uploader@example.com", "uploader password", vectors["public_key"]
                 )
-            phases = [Phase("quiet"), Phase("hostile")]
+            phases = [Phase(name) for name in args.phases.split(",")]
             for phase in phases:
                 await run_phase(phase, args, env, user, uploader)
         print(report(phases, args))
     finally:
         cleanup()
-    hostile = phases[-1]
-    return 0 if hostile.sign_ins.ok and hostile.pushes.ok else 1
+    return 0 if all(p.sign_ins.ok and p.pushes.ok for p in phases) else 1
 
 
 def parse_args() -> argparse.Namespace:
@@ -347,9 +351,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--pause", type=float, default=0.2)
     parser.add_argument("--slow-headers", type=int, default=200)
-    parser.add_argument("--idle-uploads", type=int, default=16)
+    parser.add_argument("--idle-uploads", type=int, default=4)
     parser.add_argument("--flooders", type=int, default=8)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument(
+        "--phases",
+        default="quiet,flood,hostile",
+        help="comma-separated, in order: quiet (the normal client alone), flood "
+        "(+ the registration flood only), hostile (+ everything)",
+    )
     return parser.parse_args()
 
 
