@@ -9,9 +9,12 @@ Sign-in throttling never lets one party's failures refuse another's right passwo
 - **pair** (account, address): the few wrong guesses of one address against one account lock
   that pair only, with a lockout that doubles from ``base_lockout`` up to ``max_lockout``;
 - **address**: one address guessing across many accounts is locked on all of them;
-- **account**: a high limit that only sustained, distributed guessing reaches. While it holds,
-  addresses that have signed in to the account before (``trusted``) are still let in, so the
-  owner keeps signing in from their usual places while a botnet guesses.
+- **account**: a high limit that only sustained, distributed guessing reaches.
+
+An address that has signed in to an account before (a ``trusted`` pair) is spared the address
+and account locks, so the owner keeps signing in from their usual places while a botnet guesses
+or while someone else behind the same address (a NAT, a proxy) guesses other accounts. It is
+never spared its pair's own lock: a trusted address still gets only a few guesses.
 """
 
 from __future__ import annotations
@@ -109,6 +112,11 @@ class SignInThrottle:
             keys[Scope.ADDRESS] = throttle_key("address", address)
         return keys
 
+    @property
+    def retention(self) -> timedelta:
+        """How long any counter or marker can matter: older ones may be deleted."""
+        return max(self.trust_for, self.pair.window, self.address.window, self.account.window)
+
     def trust_key(self, account: str, address: str | None) -> bytes:
         return throttle_key("trusted", f"{account}\n{address or ''}")
 
@@ -128,10 +136,10 @@ class SignInThrottle:
         now: datetime,
     ) -> int | None:
         """Seconds to wait before this pair may check a password, or None when it may now.
-        The account-wide lock does not hold for a trusted pair."""
+        The address and account locks do not hold for a trusted pair."""
         waits = []
         for scope, attempts in counters.items():
-            if attempts is None or (scope is Scope.ACCOUNT and trusted):
+            if attempts is None or (scope is not Scope.PAIR and trusted):
                 continue
             wait = attempts.retry_after(now)
             if wait is not None:

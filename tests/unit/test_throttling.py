@@ -172,3 +172,17 @@ async def test_password_checks_on_the_profile_count_toward_sign_in(services: Ser
         await services.delete_account(uid, "correct horse battery", "x")
     with pytest.raises(TooManyAttempts):
         await services.sign_in("ada@example.com", "correct horse battery", "x")
+
+
+def test_a_trusted_address_is_spared_the_address_lock_but_not_its_pair_lock():
+    """Behind one NAT: someone guessing other accounts locks the address, but not for the
+    owner who signed in from it before; the owner's own pair still locks on wrong guesses."""
+    store = _Store(SignInThrottle())
+    store.attempt("ada@example.com", "198.51.100.9", ok=True, now=T0)
+    for n in range(30):
+        store.attempt(f"user{n}@example.com", "198.51.100.9", ok=False, now=T0)
+    assert store.wait("bob@example.com", "198.51.100.9", T0) is not None
+    assert store.attempt("ada@example.com", "198.51.100.9", ok=True, now=T0) == "in"
+    for _ in range(5):
+        store.attempt("ada@example.com", "198.51.100.9", ok=False, now=T0)
+    assert store.wait("ada@example.com", "198.51.100.9", T0) is not None

@@ -424,5 +424,15 @@ class MemoryLoginAttempts:
     async def save(self, attempts: LoginAttempts) -> None:
         self._t.login_attempts[attempts.key] = _copy(attempts)
 
+    async def prune(self, before: datetime, limit: int) -> int:
+        stale = [
+            key
+            for key, a in self._t.login_attempts.items()
+            if a.window_started_at < before and (a.locked_until is None or a.locked_until < before)
+        ][:limit]
+        for key in stale:
+            del self._t.login_attempts[key]
+        return len(stale)
+
     async def clear(self, key: bytes) -> None:
         self._t.login_attempts.pop(key, None)

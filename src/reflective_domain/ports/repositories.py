@@ -245,4 +245,9 @@ class LoginAttemptRepository(Protocol):
 
     async def save(self, attempts: LoginAttempts) -> None: ...
 
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` counters whose window started before ``before`` and that
+        lock nothing now; return how many went."""
+        ...
+
     async def clear(self, key: bytes) -> None: ...

@@ -25,6 +25,7 @@ from reflective_domain.use_cases._guards import load_user
 WRONG_CREDENTIALS = "Incorrect email or password"
 INVALID_REFRESH = "Invalid or expired refresh token"
 TOO_MANY_ATTEMPTS = "Too many failed sign-in attempts; try again later"
+PRUNE_BATCH = 100
 TOO_MANY_PASSWORD_ATTEMPTS = "Too many wrong passwords; try again later"
 CURRENT_PASSWORD_REQUIRED = "current_password is required to change the email or password"
 
@@ -155,6 +156,9 @@ class PasswordGate:
                 await uow.login_attempts.clear(keys[Scope.PAIR])
                 trust = self._throttle.trust_key(account, address)
                 await uow.login_attempts.save(LoginAttempts(trust, 0, now))
+                # Each success also deletes a batch of counters too old to matter (rate-limit
+                # windows, old failures, expired trust), so the store does not grow forever.
+                await uow.login_attempts.prune(now - self._throttle.retention, PRUNE_BATCH)
             else:
                 # A fixed order, so concurrent failures never wait on each other in a cycle.
                 for scope, key in sorted(keys.items(), key=lambda item: item[1]):
