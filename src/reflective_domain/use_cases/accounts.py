@@ -16,7 +16,7 @@ from reflective_domain.accounts import (
 )
 from reflective_domain.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
 from reflective_domain.ports import Clock, IdGenerator, PasswordHasher, TokenService
-from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
+from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from reflective_domain.sessions import RefreshToken, TokenPair, hash_refresh_token
 from reflective_domain.streaks import writing_streak
 from reflective_domain.throttling import LoginAttempts, Scope, SignInThrottle
@@ -126,15 +126,14 @@ class PasswordGate:
         self._uow, self._hasher, self._clock = uow, hasher, clock
         self._throttle = throttle or SignInThrottle()
 
-    async def admit(self, account: str, address: str | None, message: str) -> None:
+    async def admit(self, uow: UnitOfWork, account: str, address: str | None, message: str) -> None:
         """Raise TooManyAttempts while this account and address must wait."""
         now = self._clock.now()
         keys = self._throttle.keys(account, address)
-        async with self._uow() as uow:
-            counters: dict[Scope, LoginAttempts | None] = {
-                scope: await uow.login_attempts.get(key) for scope, key in keys.items()
-            }
-            marker = await uow.login_attempts.get(self._throttle.trust_key(account, address))
+        counters: dict[Scope, LoginAttempts | None] = {
+            scope: await uow.login_attempts.get(key) for scope, key in keys.items()
+        }
+        marker = await uow.login_attempts.get(self._throttle.trust_key(account, address))
         trusted = self._throttle.is_trusted(marker, now)
         wait = self._throttle.retry_after(counters, trusted, now)
         if wait is not None:
@@ -147,25 +146,24 @@ class PasswordGate:
             return False
         return await self._hasher.verify(password_hash, password)
 
-    async def record(self, account: str, address: str | None, ok: bool) -> None:
-        """A failure counts on every key; a success clears the pair's count and trusts it."""
+    async def record(self, uow: UnitOfWork, account: str, address: str | None, ok: bool) -> None:
+        """A failure counts on every key; a success clears the pair's count and trusts it.
+        The caller commits."""
         now = self._clock.now()
         keys = self._throttle.keys(account, address)
-        async with self._uow() as uow:
-            if ok:
-                await uow.login_attempts.clear(keys[Scope.PAIR])
-                trust = self._throttle.trust_key(account, address)
-                await uow.login_attempts.save(LoginAttempts(trust, 0, now))
-                # Each success also deletes a batch of counters too old to matter (rate-limit
-                # windows, old failures, expired trust), so the store does not grow forever.
-                await uow.login_attempts.prune(now - self._throttle.retention, PRUNE_BATCH)
-            else:
-                # A fixed order, so concurrent failures never wait on each other in a cycle.
-                for scope, key in sorted(keys.items(), key=lambda item: item[1]):
-                    attempts = await uow.login_attempts.get_for_update(key, now)
-                    attempts.record_failure(now, self._throttle.policy(scope))
-                    await uow.login_attempts.save(attempts)
-            await uow.commit()
+        if ok:
+            await uow.login_attempts.clear(keys[Scope.PAIR])
+            trust = self._throttle.trust_key(account, address)
+            await uow.login_attempts.save(LoginAttempts(trust, 0, now))
+            # Each success also deletes a batch of counters too old to matter (rate-limit
+            # windows, old failures, expired trust), so the store does not grow forever.
+            await uow.login_attempts.prune(now - self._throttle.retention, PRUNE_BATCH)
+            return
+        # A fixed order, so concurrent failures never wait on each other in a cycle.
+        for scope, key in sorted(keys.items(), key=lambda item: item[1]):
+            attempts = await uow.login_attempts.get_for_update(key, now)
+            attempts.record_failure(now, self._throttle.policy(scope))
+            await uow.login_attempts.save(attempts)
 
     async def check(
         self,
@@ -175,9 +173,12 @@ class PasswordGate:
         password: str,
         message: str = TOO_MANY_PASSWORD_ATTEMPTS,
     ) -> bool:
-        await self.admit(account, address, message)
+        async with self._uow() as uow:
+            await self.admit(uow, account, address, message)
         ok = await self.verify(password_hash, password)
-        await self.record(account, address, ok)
+        async with self._uow() as uow:
+            await self.record(uow, account, address, ok)
+            await uow.commit()
         return ok
 
 
@@ -207,17 +208,18 @@ class SignIn:
         except ValidationFailed:
             normalised = None
         account = normalised or email.strip().lower()
-        await self._gate.admit(account, client_address, TOO_MANY_ATTEMPTS)
         async with self._uow() as uow:
+            await self._gate.admit(uow, account, client_address, TOO_MANY_ATTEMPTS)
             user = await uow.users.get_by_email(normalised) if normalised else None
         ok = await self._gate.verify(user.password_hash if user else None, password)
-        await self._gate.record(account, client_address, ok)
+        async with self._uow() as uow:
+            await self._gate.record(uow, account, client_address, ok)
+            if ok and user is not None:
+                pair, record = self._sessions.issue(user.id, self._ids.new_id())
+                await uow.refresh_tokens.add(record)
+            await uow.commit()
         if not ok or user is None:
             raise AuthenticationFailed(WRONG_CREDENTIALS)
-        async with self._uow() as uow:
-            pair, record = self._sessions.issue(user.id, self._ids.new_id())
-            await uow.refresh_tokens.add(record)
-            await uow.commit()
         return pair
 
 
