@@ -128,7 +128,11 @@ class UserController(Controller):
         "/export",
         operation_id="export_data",
         guards=[rate_limit("export", per="user")],
-        responses={200: ResponseSpec(ExportDocument, description="The export document")},
+        responses={
+            200: ResponseSpec(
+                ExportDocument, description="The export document", generate_examples=False
+            )
+        },
     )
     async def export(
         self, user_id: UserId, export_pages: NamedDependency[ExportPages], clock: ClockDep
