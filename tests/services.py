@@ -57,7 +57,7 @@ class Services:
 
     @property
     def delete_account(self) -> accounts.DeleteAccount:
-        return accounts.DeleteAccount(self.uow, self.hasher)
+        return accounts.DeleteAccount(self.uow, self.hasher, self.clock)
 
     # privacy
     @property

@@ -9,6 +9,7 @@ e.g. ``container.database_url.override(providers.Object(url))`` or
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from dependency_injector import containers, providers
 
@@ -20,6 +21,7 @@ from reflective_app.database import open_database, open_engine, unit_of_work_fac
 from reflective_app.settings import Settings
 from reflective_domain.entries import EntryLimits
 from reflective_domain.he_params import CkksParameters
+from reflective_domain.throttling import RateLimit
 from reflective_domain.use_cases.accounts import (
     Authorize,
     DeleteAccount,
@@ -34,7 +36,8 @@ from reflective_domain.use_cases.accounts import (
     UpdateProfile,
 )
 from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
-from reflective_domain.use_cases.export import ExportData
+from reflective_domain.use_cases.export import ExportData, ExportPages
+from reflective_domain.use_cases.limits import CheckRateLimit
 from reflective_domain.use_cases.metrics import (
     Aggregate,
     DeleteAllMetrics,
@@ -51,13 +54,29 @@ from reflective_domain.use_cases.sync import (
 )
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
 
+RATE_LIMITED_ROUTES = ("register", "refresh", "aggregate", "metrics_upload", "export")
+
+
+def rate_limits_from(settings: Settings) -> dict[str, RateLimit]:
+    limits = {}
+    for name in RATE_LIMITED_ROUTES:
+        count, seconds = getattr(settings, f"rate_limit_{name}")
+        if count > 0:
+            limits[name] = RateLimit(count, timedelta(seconds=seconds))
+    return limits
+
+
+def registration_hasher_from(hasher: Any, max_concurrency: int) -> Any:
+    limited = getattr(hasher, "limited", None)
+    return limited(max_concurrency) if limited is not None else hasher
+
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings.from_env)
 
     # Database: resolved (embedded if no URL) and migrated at startup, then the engine.
     database_url = providers.Resource(open_database, settings)
-    engine = providers.Resource(open_engine, database_url)
+    engine = providers.Resource(open_engine, database_url, settings)
     session_factory = providers.Singleton(make_session_factory, engine)
     uow_factory = providers.Singleton(unit_of_work_factory, session_factory)
 
@@ -85,7 +104,12 @@ class Container(containers.DeclarativeContainer):
     he_aggregator = providers.Singleton(SealAggregator)
 
     # Accounts and sessions
-    register = providers.Factory(Register, uow_factory, hasher, clock, ids)
+    # Registration hashes with a small semaphore of its own, so a registration flood can never
+    # hold the hashing slots sign-ins need.
+    registration_hasher = providers.Singleton(
+        registration_hasher_from, hasher, settings.provided.registration_hash_concurrency
+    )
+    register = providers.Factory(Register, uow_factory, registration_hasher, clock, ids)
     sign_in = providers.Factory(SignIn, uow_factory, hasher, tokens, clock, ids, session_policy)
     refresh_session = providers.Factory(
         RefreshSession, uow_factory, tokens, clock, ids, session_policy
@@ -96,8 +120,9 @@ class Container(containers.DeclarativeContainer):
     update_profile = providers.Factory(UpdateProfile, uow_factory, hasher, clock, get_profile)
     get_preferences = providers.Factory(GetPreferences, uow_factory)
     update_preferences = providers.Factory(UpdatePreferences, uow_factory, clock)
-    delete_account = providers.Factory(DeleteAccount, uow_factory, hasher)
+    delete_account = providers.Factory(DeleteAccount, uow_factory, hasher, clock)
     export_data = providers.Factory(ExportData, uow_factory)
+    export_pages = providers.Factory(ExportPages, uow_factory)
 
     # Privacy tiers
     get_privacy = providers.Factory(GetPrivacy, uow_factory)
@@ -107,7 +132,9 @@ class Container(containers.DeclarativeContainer):
     revoke_sync = providers.Factory(RevokeSync, change_tier)
 
     # Tags
-    create_tag = providers.Factory(CreateTag, uow_factory, clock, ids)
+    create_tag = providers.Factory(
+        CreateTag, uow_factory, clock, ids, settings.provided.max_tags_per_user
+    )
     list_tags = providers.Factory(ListTags, uow_factory)
     update_tag = providers.Factory(UpdateTag, uow_factory, clock)
     delete_tag = providers.Factory(DeleteTag, uow_factory)
@@ -124,6 +151,9 @@ class Container(containers.DeclarativeContainer):
         max_batch=settings.provided.max_metrics_per_request,
         max_per_user=settings.provided.max_metrics_per_user,
     )
+
+    rate_limits = providers.Singleton(rate_limits_from, settings)
+    check_rate_limit = providers.Factory(CheckRateLimit, uow_factory, clock, rate_limits)
 
     # Encrypted metrics
     upload_metrics = providers.Factory(
@@ -154,6 +184,7 @@ USE_CASES = (
     "update_preferences",
     "delete_account",
     "export_data",
+    "export_pages",
     "get_privacy",
     "change_tier",
     "revoke_sync",
@@ -172,5 +203,6 @@ USE_CASES = (
     "delete_all_entries",
     "list_conflicts",
     "resolve_conflict",
+    "check_rate_limit",
 )
 """Providers handlers receive as dependencies, by the same name."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import structlog
 from sqlalchemy import text
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from reflective_adapters.postgres import SqlAlchemyUnitOfWork, make_engine, migrate
 from reflective_adapters.postgres.embedded import start_embedded, stop_embedded
+from reflective_adapters.postgres.engine import APPLICATION_NAME
 from reflective_app.settings import Settings
 from reflective_domain.ports import UnitOfWork
 
@@ -42,8 +44,26 @@ async def open_database(settings: Settings) -> AsyncIterator[str]:
             await asyncio.to_thread(stop_embedded, settings.data_dir)
 
 
-async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(url)
+def timeout_connect_args(settings: Settings) -> dict[str, Any]:
+    """Per-connection PostgreSQL timeouts: a statement, a lock wait and an idle transaction
+    each end in an error (answered 503 with Retry-After) instead of holding a request and its
+    pooled connection for as long as something else holds a lock. asyncpg's
+    ``command_timeout`` is the client-side backstop, should the server not answer at all."""
+    return {
+        "server_settings": {
+            "application_name": APPLICATION_NAME,
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "lock_timeout": str(settings.db_lock_timeout_ms),
+            "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
+        },
+        "command_timeout": settings.db_command_timeout_seconds,
+    }
+
+
+async def open_engine(url: str, settings: Settings | None = None) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(
+        url, connect_args=timeout_connect_args(settings) if settings is not None else {}
+    )
     try:
         yield engine
     finally:
@@ -62,9 +82,10 @@ def unit_of_work_factory(
 
 
 async def ping(engine: AsyncEngine) -> None:
-    """Raise unless the database answers a trivial query."""
+    """Raise unless the database answers a query on a real table: ``users``, which every
+    authenticated request reads (a lock on it, or a missing schema, means not ready)."""
     async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+        await connection.execute(text("SELECT 1 FROM users LIMIT 1"))
 
 
 async def empty_database(engine: AsyncEngine) -> None:

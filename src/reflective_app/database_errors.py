@@ -1,4 +1,5 @@
-"""Recognising "the database cannot be reached", wherever in the stack it surfaced."""
+"""Recognising "the database cannot be reached" (or did not answer in time), wherever in the
+stack it surfaced."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,  # starting up or shutting down
     asyncpg.TooManyConnectionsError,
 )
+
+# SQLSTATEs of the per-connection timeouts (see ``database.timeout_connect_args``): the work
+# may succeed in a moment, so they answer 503 with Retry-After like an outage.
+_TIMED_OUT = {
+    "55P03",  # lock_not_available: lock_timeout
+    "57014",  # query_canceled: statement_timeout
+    "25P03",  # idle_in_transaction_session_timeout
+}
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -44,5 +53,6 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return any(
         isinstance(e, _UNAVAILABLE)
         or (isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated)
+        or str(getattr(e, "sqlstate", "") or "") in _TIMED_OUT
         for e in _chain(exc)
     )

@@ -196,9 +196,21 @@ def _malformed_body(request: Request[Any, Any, Any], exc: Exception) -> Response
     return error_response(HTTP_422_UNPROCESSABLE_ENTITY, [item])
 
 
+CLIENT_CLOSED_REQUEST = 499  # the status nginx logs for it; no client is left to read it
+CLIENT_DISCONNECTED = "Client disconnected before the request was read"
+
+
+def _is_disconnect(exc: HTTPException) -> bool:
+    # Litestar reports a client gone mid-body as an InternalServerException.
+    return exc.status_code == HTTP_500_INTERNAL_SERVER_ERROR and "disconnected" in str(exc.detail)
+
+
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if type(exc) is ClientException and isinstance(exc.__cause__, SerializationException):
         return _malformed_body(request, exc)
+    if _is_disconnect(exc):
+        log.info("client_disconnected")
+        return error_response(CLIENT_CLOSED_REQUEST, CLIENT_DISCONNECTED)
     if exc.status_code == HTTP_500_INTERNAL_SERVER_ERROR:
         return _unexpected(request, exc)
     headers = dict(exc.headers or {})

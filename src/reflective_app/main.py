@@ -34,6 +34,7 @@ from reflective_app.errors import EXCEPTION_HANDLERS
 from reflective_app.logs import configure_logging
 from reflective_app.openapi import openapi_config
 from reflective_app.request_log import RequestLogMiddleware
+from reflective_app.security_headers import SecurityHeadersMiddleware
 from reflective_app.settings import Settings
 from reflective_app.version import server_version
 
@@ -96,7 +97,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         ],
         dependencies=container_dependencies(container),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestLogMiddleware(), prometheus.middleware],
+        middleware=[RequestLogMiddleware(), SecurityHeadersMiddleware(), prometheus.middleware],
         cors_config=_cors(settings),
         openapi_config=openapi_config(server_version()),
         request_max_body_size=settings.max_body_bytes,

@@ -48,6 +48,19 @@ class Settings:
     max_metrics_per_user: int = 100_000
     token_issuer: str = "reflective-server"
     token_audience: str = "reflective-client"
+    # Hardening. Rate limits are (requests, per seconds), counted in PostgreSQL so every worker
+    # shares them; registration and refresh per client address, the rest per user.
+    rate_limit_register: tuple[int, int] = (20, 3600)
+    rate_limit_refresh: tuple[int, int] = (60, 60)
+    rate_limit_aggregate: tuple[int, int] = (60, 60)
+    rate_limit_metrics_upload: tuple[int, int] = (60, 3600)
+    rate_limit_export: tuple[int, int] = (10, 3600)
+    registration_hash_concurrency: int = 1
+    db_statement_timeout_ms: int = 30_000
+    db_lock_timeout_ms: int = 5_000
+    db_idle_in_transaction_timeout_ms: int = 60_000
+    db_command_timeout_seconds: int = 60
+    max_tags_per_user: int = 1000
 
     @property
     def production(self) -> bool:
@@ -97,7 +110,35 @@ def _parse(env: Mapping[str, str]) -> Settings:
         user_storage_quota_bytes=_positive_int(env, "USER_STORAGE_QUOTA_BYTES", 256 * MIB),
         max_metrics_per_request=_positive_int(env, "MAX_METRICS_PER_REQUEST", 5000),
         max_metrics_per_user=_positive_int(env, "MAX_METRICS_PER_USER", 100_000),
+        rate_limit_register=_rate(env, "RATE_LIMIT_REGISTER", (20, 3600)),
+        rate_limit_refresh=_rate(env, "RATE_LIMIT_REFRESH", (60, 60)),
+        rate_limit_aggregate=_rate(env, "RATE_LIMIT_AGGREGATE", (60, 60)),
+        rate_limit_metrics_upload=_rate(env, "RATE_LIMIT_METRICS_UPLOAD", (60, 3600)),
+        rate_limit_export=_rate(env, "RATE_LIMIT_EXPORT", (10, 3600)),
+        registration_hash_concurrency=_positive_int(env, "REGISTRATION_HASH_CONCURRENCY", 1),
+        db_statement_timeout_ms=_positive_int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000),
+        db_lock_timeout_ms=_positive_int(env, "DB_LOCK_TIMEOUT_MS", 5_000),
+        db_idle_in_transaction_timeout_ms=_positive_int(
+            env, "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60_000
+        ),
+        db_command_timeout_seconds=_positive_int(env, "DB_COMMAND_TIMEOUT_SECONDS", 60),
+        max_tags_per_user=_positive_int(env, "MAX_TAGS_PER_USER", 1000),
     )
+
+
+def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """``N/SECONDS`` (e.g. ``20/3600``); ``0/1`` turns the limit off."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    count, _, seconds = raw.partition("/")
+    try:
+        parsed = (int(count), int(seconds))
+    except ValueError:
+        raise SettingsError(f"{name} must be REQUESTS/SECONDS, e.g. 20/3600") from None
+    if parsed[0] < 0 or parsed[1] < 1:
+        raise SettingsError(f"{name} must be REQUESTS/SECONDS with REQUESTS >= 0, SECONDS >= 1")
+    return parsed
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 import zoneinfo
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
+from importlib import resources
 
 from reflective_domain.errors import TierChangeRejected, ValidationFailed
 from reflective_domain.he_params import HePublicKey
@@ -32,12 +34,27 @@ def normalise_email(raw: str) -> str:
     return email
 
 
+COMMON_PASSWORD = "password is too common (it appears in lists of breached passwords)"
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The blocklist shipped with the package (``data/common_passwords.txt``), lower-case."""
+    text = resources.files("reflective_domain").joinpath("data/common_passwords.txt")
+    lines = text.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
 def check_password(password: str) -> str:
-    """Length rules only: the server never sees a password again after hashing it."""
+    """NIST SP 800-63B: a length range and a blocklist of common and breached passwords
+    (compared case-insensitively), no composition rules. The server never sees a password
+    again after hashing it."""
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed("password", f"password must have at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
         raise ValidationFailed("password", f"password must have at most {MAX_PASSWORD} characters")
+    if password.lower() in common_passwords():
+        raise ValidationFailed("password", COMMON_PASSWORD)
     return password
 
 

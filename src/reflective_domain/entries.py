@@ -36,6 +36,14 @@ class EntryLimits:
             )
 
 
+def check_device_id(device_id: str | None) -> str | None:
+    """A device id, wherever one is accepted (upload, listing, change feed, delete): 1..128
+    characters (it leads an index key, which PostgreSQL caps at ~2.7 KB)."""
+    if device_id is not None and (not device_id or len(device_id) > MAX_DEVICE_ID):
+        raise ValidationFailed("device_id", f"device_id needs 1..{MAX_DEVICE_ID} characters")
+    return device_id
+
+
 @dataclass(frozen=True, slots=True)
 class EntryVersion:
     """One encrypted version of an entry, exactly as a device uploaded it."""
@@ -50,8 +58,7 @@ class EntryVersion:
     embedding_iv: bytes | None = None
 
     def __post_init__(self) -> None:
-        if not self.device_id or len(self.device_id) > MAX_DEVICE_ID:
-            raise ValidationFailed("device_id", f"device_id needs 1..{MAX_DEVICE_ID} characters")
+        check_device_id(self.device_id)
         if len(self.iv) not in IV_SIZES:
             raise ValidationFailed("content_iv", "content_iv must be 12 or 16 bytes")
         if self.tag is not None and len(self.tag) != GCM_TAG_SIZE:

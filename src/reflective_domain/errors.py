@@ -76,3 +76,7 @@ class TooManyAttempts(DomainError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RateLimited(TooManyAttempts):
+    """Too many requests of one kind (429); ``retry_after`` in seconds."""

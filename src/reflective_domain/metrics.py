@@ -85,6 +85,9 @@ class Period(enum.Enum):
 
 
 def next_month(start: date) -> date:
+    """The first day of the next month; ``date.max`` for December 9999, which has none."""
+    if (start.year, start.month) == (date.max.year, date.max.month):
+        return date.max
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
@@ -108,6 +111,11 @@ class Operation(enum.Enum):
     AVERAGE = "average"
 
 
+# A day inside datetime's range at each end, so a plan can always step a day past its range.
+EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
+LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc)
+
+
 @dataclass(frozen=True, slots=True)
 class TimeRange:
     """Inclusive at both ends."""
@@ -120,6 +128,10 @@ class TimeRange:
         object.__setattr__(self, "end", utc(self.end))
         if self.end < self.start:
             raise ValidationFailed("time_range", "time_range end is before its start")
+        if self.start < EARLIEST or self.end > LATEST:
+            raise ValidationFailed(
+                "time_range", "time_range is out of range (0001-01-02 to 9999-12-30 UTC)"
+            )
 
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment <= self.end
@@ -181,10 +193,11 @@ def plan_aggregation(time_range: TimeRange | None) -> AggregationPlan:
         return AggregationPlan(False, None, (), edges, time_range)
     lo, hi = whole
     first_month = lo if lo.day == 1 else next_month(lo)
-    # The month of ``hi`` counts whole only when ``hi`` is its last day.
+    # The month of ``hi`` counts whole only when ``hi`` is its last day. (``hi`` is at most
+    # 9999-12-29: the day after it always exists.)
     after_last = hi.replace(day=1)
-    if next_month(after_last) == hi + timedelta(days=1):
-        after_last = next_month(after_last)
+    if (hi + timedelta(days=1)).day == 1:
+        after_last = hi + timedelta(days=1)
     if first_month >= after_last:
         return AggregationPlan(False, None, (whole,), edges, time_range)
     last_month = after_last - timedelta(days=1)

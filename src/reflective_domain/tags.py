@@ -81,6 +81,17 @@ class Tag:
         return (self.last_used_at or self.created_at) <= now - timedelta(days=days)
 
 
+MAX_TAGS_PER_USER = 1000
+MAX_TAG_PAGE = 1000
+
+
+def check_tag_page(limit: int, offset: int) -> None:
+    if limit < 1 or limit > MAX_TAG_PAGE:
+        raise ValidationFailed("limit", f"limit must be between 1 and {MAX_TAG_PAGE}")
+    if offset < 0:
+        raise ValidationFailed("offset", "offset must not be negative")
+
+
 def check_cleanup_days(days: int) -> int:
     if days < 1 or days > 36_500:
         raise ValidationFailed("days", "days must be between 1 and 36500")

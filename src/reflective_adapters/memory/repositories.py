@@ -7,7 +7,7 @@ import copy
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from reflective_adapters.memory.store import Tables
 from reflective_domain.accounts import User
@@ -87,6 +87,23 @@ class MemoryUsers:
                 del keyed[key]
 
 
+class _HasId(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+_WithId = TypeVar("_WithId", bound=_HasId)
+
+
+def _page_by_id(rows: list[_WithId], after: uuid.UUID | None, limit: int) -> list[_WithId]:
+    ordered = sorted((r for r in rows if after is None or r.id > after), key=lambda r: r.id)
+    return ordered[:limit]
+
+
+def _tag_order(tag: Tag) -> tuple[str, str]:
+    return (tag.key, str(tag.id))
+
+
 class MemoryTags:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
@@ -110,9 +127,15 @@ class MemoryTags:
         tag = self._t.tags.get(tag_id)
         return _copy(tag) if tag is not None and tag.user_id == user_id else None
 
-    async def list(self, user_id: uuid.UUID) -> list[Tag]:
-        tags = [t for t in self._t.tags.values() if t.user_id == user_id]
-        return [_copy(t) for t in sorted(tags, key=lambda t: (t.key, t.id))]
+    async def list(
+        self, user_id: uuid.UUID, limit: int | None = None, offset: int = 0
+    ) -> list[Tag]:
+        tags = sorted((t for t in self._t.tags.values() if t.user_id == user_id), key=_tag_order)
+        end = None if limit is None else offset + limit
+        return [_copy(t) for t in tags[offset:end]]
+
+    async def count(self, user_id: uuid.UUID) -> int:
+        return sum(1 for t in self._t.tags.values() if t.user_id == user_id)
 
     async def save(self, tag: Tag) -> None:
         if self._by_key(tag.user_id, tag.key, other_than=tag.id) is not None:
@@ -202,6 +225,11 @@ class MemoryEntries:
     async def all(self, user_id: uuid.UUID) -> list[Entry]:
         return [_copy(e) for e in sorted(self._of(user_id), key=lambda e: e.change_seq)]
 
+    async def page_by_id(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[Entry]:
+        return [_copy(e) for e in _page_by_id(self._of(user_id), after, limit)]
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         live = await self.count_live(user_id)
         for key in [k for k in self._t.entries if k[0] == user_id]:
@@ -244,6 +272,11 @@ class MemoryConflicts:
 
     async def all(self, user_id: uuid.UUID) -> list[Conflict]:
         return [_copy(c) for c in sorted(self._of(user_id), key=lambda c: (c.detected_at, c.id))]
+
+    async def page_by_id(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[Conflict]:
+        return [_copy(c) for c in _page_by_id(self._of(user_id), after, limit)]
 
     async def delete_all(self, user_id: uuid.UUID) -> int:
         mine = self._of(user_id)
@@ -335,6 +368,11 @@ class MemoryMetrics:
     async def all(self, user_id: uuid.UUID) -> list[EncryptedMetric]:
         return sorted(self._of(user_id), key=lambda m: (m.timestamp, m.id))
 
+    async def page_by_id(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[EncryptedMetric]:
+        return _page_by_id(self._of(user_id), after, limit)
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         mine = self._of(user_id)
         for metric in mine:
@@ -385,6 +423,16 @@ class MemoryLoginAttempts:
 
     async def save(self, attempts: LoginAttempts) -> None:
         self._t.login_attempts[attempts.key] = _copy(attempts)
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        stale = [
+            key
+            for key, a in self._t.login_attempts.items()
+            if a.window_started_at < before and (a.locked_until is None or a.locked_until < before)
+        ][:limit]
+        for key in stale:
+            del self._t.login_attempts[key]
+        return len(stale)
 
     async def clear(self, key: bytes) -> None:
         self._t.login_attempts.pop(key, None)

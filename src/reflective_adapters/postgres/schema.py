@@ -263,4 +263,6 @@ login_attempts = Table(
     Column("failures", Integer, nullable=False),
     Column("window_started_at", _tz(), nullable=False),
     Column("locked_until", _tz()),
+    # Pruning counters and trust markers long past (see PasswordGate).
+    Index(None, "window_started_at"),
 )

@@ -40,6 +40,15 @@ class Argon2PasswordHasher:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._dummy_hash: str | None = None
 
+    def limited(self, max_concurrency: int) -> Argon2PasswordHasher:
+        """The same hashing with a semaphore of its own: ``max_concurrency`` more threads at
+        most, never a slot of this hasher's (e.g. registration beside sign-in)."""
+        other = object.__new__(Argon2PasswordHasher)
+        other._argon2 = self._argon2
+        other._slots = asyncio.Semaphore(max_concurrency)
+        other._dummy_hash = None
+        return other
+
     def __repr__(self) -> str:
         p = self._argon2
         return (

@@ -17,6 +17,7 @@ from reflective_app.dto.auth import (
 )
 from reflective_app.dto.users import UserProfile
 from reflective_app.injected import UserId
+from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.use_cases.accounts import (
     GetProfile,
@@ -32,7 +33,12 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/register", status_code=201, operation_id="register")
+    @post(
+        "/register",
+        status_code=201,
+        operation_id="register",
+        guards=[rate_limit("register", per="address")],
+    )
     async def register(
         self,
         data: JSONBody[RegisterRequest],
@@ -40,7 +46,9 @@ class AuthController(Controller):
         get_profile: NamedDependency[GetProfile],
     ) -> UserProfile:
         """Create an account (privacy tier local_only). 409 when the email is registered,
-        422 for an invalid email, a password under 8 characters, an unknown timezone."""
+        422 for an invalid email, a password under 8 characters or on the list of common
+        passwords, an unknown timezone; 429 with ``Retry-After`` beyond the registrations
+        allowed per client address."""
         user = await register(
             Registration(
                 email=data.email,
@@ -66,7 +74,12 @@ class AuthController(Controller):
         address = request.client.host if request.client else None
         return TokenResponse.of(await sign_in(data.username, data.password, address))
 
-    @post("/refresh", status_code=200, operation_id="refresh_token")
+    @post(
+        "/refresh",
+        status_code=200,
+        operation_id="refresh_token",
+        guards=[rate_limit("refresh", per="address")],
+    )
     async def refresh(
         self, data: JSONBody[RefreshRequest], refresh_session: NamedDependency[RefreshSession]
     ) -> TokenResponse:

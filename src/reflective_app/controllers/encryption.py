@@ -19,6 +19,7 @@ from reflective_app.dto.encryption import (
     ContextResponse,
 )
 from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, UserId
+from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.use_cases.metrics import Aggregate, UploadMetrics
 
@@ -85,6 +86,7 @@ class EncryptionController(Controller):
         security=BEARER_AUTH,
         request_max_body_size=None,  # capped by MAX_METRICS_BODY_BYTES in read_body
         operation_class=_MetricsUploadOperation,
+        guards=[rate_limit("metrics_upload", per="user")],
     )
     async def upload_metrics(
         self,
@@ -109,7 +111,13 @@ class EncryptionController(Controller):
             success=True, message=message, details={"count": stored.received, "new": stored.new}
         )
 
-    @post("/aggregate", status_code=200, operation_id="aggregate_metrics", security=BEARER_AUTH)
+    @post(
+        "/aggregate",
+        status_code=200,
+        operation_id="aggregate_metrics",
+        security=BEARER_AUTH,
+        guards=[rate_limit("aggregate", per="user")],
+    )
     async def aggregate(
         self,
         user_id: UserId,

@@ -50,6 +50,7 @@ _STORED_MESSAGES = {
     Outcome.UNCHANGED: "Backup already up to date",
 }
 UNKNOWN_CURSOR = "Unknown cursor: resync from the beginning"
+MAX_CURSOR_DIGITS = 18  # every change sequence a bigint can hold with room to spare
 
 DeviceId = Annotated[
     str | None, Parameter(description="The asking device: its own writes are left out")
@@ -126,7 +127,9 @@ class SyncController(Controller):
         start."""
         position = 0
         if cursor is not None:
-            if not cursor.isdigit():
+            # ASCII digits only ("²".isdigit() is true) and within a bigint: anything else was
+            # never issued by this server.
+            if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > MAX_CURSOR_DIGITS:
                 raise ResyncRequired(UNKNOWN_CURSOR)
             position = int(cursor)
         page = await pull_changes(user_id, position, limit, device_id)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from reflective_app.dto.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
 from reflective_app.injected import UserId
 from reflective_app.openapi import BEARER_AUTH
+from reflective_domain.tags import MAX_TAG_PAGE
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
 
 
@@ -22,10 +24,15 @@ class TagController(Controller):
 
     @get(operation_id="list_tags")
     async def list_tags(
-        self, user_id: UserId, list_tags: NamedDependency[ListTags]
+        self,
+        user_id: UserId,
+        list_tags: NamedDependency[ListTags],
+        limit: Annotated[int, Parameter(description="1..1000")] = MAX_TAG_PAGE,
+        offset: FromQuery[int] = 0,
     ) -> list[TagView]:
-        """The user's tags, by name."""
-        return [TagView.of(tag) for tag in await list_tags(user_id)]
+        """The user's tags, by name; ``limit`` (1..1000, default 1000) and ``offset`` page
+        through them. A user holds at most MAX_TAGS_PER_USER tags (1000 by default)."""
+        return [TagView.of(tag) for tag in await list_tags(user_id, limit, offset)]
 
     @post(
         operation_id="create_tag",
@@ -38,7 +45,7 @@ class TagController(Controller):
         create_tag: NamedDependency[CreateTag],
     ) -> Response[TagView]:
         """Create a tag (201), or answer the user's existing tag of the same name (200): names
-        compare case- and whitespace-insensitively."""
+        compare case- and whitespace-insensitively. 413 beyond the tags a user may hold."""
         tag, created = await create_tag(user_id, data.name, data.color)
         return Response(TagView.of(tag), status_code=201 if created else 200)
 

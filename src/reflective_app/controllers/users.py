@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, put
-from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from typing import Any
 
-from reflective_app.dto.export import ExportDocument
+from litestar import Controller, MediaType, Request, delete, get, put
+from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.params import JSONBody
+from litestar.response import Stream
+
+from reflective_app.dto.export import ExportDocument, export_stream
 from reflective_app.dto.privacy import PrivacyView, RevokeResponse, UpdatePrivacyRequest
 from reflective_app.dto.users import (
     DeleteAccountRequest,
@@ -16,6 +20,7 @@ from reflective_app.dto.users import (
     UserProfile,
 )
 from reflective_app.injected import ClockDep, UserId
+from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.accounts import (
@@ -25,7 +30,7 @@ from reflective_domain.use_cases.accounts import (
     UpdatePreferences,
     UpdateProfile,
 )
-from reflective_domain.use_cases.export import ExportData
+from reflective_domain.use_cases.export import ExportPages
 from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
 
 
@@ -45,26 +50,32 @@ class UserController(Controller):
     @put(operation_id="update_me")
     async def update_me(
         self,
+        request: Request[Any, Any, Any],
         user_id: UserId,
         data: JSONBody[UpdateProfileRequest],
         update_profile: NamedDependency[UpdateProfile],
     ) -> UserProfile:
         """Change display name, email, password and/or any preference field (timezone,
         locale, daily_word_goal, writing_reminder_time, theme_preferences,
-        ai_features_enabled). A password change needs ``current_password`` (401 if wrong)
-        and ends every session."""
-        return UserProfile.of(await update_profile(user_id, data.to_domain()))
+        ai_features_enabled). A password or email change needs ``current_password`` (422
+        without, 401 if wrong, 429 with ``Retry-After`` after repeated wrong ones, counted with
+        sign-in failures); a password change ends every session."""
+        address = request.client.host if request.client else None
+        return UserProfile.of(await update_profile(user_id, data.to_domain(), address))
 
     @delete(status_code=204, operation_id="delete_me")
     async def delete_me(
         self,
+        request: Request[Any, Any, Any],
         user_id: UserId,
         data: JSONBody[DeleteAccountRequest],
         delete_account: NamedDependency[DeleteAccount],
     ) -> None:
         """Delete the account and everything the server holds for it, after the password
-        confirms it (401 if wrong)."""
-        await delete_account(user_id, data.password)
+        confirms it (401 if wrong; 429 with ``Retry-After`` after repeated wrong ones, counted
+        with sign-in failures)."""
+        address = request.client.host if request.client else None
+        await delete_account(user_id, data.password, address)
 
     @get("/preferences", operation_id="get_preferences")
     async def get_preferences(
@@ -113,10 +124,23 @@ class UserController(Controller):
         """Back to local_only: every metric, backup and conflict and the HE key are deleted."""
         return RevokeResponse.of(await revoke_sync(user_id))
 
-    @get("/export", operation_id="export_data")
+    @get(
+        "/export",
+        operation_id="export_data",
+        guards=[rate_limit("export", per="user")],
+        responses={
+            200: ResponseSpec(
+                ExportDocument, description="The export document", generate_examples=False
+            )
+        },
+    )
     async def export(
-        self, user_id: UserId, export_data: NamedDependency[ExportData], clock: ClockDep
-    ) -> ExportDocument:
+        self, user_id: UserId, export_pages: NamedDependency[ExportPages], clock: ClockDep
+    ) -> Stream:
         """Every cloud record of the user, ciphertexts (base64) and metadata, in one
-        document."""
-        return ExportDocument.of(await export_data(user_id), clock.now())
+        document, written as it is read (a page of records at a time)."""
+        head = await export_pages.head(user_id)
+        return Stream(
+            export_stream(export_pages, head, clock.now()),
+            media_type=MediaType.JSON,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,10 @@ from reflective_app.dto.common import Base64, as_utc
 from reflective_app.dto.sync import ChangeView, VersionView
 from reflective_app.dto.tags import TagView
 from reflective_app.dto.users import PreferencesView
-from reflective_domain.use_cases.export import ExportBundle
+from reflective_domain.accounts import User
+from reflective_domain.entries import Conflict
+from reflective_domain.metrics import EncryptedMetric
+from reflective_domain.use_cases.export import ExportBundle, ExportHead, ExportPages
 
 
 class ExportedAccount(msgspec.Struct):
@@ -54,42 +58,79 @@ class ExportDocument(msgspec.Struct):
 
     @classmethod
     def of(cls, bundle: ExportBundle, now: datetime) -> ExportDocument:
-        user = bundle.user
-        key = user.he_public_key
         return cls(
             exported_at=as_utc(now),
-            account=ExportedAccount(
-                id=user.id,
-                email=user.email,
-                display_name=user.display_name,
-                privacy_tier=user.privacy_tier.value,
-                created_at=as_utc(user.created_at),
-                updated_at=as_utc(user.updated_at),
-                preferences=PreferencesView.of(user.preferences),
-                he_public_key=None if key is None else key.data,
-                he_parameters=None if key is None else key.parameters.as_dict(),
-            ),
+            account=exported_account(bundle.user),
             tags=[TagView.of(t) for t in bundle.tags],
             entries=[ChangeView.of(e) for e in bundle.entries],
-            conflicts=[
-                ExportedConflict(
-                    id=c.id,
-                    log_id=c.entry_id,
-                    local_version=VersionView.of(c.local),
-                    remote_revision=c.remote_revision,
-                    detected_at=as_utc(c.detected_at),
-                    resolved_at=None if c.resolved_at is None else as_utc(c.resolved_at),
-                    resolution=None if c.resolution is None else c.resolution.value,
-                )
-                for c in bundle.conflicts
-            ],
-            metrics=[
-                ExportedMetric(
-                    id=m.id,
-                    metric_type=m.metric_type,
-                    timestamp=as_utc(m.timestamp),
-                    encrypted_value=m.ciphertext,
-                )
-                for m in bundle.metrics
-            ],
+            conflicts=[exported_conflict(c) for c in bundle.conflicts],
+            metrics=[exported_metric(m) for m in bundle.metrics],
         )
+
+
+def exported_account(user: User) -> ExportedAccount:
+    key = user.he_public_key
+    return ExportedAccount(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        privacy_tier=user.privacy_tier.value,
+        created_at=as_utc(user.created_at),
+        updated_at=as_utc(user.updated_at),
+        preferences=PreferencesView.of(user.preferences),
+        he_public_key=None if key is None else key.data,
+        he_parameters=None if key is None else key.parameters.as_dict(),
+    )
+
+
+def exported_conflict(c: Conflict) -> ExportedConflict:
+    return ExportedConflict(
+        id=c.id,
+        log_id=c.entry_id,
+        local_version=VersionView.of(c.local),
+        remote_revision=c.remote_revision,
+        detected_at=as_utc(c.detected_at),
+        resolved_at=None if c.resolved_at is None else as_utc(c.resolved_at),
+        resolution=None if c.resolution is None else c.resolution.value,
+    )
+
+
+def exported_metric(m: EncryptedMetric) -> ExportedMetric:
+    return ExportedMetric(
+        id=m.id,
+        metric_type=m.metric_type,
+        timestamp=as_utc(m.timestamp),
+        encrypted_value=m.ciphertext,
+    )
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+async def export_stream(
+    pages: ExportPages, head: ExportHead, now: datetime
+) -> AsyncIterator[bytes]:
+    """The ExportDocument as JSON, written a page at a time: the same document
+    ``ExportDocument.of`` makes, never all in memory."""
+    user_id = head.user.id
+    yield (
+        b'{"exported_at":'
+        + _ENCODER.encode(as_utc(now))
+        + b',"account":'
+        + _ENCODER.encode(exported_account(head.user))
+        + b',"tags":'
+        + _ENCODER.encode([TagView.of(t) for t in head.tags])
+    )
+    sections: list[tuple[bytes, AsyncIterator[list[Any]], Callable[[Any], Any]]] = [
+        (b',"entries":[', pages.entries(user_id), ChangeView.of),
+        (b'],"conflicts":[', pages.conflicts(user_id), exported_conflict),
+        (b'],"metrics":[', pages.metrics(user_id), exported_metric),
+    ]
+    for opening, section, view in sections:
+        yield opening
+        first = True
+        async for page in section:
+            parts = [_ENCODER.encode(view(item)) for item in page]
+            yield (b"" if first else b",") + b",".join(parts)
+            first = False
+    yield b"]}"

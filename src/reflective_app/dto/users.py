@@ -59,8 +59,8 @@ class UserProfile(msgspec.Struct):
 
 
 class UpdateProfileRequest(msgspec.Struct):
-    """Only the fields given change. A new ``password`` needs ``current_password``; it ends
-    every session, so sign in again afterwards."""
+    """Only the fields given change. A new ``password`` or ``email`` needs
+    ``current_password``; a new password ends every session, so sign in again afterwards."""
 
     display_name: str | None = None
     email: str | None = None

@@ -55,9 +55,13 @@ class TagRepository(Protocol):
 
     async def get(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> Tag | None: ...
 
-    async def list(self, user_id: uuid.UUID) -> list[Tag]:
-        """By name."""
+    async def list(
+        self, user_id: uuid.UUID, limit: int | None = None, offset: int = 0
+    ) -> list[Tag]:
+        """By name; ``limit`` and ``offset`` page through them."""
         ...
+
+    async def count(self, user_id: uuid.UUID) -> int: ...
 
     async def save(self, tag: Tag) -> None:
         """Raise AlreadyExists when a rename collides with another tag's name."""
@@ -114,6 +118,13 @@ class EntryRepository(Protocol):
         """Every entry, tombstones included (for export)."""
         ...
 
+    async def page_by_id(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[Entry]:
+        """Up to ``limit`` entries, tombstones included, by id, those after ``after`` (the
+        export reads them a page at a time)."""
+        ...
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         """Remove every entry row (and revision fingerprint); return how many were live."""
         ...
@@ -133,6 +144,12 @@ class ConflictRepository(Protocol):
         ...
 
     async def all(self, user_id: uuid.UUID) -> list[Conflict]: ...
+
+    async def page_by_id(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[Conflict]:
+        """Up to ``limit`` conflicts (open or not), by id, those after ``after``."""
+        ...
 
     async def delete_all(self, user_id: uuid.UUID) -> int:
         """Remove every conflict; return how many were open."""
@@ -194,6 +211,12 @@ class MetricRepository(Protocol):
 
     async def all(self, user_id: uuid.UUID) -> list[EncryptedMetric]: ...
 
+    async def page_by_id(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[EncryptedMetric]:
+        """Up to ``limit`` metrics, by id, those after ``after``."""
+        ...
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         """Remove every metric and rollup; return how many metrics there were."""
         ...
@@ -221,5 +244,10 @@ class LoginAttemptRepository(Protocol):
         ...
 
     async def save(self, attempts: LoginAttempts) -> None: ...
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` counters whose window started before ``before`` and that
+        lock nothing now; return how many went."""
+        ...
 
     async def clear(self, key: bytes) -> None: ...

@@ -16,15 +16,18 @@ from reflective_domain.accounts import (
 )
 from reflective_domain.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
 from reflective_domain.ports import Clock, IdGenerator, PasswordHasher, TokenService
-from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
+from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from reflective_domain.sessions import RefreshToken, TokenPair, hash_refresh_token
 from reflective_domain.streaks import writing_streak
-from reflective_domain.throttling import ThrottlePolicy, throttle_key
+from reflective_domain.throttling import LoginAttempts, Scope, SignInThrottle
 from reflective_domain.use_cases._guards import load_user
 
 WRONG_CREDENTIALS = "Incorrect email or password"
 INVALID_REFRESH = "Invalid or expired refresh token"
 TOO_MANY_ATTEMPTS = "Too many failed sign-in attempts; try again later"
+PRUNE_BATCH = 100
+TOO_MANY_PASSWORD_ATTEMPTS = "Too many wrong passwords; try again later"
+CURRENT_PASSWORD_REQUIRED = "current_password is required to change the email or password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +111,80 @@ class _Sessions:
         return pair, record
 
 
+class PasswordGate:
+    """Every password check (sign-in, password or email change, account deletion) goes
+    through here: throttled by (account, address), by address and by account (see
+    ``reflective_domain.throttling``), with a failure counted on all three."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        clock: Clock,
+        throttle: SignInThrottle | None = None,
+    ) -> None:
+        self._uow, self._hasher, self._clock = uow, hasher, clock
+        self._throttle = throttle or SignInThrottle()
+
+    async def admit(self, uow: UnitOfWork, account: str, address: str | None, message: str) -> None:
+        """Raise TooManyAttempts while this account and address must wait."""
+        now = self._clock.now()
+        keys = self._throttle.keys(account, address)
+        counters: dict[Scope, LoginAttempts | None] = {
+            scope: await uow.login_attempts.get(key) for scope, key in keys.items()
+        }
+        marker = await uow.login_attempts.get(self._throttle.trust_key(account, address))
+        trusted = self._throttle.is_trusted(marker, now)
+        wait = self._throttle.retry_after(counters, trusted, now)
+        if wait is not None:
+            raise TooManyAttempts(message, wait)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """The hash check; with no hash (unknown account) the same work, and False."""
+        if password_hash is None:
+            await self._hasher.burn(password)
+            return False
+        return await self._hasher.verify(password_hash, password)
+
+    async def record(self, uow: UnitOfWork, account: str, address: str | None, ok: bool) -> None:
+        """A failure counts on every key; a success clears the pair's count and trusts it.
+        The caller commits."""
+        now = self._clock.now()
+        keys = self._throttle.keys(account, address)
+        if ok:
+            await uow.login_attempts.clear(keys[Scope.PAIR])
+            trust = self._throttle.trust_key(account, address)
+            await uow.login_attempts.save(LoginAttempts(trust, 0, now))
+            # Each success also deletes a batch of counters too old to matter (rate-limit
+            # windows, old failures, expired trust), so the store does not grow forever.
+            await uow.login_attempts.prune(now - self._throttle.retention, PRUNE_BATCH)
+            return
+        # A fixed order, so concurrent failures never wait on each other in a cycle.
+        for scope, key in sorted(keys.items(), key=lambda item: item[1]):
+            attempts = await uow.login_attempts.get_for_update(key, now)
+            attempts.record_failure(now, self._throttle.policy(scope))
+            await uow.login_attempts.save(attempts)
+
+    async def check(
+        self,
+        account: str,
+        address: str | None,
+        password_hash: str | None,
+        password: str,
+        message: str = TOO_MANY_PASSWORD_ATTEMPTS,
+    ) -> bool:
+        async with self._uow() as uow:
+            await self.admit(uow, account, address, message)
+        ok = await self.verify(password_hash, password)
+        async with self._uow() as uow:
+            await self.record(uow, account, address, ok)
+            await uow.commit()
+        return ok
+
+
 class SignIn:
     """Same answer, and the same work, for an unknown email and a wrong password; failures are
-    throttled per account and per client address."""
+    throttled (``PasswordGate``)."""
 
     def __init__(
         self,
@@ -120,13 +194,11 @@ class SignIn:
         clock: Clock,
         ids: IdGenerator,
         policy: SessionPolicy | None = None,
-        account_throttle: ThrottlePolicy | None = None,
-        address_throttle: ThrottlePolicy | None = None,
+        throttle: SignInThrottle | None = None,
     ) -> None:
-        self._uow, self._hasher, self._ids, self._clock = uow, hasher, ids, clock
+        self._uow, self._ids = uow, ids
         self._sessions = _Sessions(tokens, clock, ids, policy or SessionPolicy())
-        self._account_throttle = account_throttle or ThrottlePolicy.per_account()
-        self._address_throttle = address_throttle or ThrottlePolicy.per_address()
+        self._gate = PasswordGate(uow, hasher, clock, throttle)
 
     async def __call__(
         self, email: str, password: str, client_address: str | None = None
@@ -135,36 +207,19 @@ class SignIn:
             normalised: str | None = normalise_email(email)
         except ValidationFailed:
             normalised = None
-        limits = [
-            (throttle_key("account", normalised or email.strip().lower()), self._account_throttle)
-        ]
-        if client_address:
-            limits.append((throttle_key("address", client_address), self._address_throttle))
-        now = self._clock.now()
+        account = normalised or email.strip().lower()
         async with self._uow() as uow:
-            for key, _ in limits:
-                attempts = await uow.login_attempts.get(key)
-                wait = attempts.retry_after(now) if attempts is not None else None
-                if wait is not None:
-                    raise TooManyAttempts(TOO_MANY_ATTEMPTS, wait)
+            await self._gate.admit(uow, account, client_address, TOO_MANY_ATTEMPTS)
             user = await uow.users.get_by_email(normalised) if normalised else None
-        if user is None:
-            await self._hasher.burn(password)
-            ok = False
-        else:
-            ok = await self._hasher.verify(user.password_hash, password)
+        ok = await self._gate.verify(user.password_hash if user else None, password)
         async with self._uow() as uow:
-            if not ok or user is None:
-                for key, policy in limits:
-                    attempts = await uow.login_attempts.get_for_update(key, now)
-                    attempts.record_failure(now, policy)
-                    await uow.login_attempts.save(attempts)
-                await uow.commit()
-                raise AuthenticationFailed(WRONG_CREDENTIALS)
-            await uow.login_attempts.clear(limits[0][0])
-            pair, record = self._sessions.issue(user.id, self._ids.new_id())
-            await uow.refresh_tokens.add(record)
+            await self._gate.record(uow, account, client_address, ok)
+            if ok and user is not None:
+                pair, record = self._sessions.issue(user.id, self._ids.new_id())
+                await uow.refresh_tokens.add(record)
             await uow.commit()
+        if not ok or user is None:
+            raise AuthenticationFailed(WRONG_CREDENTIALS)
         return pair
 
 
@@ -273,27 +328,45 @@ class ProfileChanges:
 
 
 class UpdateProfile:
+    """A new password or a new email needs the current password, checked through the same
+    throttle as sign-in (a stolen access token must not become a password oracle)."""
+
     def __init__(
-        self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock, profile: GetProfile
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        clock: Clock,
+        profile: GetProfile,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self._uow, self._hasher, self._clock, self._profile = uow, hasher, clock, profile
+        self._gate = PasswordGate(uow, hasher, clock, throttle)
 
-    async def __call__(self, user_id: uuid.UUID, changes: ProfileChanges) -> Profile:
-        now = self._clock.now()
-        new_hash = None
+    async def __call__(
+        self, user_id: uuid.UUID, changes: ProfileChanges, client_address: str | None = None
+    ) -> Profile:
         async with self._uow() as uow:
             user = await load_user(uow, user_id)
+        if changes.password is not None:
+            check_password(changes.password)
+        new_email = normalise_email(changes.email) if changes.email is not None else None
+        new_hash = None
+        if changes.password is not None or (new_email is not None and new_email != user.email):
+            if changes.current_password is None:
+                raise ValidationFailed("current_password", CURRENT_PASSWORD_REQUIRED)
+            if not await self._gate.check(
+                user.email, client_address, user.password_hash, changes.current_password
+            ):
+                raise AuthenticationFailed("Current password is incorrect")
             if changes.password is not None:
-                check_password(changes.password)
-                if changes.current_password is None or not await self._hasher.verify(
-                    user.password_hash, changes.current_password
-                ):
-                    raise AuthenticationFailed("Current password is incorrect")
                 new_hash = await self._hasher.hash(changes.password)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            user = await load_user(uow, user_id)
             if changes.display_name is not None:
                 user.rename(changes.display_name, now)
-            if changes.email is not None:
-                user.change_email(changes.email, now)
+            if new_email is not None and new_email != user.email:
+                user.change_email(new_email, now)
             if changes.preferences:
                 user.update_preferences(now, **changes.preferences)
             if new_hash is not None:
@@ -327,15 +400,27 @@ class UpdatePreferences:
 
 
 class DeleteAccount:
-    """Everything the server holds for the user goes, after the password confirms it."""
+    """Everything the server holds for the user goes, after the password confirms it (checked
+    through the sign-in throttle)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher) -> None:
-        self._uow, self._hasher = uow, hasher
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        clock: Clock,
+        throttle: SignInThrottle | None = None,
+    ) -> None:
+        self._uow = uow
+        self._gate = PasswordGate(uow, hasher, clock, throttle)
 
-    async def __call__(self, user_id: uuid.UUID, password: str) -> None:
+    async def __call__(
+        self, user_id: uuid.UUID, password: str, client_address: str | None = None
+    ) -> None:
         async with self._uow() as uow:
             user = await load_user(uow, user_id)
-            if not await self._hasher.verify(user.password_hash, password):
-                raise AuthenticationFailed("Password is incorrect")
+        if not await self._gate.check(user.email, client_address, user.password_hash, password):
+            raise AuthenticationFailed("Password is incorrect")
+        async with self._uow() as uow:
+            await load_user(uow, user_id)
             await uow.users.delete(user_id)
             await uow.commit()

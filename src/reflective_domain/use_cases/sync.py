@@ -13,6 +13,7 @@ from reflective_domain.entries import (
     Outcome,
     Resolution,
     Upload,
+    check_device_id,
     decide_upload,
 )
 from reflective_domain.errors import (
@@ -164,6 +165,7 @@ class PullChanges:
         device_id: str | None = None,
     ) -> ChangePage:
         check_page_size(limit)
+        check_device_id(device_id)
         if cursor < 0:
             raise ResyncRequired("Unknown cursor: resync from the beginning")
         async with self._uow() as uow:
@@ -201,6 +203,7 @@ class ListBackups:
         offset: int = 0,
     ) -> BackupPage:
         check_page_size(limit)
+        check_device_id(device_id)
         if offset < 0:
             raise ValidationFailed("offset", "offset must not be negative")
         async with self._uow() as uow:
@@ -222,6 +225,7 @@ class DeleteEntry:
     async def __call__(
         self, user_id: uuid.UUID, entry_id: uuid.UUID, device_id: str | None = None
     ) -> Entry:
+        check_device_id(device_id)
         async with self._uow() as uow:
             await user_permitted(uow, user_id, CloudData.ENTRIES, lock=True)
             entry = await uow.entries.get(user_id, entry_id)

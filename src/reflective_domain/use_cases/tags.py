@@ -5,18 +5,31 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from reflective_domain.errors import NotFound
+from reflective_domain.errors import LimitExceeded, NotFound
 from reflective_domain.ports import Clock, IdGenerator
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
-from reflective_domain.tags import Tag, check_cleanup_days
+from reflective_domain.tags import (
+    MAX_TAG_PAGE,
+    MAX_TAGS_PER_USER,
+    Tag,
+    check_cleanup_days,
+    check_tag_page,
+)
 from reflective_domain.use_cases._guards import load_user
 
 
 class CreateTag:
-    """Create a tag, or return the user's existing tag of the same normalised name."""
+    """Create a tag, or return the user's existing tag of the same normalised name. A user
+    holds at most ``max_tags`` tags (413 beyond)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator) -> None:
-        self._uow, self._clock, self._ids = uow, clock, ids
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        max_tags: int = MAX_TAGS_PER_USER,
+    ) -> None:
+        self._uow, self._clock, self._ids, self._max = uow, clock, ids, max_tags
 
     async def __call__(
         self, user_id: uuid.UUID, name: str, color: str | None = None
@@ -24,7 +37,12 @@ class CreateTag:
         tag = Tag.new(self._ids.new_id(), user_id, name, color, self._clock.now())
         async with self._uow() as uow:
             await load_user(uow, user_id)
+            await uow.users.lock(user_id)  # creations of one user count one at a time
+            held = await uow.tags.count(user_id)
             stored, created = await uow.tags.add_or_get(tag)
+            if created and held >= self._max:
+                # Not committed: the new tag is not kept.
+                raise LimitExceeded(f"A user can have at most {self._max} tags")
             await uow.commit()
         return stored, created
 
@@ -33,9 +51,12 @@ class ListTags:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: uuid.UUID) -> list[Tag]:
+    async def __call__(
+        self, user_id: uuid.UUID, limit: int = MAX_TAG_PAGE, offset: int = 0
+    ) -> list[Tag]:
+        check_tag_page(limit, offset)
         async with self._uow() as uow:
-            return await uow.tags.list(user_id)
+            return await uow.tags.list(user_id, limit, offset)
 
 
 class UpdateTag:

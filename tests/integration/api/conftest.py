@@ -43,6 +43,14 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory, pg_database_url: str)
         data_dir=tmp_path_factory.mktemp("api-data"),
         database_url=pg_database_url,
         log_level="INFO",
+        # Suites that call a route many times per test (the hostile-body properties read the
+        # export after every example) run without rate limits; test_rate_limits.py turns each
+        # one on with app_with(rate_limit_...=...).
+        rate_limit_register=(0, 1),
+        rate_limit_refresh=(0, 1),
+        rate_limit_aggregate=(0, 1),
+        rate_limit_metrics_upload=(0, 1),
+        rate_limit_export=(0, 1),
     )
 
 

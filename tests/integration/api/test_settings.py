@@ -83,3 +83,26 @@ def test_dotenv_file_does_not_override_the_environment(tmp_path: Path) -> None:
     settings = Settings.from_env(env(tmp_path, REFRESH_TOKEN_EXPIRE_DAYS="9"), env_file=dotenv)
     assert settings.access_token_expire_minutes == 7
     assert settings.refresh_token_expire_days == 9
+
+
+def test_hardening_settings(tmp_path: Path) -> None:
+    defaults = Settings.from_env(env(tmp_path), env_file=None)
+    assert defaults.rate_limit_register == (20, 3600)
+    assert (defaults.db_lock_timeout_ms, defaults.db_statement_timeout_ms) == (5_000, 30_000)
+    settings = Settings.from_env(
+        env(
+            tmp_path,
+            RATE_LIMIT_REGISTER="5/60",
+            RATE_LIMIT_EXPORT="0/1",
+            DB_LOCK_TIMEOUT_MS="250",
+            DB_COMMAND_TIMEOUT_SECONDS="9",
+            MAX_TAGS_PER_USER="50",
+        ),
+        env_file=None,
+    )
+    assert settings.rate_limit_register == (5, 60) and settings.rate_limit_export == (0, 1)
+    assert (settings.db_lock_timeout_ms, settings.db_command_timeout_seconds) == (250, 9)
+    assert settings.max_tags_per_user == 50
+    for bad in ("five", "5", "5/0", "-1/60"):
+        with pytest.raises(SettingsError, match="RATE_LIMIT_AGGREGATE"):
+            Settings.from_env(env(tmp_path, RATE_LIMIT_AGGREGATE=bad), env_file=None)

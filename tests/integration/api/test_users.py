@@ -27,11 +27,15 @@ async def test_email_change_and_collision(
     client: Client, user: Account, other_user: Account
 ) -> None:
     taken = await client.put(
-        "/api/users/me", json={"email": other_user.email}, headers=user.headers
+        "/api/users/me",
+        json={"email": other_user.email, "current_password": user.password},
+        headers=user.headers,
     )
     assert taken.status_code == 409
     changed = await client.put(
-        "/api/users/me", json={"email": "ada@new.example.com"}, headers=user.headers
+        "/api/users/me",
+        json={"email": "ada@new.example.com", "current_password": user.password},
+        headers=user.headers,
     )
     assert changed.status_code == 200 and changed.json()["email"] == "ada@new.example.com"
     login = await client.post(

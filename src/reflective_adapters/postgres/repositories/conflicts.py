@@ -65,6 +65,15 @@ class PgConflicts:
         stmt = select(conflicts).where(conflicts.c.user_id == user_id).order_by(*_oldest_first)
         return [conflict_from_row(row) for row in await self._s.execute(stmt)]
 
+    async def page_by_id(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[Conflict]:
+        stmt = select(conflicts).where(conflicts.c.user_id == user_id)
+        if after is not None:
+            stmt = stmt.where(conflicts.c.id > after)
+        stmt = stmt.order_by(conflicts.c.id).limit(limit)
+        return [conflict_from_row(row) for row in await self._s.execute(stmt)]
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         stmt = conflicts.delete().where(conflicts.c.user_id == user_id).returning(_open)
         return sum(1 for was_open in (await self._s.execute(stmt)).scalars() if was_open)

@@ -123,6 +123,15 @@ class PgEntries:
         stmt = select(entries).where(entries.c.user_id == user_id).order_by(entries.c.change_seq)
         return [entry_from_row(row) for row in await self._s.execute(stmt)]
 
+    async def page_by_id(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[Entry]:
+        stmt = select(entries).where(entries.c.user_id == user_id)
+        if after is not None:
+            stmt = stmt.where(entries.c.id > after)
+        stmt = stmt.order_by(entries.c.id).limit(limit)
+        return [entry_from_row(row) for row in await self._s.execute(stmt)]
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         stmt = entries.delete().where(entries.c.user_id == user_id).returning(_live)
         live = sum(1 for is_live in (await self._s.execute(stmt)).scalars() if is_live)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +50,24 @@ class PgLoginAttempts:
             .values(key=attempts.key, **values)
             .on_conflict_do_update(index_elements=[login_attempts.c.key], set_=values)
         )
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        stale = (
+            select(login_attempts.c.key)
+            .where(
+                login_attempts.c.window_started_at < before,
+                or_(
+                    login_attempts.c.locked_until.is_(None),
+                    login_attempts.c.locked_until < before,
+                ),
+            )
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        result = await self._s.execute(
+            delete(login_attempts).where(login_attempts.c.key.in_(stale.scalar_subquery()))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def clear(self, key: bytes) -> None:
         await self._s.execute(delete(login_attempts).where(login_attempts.c.key == key))

@@ -118,6 +118,15 @@ class PgMetrics:
         )
         return [metric_from_row(row) for row in await self._s.execute(stmt)]
 
+    async def page_by_id(
+        self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    ) -> list[EncryptedMetric]:
+        stmt = select(metrics_table).where(metrics_table.c.user_id == user_id)
+        if after is not None:
+            stmt = stmt.where(metrics_table.c.id > after)
+        stmt = stmt.order_by(metrics_table.c.id).limit(limit)
+        return [metric_from_row(row) for row in await self._s.execute(stmt)]
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         deleted = rowcount(
             await self._s.execute(metrics_table.delete().where(metrics_table.c.user_id == user_id))

@@ -46,9 +46,21 @@ class PgTags:
         row = (await self._s.execute(stmt)).first()
         return tag_from_row(row) if row is not None else None
 
-    async def list(self, user_id: uuid.UUID) -> list[Tag]:
-        stmt = select(tags).where(tags.c.user_id == user_id).order_by(tags.c.name_key, tags.c.id)
+    async def list(
+        self, user_id: uuid.UUID, limit: int | None = None, offset: int = 0
+    ) -> list[Tag]:
+        stmt = (
+            select(tags)
+            .where(tags.c.user_id == user_id)
+            .order_by(tags.c.name_key, tags.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
         return [tag_from_row(row) for row in await self._s.execute(stmt)]
+
+    async def count(self, user_id: uuid.UUID) -> int:
+        stmt = select(func.count()).select_from(tags).where(tags.c.user_id == user_id)
+        return int((await self._s.execute(stmt)).scalar_one())
 
     async def save(self, tag: Tag) -> None:
         values = tag_values(tag)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,16 +18,29 @@ EMAIL_TAKEN = "Email already registered"
 _EMAIL_UNIQUE = "uq_users_email"
 
 
+def _email_lock_key(email: str) -> int:
+    """A 64-bit advisory-lock key for one email address."""
+    return int.from_bytes(hashlib.sha256(b"email:" + email.encode()).digest()[:8], signed=True)
+
+
 class PgUsers:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
         # The version each user had when this unit of work read (or wrote) it: a save applies
         # only over that version.
         self._loaded: dict[uuid.UUID, int] = {}
+        self._emails: dict[uuid.UUID, str] = {}
+
+    async def _lock_email(self, email: str) -> None:
+        # Registrations and email changes of one address take turns, so neither ever runs a
+        # statement that fails on the unique index: a failed statement's DETAIL ("Key
+        # (email)=(...) already exists") would write the address into PostgreSQL's own log.
+        await self._s.execute(select(func.pg_advisory_xact_lock(_email_lock_key(email))))
 
     async def add(self, user: User) -> None:
         # ON CONFLICT rather than catching the violation: the transaction stays usable, and a
         # concurrent registration of the same email waits for the other to commit, then loses.
+        await self._lock_email(user.email)
         stmt = (
             insert(users)
             .values(**user_values(user))
@@ -36,6 +50,7 @@ class PgUsers:
         if (await self._s.execute(stmt)).first() is None:
             raise AlreadyExists(EMAIL_TAKEN)
         self._loaded[user.id] = user.version
+        self._emails[user.id] = user.email
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         row = (await self._s.execute(select(users).where(users.c.id == user_id))).first()
@@ -50,12 +65,18 @@ class PgUsers:
             return None
         user = user_from_row(row)
         self._loaded[user.id] = user.version
+        self._emails[user.id] = user.email
         return user
 
     async def save(self, user: User) -> None:
         expected = self._loaded.get(user.id, user.version)
         values = user_values(user)
         del values["id"]
+        if self._emails.get(user.id) != user.email:
+            await self._lock_email(user.email)
+            taken = select(exists().where(users.c.email == user.email, users.c.id != user.id))
+            if (await self._s.execute(taken)).scalar():
+                raise AlreadyExists(EMAIL_TAKEN)
         stmt = (
             update(users)
             .where(users.c.id == user.id, users.c.version == expected)
@@ -73,6 +94,7 @@ class PgUsers:
         if row is None:
             raise ConcurrentUpdate("the account was changed by another request; try again")
         self._loaded[user.id] = user.version
+        self._emails[user.id] = user.email
 
     async def lock(self, user_id: uuid.UUID) -> None:
         # FOR NO KEY UPDATE conflicts with every other writer's lock on the row (and with the
