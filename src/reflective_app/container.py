@@ -14,6 +14,7 @@ from dependency_injector import containers, providers
 
 from reflective_adapters.he import SealAggregator, SealCiphertextValidator
 from reflective_adapters.postgres import make_session_factory
+from reflective_adapters.postgres.repositories.directory import PgUserDirectory
 from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
 from reflective_app.database import open_database, open_engine, unit_of_work_factory
@@ -33,6 +34,7 @@ from reflective_domain.use_cases.accounts import (
     UpdatePreferences,
     UpdateProfile,
 )
+from reflective_domain.use_cases.admin import DeleteUser, FindUser, ListUsers, SetUserDisabled
 from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
 from reflective_domain.use_cases.export import ExportData
 from reflective_domain.use_cases.metrics import (
@@ -57,7 +59,7 @@ class Container(containers.DeclarativeContainer):
 
     # Database: resolved (embedded if no URL) and migrated at startup, then the engine.
     database_url = providers.Resource(open_database, settings)
-    engine = providers.Resource(open_engine, database_url)
+    engine = providers.Resource(open_engine, database_url, settings)
     session_factory = providers.Singleton(make_session_factory, engine)
     uow_factory = providers.Singleton(unit_of_work_factory, session_factory)
 
@@ -140,6 +142,13 @@ class Container(containers.DeclarativeContainer):
     delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
     list_conflicts = providers.Factory(ListConflicts, uow_factory)
     resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock, entry_limits)
+
+    # Administration (the `reflective users` commands)
+    user_directory = providers.Singleton(PgUserDirectory, session_factory)
+    list_users = providers.Factory(ListUsers, user_directory)
+    find_user = providers.Factory(FindUser, uow_factory)
+    set_user_disabled = providers.Factory(SetUserDisabled, uow_factory, clock)
+    delete_user = providers.Factory(DeleteUser, uow_factory)
 
 
 USE_CASES = (

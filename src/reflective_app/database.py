@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from reflective_adapters.postgres import SqlAlchemyUnitOfWork, make_engine, migrate
 from reflective_adapters.postgres.embedded import start_embedded, stop_embedded
+from reflective_adapters.postgres.poolers import pgbouncer_engine_options
 from reflective_app.settings import Settings
 from reflective_domain.ports import UnitOfWork
 
@@ -34,16 +35,39 @@ async def open_database(settings: Settings) -> AsyncIterator[str]:
         log.info("embedded_database_starting")
         url = await asyncio.to_thread(start_embedded, settings.data_dir)
     try:
-        await asyncio.to_thread(migrate.upgrade, url)
-        log.info("database_migrated", embedded=embedded)
+        if settings.migrate_on_start:
+            await asyncio.to_thread(migrate.upgrade, url)
+            log.info("database_migrated", embedded=embedded)
+        else:
+            await asyncio.to_thread(check_schema_at_head, url)
         yield url
     finally:
         if embedded:
             await asyncio.to_thread(stop_embedded, settings.data_dir)
 
 
-async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(url)
+class SchemaMismatch(RuntimeError):
+    """The database's schema is not the one this version of the code needs."""
+
+
+def check_schema_at_head(url: str) -> None:
+    """Raise SchemaMismatch unless the database is at the newest migration (used instead of
+    migrating when MIGRATE_ON_START=false)."""
+    current, head = migrate.current(url), migrate.head()
+    if current != head:
+        raise SchemaMismatch(
+            f"the database schema is at {current or 'nothing (empty)'} but this version needs "
+            f"{head}; run `reflective db upgrade` first (MIGRATE_ON_START=false)"
+        )
+
+
+async def open_engine(url: str, settings: Settings | None = None) -> AsyncIterator[AsyncEngine]:
+    options = {}
+    if settings is not None:
+        options = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+        if settings.db_pgbouncer:
+            options.update(pgbouncer_engine_options())
+    engine = make_engine(url, **options)
     try:
         yield engine
     finally:

@@ -70,7 +70,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     if settings is not None:
         container.settings.override(providers.Object(settings))
     settings = container.settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -25,6 +25,7 @@ from reflective_domain.use_cases._guards import load_user
 WRONG_CREDENTIALS = "Incorrect email or password"
 INVALID_REFRESH = "Invalid or expired refresh token"
 TOO_MANY_ATTEMPTS = "Too many failed sign-in attempts; try again later"
+ACCOUNT_DISABLED = "This account is disabled; ask the server's administrator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,9 @@ class SignIn:
                 await uow.commit()
                 raise AuthenticationFailed(WRONG_CREDENTIALS)
             await uow.login_attempts.clear(limits[0][0])
+            if user.disabled:  # told only to someone who knows the password
+                await uow.commit()
+                raise AuthenticationFailed(ACCOUNT_DISABLED)
             pair, record = self._sessions.issue(user.id, self._ids.new_id())
             await uow.refresh_tokens.add(record)
             await uow.commit()
@@ -196,6 +200,7 @@ class RefreshSession:
             if (
                 not record.is_usable(now)
                 or user is None
+                or user.disabled
                 or not user.accepts_token_issued_at(record.issued_at)
             ):
                 raise AuthenticationFailed(INVALID_REFRESH)
@@ -239,7 +244,7 @@ class Authorize:
         claims = self._tokens.read_access(access_token)
         async with self._uow() as uow:
             user = await uow.users.get(claims.user_id)
-        if user is None or not user.accepts_token_issued_at(claims.issued_at):
+        if user is None or user.disabled or not user.accepts_token_issued_at(claims.issued_at):
             raise AuthenticationFailed("Could not validate credentials")
         return user.id
 
