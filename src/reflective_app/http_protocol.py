@@ -18,12 +18,17 @@ import asyncio
 import logging
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 DEFAULT_HEADER_READ_TIMEOUT = 10.0
 DEFAULT_MAX_HEADER_BYTES = 32 * 1024
 
 log = logging.getLogger("reflective.http")
+
+
+class _HeadersTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a request whose headers are too big."""
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -37,6 +42,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         )
         self._reading_headers = False
         self._header_bytes = 0
+        self._parsed_header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
 
     # A request's headers start: at connection, and at the first byte of each later request.
@@ -49,10 +55,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._reading_headers:
             self._start_headers()
 
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._reading_headers = False
         self._cancel_timer()
         super().on_headers_complete()
+
+    def _count(self, size: int) -> None:
+        # Headers that arrived in one piece are measured here, as the parser reports them.
+        self._parsed_header_bytes += size
+        if self._parsed_header_bytes > self._max_header_bytes:
+            raise _HeadersTooLarge
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._reading_headers = False
@@ -60,15 +80,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        try:
+            self._feed(data)
+        except _HeadersTooLarge:
+            self._refuse_large_headers()
+            return
+        # Headers still incomplete: measured as they arrive, before the parser has buffered
+        # one huge header whole.
         if self._reading_headers and not self.transport.is_closing():
             self._header_bytes += len(data)
             if self._header_bytes > self._max_header_bytes:
                 self._refuse_large_headers()
 
+    def _feed(self, data: bytes) -> None:
+        """uvicorn's data_received, letting a _HeadersTooLarge from a callback through."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _HeadersTooLarge):
+                raise exc.__context__ from None
+            self._invalid_request()
+        except httptools.HttpParserError:
+            self._invalid_request()
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+
+    def _invalid_request(self) -> None:
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
     def _start_headers(self) -> None:
         self._reading_headers = True
         self._header_bytes = 0
+        self._parsed_header_bytes = 0
         self._cancel_timer()
         self._header_timer = self.loop.call_later(self._header_timeout, self._headers_too_slow)
 

