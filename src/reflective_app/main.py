@@ -32,7 +32,7 @@ from reflective_app.controllers import (
 from reflective_app.dependencies import container_dependencies
 from reflective_app.errors import EXCEPTION_HANDLERS
 from reflective_app.logs import configure_logging
-from reflective_app.openapi import openapi_config
+from reflective_app.openapi import docs_asset_routers, openapi_config
 from reflective_app.request_log import RequestLogMiddleware
 from reflective_app.settings import Settings
 from reflective_app.version import server_version
@@ -93,6 +93,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
             TagController,
             EncryptionController,
             SyncController,
+            *docs_asset_routers(),
         ],
         dependencies=container_dependencies(container),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
