@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
 from reflective_adapters.postgres import (
@@ -37,6 +38,7 @@ from reflective_adapters.postgres.embedded import (
     stop_embedded,
     stop_embedded_server,
 )
+from reflective_app.cli import main
 from reflective_domain.accounts import User
 from tests.integration.conftest import PgServer, embedded_data_dir
 
@@ -180,8 +182,15 @@ def test_status_and_stop_of_the_embedded_server() -> None:
         start_embedded(data_dir, cleanup=None)  # left running when this process lets go
         status = embedded_status(data_dir)
         assert status.running and status.initialised and status.users == (os.getpid(),)
-        assert stop_embedded_server(data_dir) is True
+
+        env = {"REFLECTIVE_DATA_DIR": str(data_dir), "DATABASE_URL": ""}
+        shown = CliRunner().invoke(main, ["db", "status"], env=env)
+        assert shown.exit_code == 0 and f"embedded: running, pid {status.pid}" in shown.output
+        stopped = CliRunner().invoke(main, ["db", "stop"], env=env)
+        assert stopped.exit_code == 0 and stopped.output.strip() == "embedded: stopped"
         assert not embedded_status(data_dir).running
+        again = CliRunner().invoke(main, ["db", "status"], env=env)
+        assert again.output.startswith("embedded: stopped")
         assert stop_embedded_server(data_dir) is False  # nothing left to stop
     finally:
         stop_embedded(data_dir)
