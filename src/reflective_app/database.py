@@ -37,7 +37,7 @@ async def open_database(settings: Settings) -> AsyncIterator[str]:
     try:
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, url)
-            log.info("database_migrated", embedded=embedded)
+            log.debug("database_migrated", embedded=embedded)
         else:
             await asyncio.to_thread(check_schema_at_head, url)
         yield url

@@ -212,9 +212,10 @@ def started(
     tmp_path: Path, pg_database_url: str, request: pytest.FixtureRequest
 ) -> Iterator[Started]:
     port = free_port()
-    extra: dict[str, str] = getattr(request, "param", {})
+    extra: dict[str, str] = dict(getattr(request, "param", {}))
+    workers = extra.pop("WORKERS", "1")
     process = subprocess.Popen(
-        [*reflective(), "serve", "--port", str(port)],
+        [*reflective(), "serve", "--port", str(port), "--workers", workers],
         env=base_env(tmp_path, DATABASE_URL=pg_database_url, **extra),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
@@ -249,3 +250,16 @@ def test_console_logs_are_for_people(started: Started) -> None:
     last = logged.strip().splitlines()[-1]
     assert not last.startswith("{")
     assert f"Reflective Server listening on http://127.0.0.1:{started.port}" in last
+
+
+@pytest.mark.parametrize("started", [{"LOG_FORMAT": "json", "WORKERS": "2"}], indirect=True)
+def test_two_workers_start_and_answer(started: Started) -> None:
+    logged = started.stderr_until("listening on")
+    assert '"workers": 2' in logged
+    started.stderr_until("Application startup complete")
+    started.drain()
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{started.port}") as client:
+        for _ in range(4):
+            assert client.get("/api/health").status_code == 200

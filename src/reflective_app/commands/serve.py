@@ -7,6 +7,8 @@ stderr and exit status 2 (``ConfigurationError``).
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
 import socket
 from typing import Any
@@ -106,7 +108,9 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
                 f"{(str(exc).strip().splitlines() or [''])[0][:300]}"
             ) from None
         _announce(settings, url, host, port, workers, done)
-        _run(uvicorn_config(settings, host=host, port=port, workers=workers, reload=reload), sock)
+        config = uvicorn_config(settings, host=host, port=port, workers=workers, reload=reload)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn already shut down
+            _run(config, sock)
     finally:
         sock.close()
         if embedded:
@@ -136,6 +140,10 @@ def _run(config: uvicorn.Config, sock: socket.socket) -> None:
     if config.should_reload:
         ChangeReload(config, target=server.run, sockets=[sock]).run()
     elif config.workers > 1:
-        Multiprocess(config, target=server.run, sockets=[sock]).run()
+        # uvicorn < 0.36 took the target too; later versions build their own servers.
+        if "target" in inspect.signature(Multiprocess).parameters:
+            Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
+        else:
+            Multiprocess(config, sockets=[sock]).run()
     else:
         server.run(sockets=[sock])
