@@ -33,7 +33,7 @@ class StartupError(Exception):
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The server's listening socket, bound now, like uvicorn binds it."""
+    """The server's listening socket, bound and listening now, handed to uvicorn."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -52,6 +52,9 @@ def bind(host: str, port: int) -> socket.socket:
                 "(put nginx in front for 80/443)"
             ) from None
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    # Listening now: a client arriving while the workers start waits in the backlog rather
+    # than being refused (uvicorn listens again with its own backlog, which is harmless).
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
