@@ -11,8 +11,11 @@ from sqlalchemy.exc import DBAPIError
 
 from reflective_adapters.postgres import migrate
 from reflective_adapters.postgres.embedded import EmbeddedDatabaseError, database_url_from_env
+from reflective_app.commands import database_admin
 from reflective_app.commands.dev_reset import dev_reset
 from reflective_app.commands.serve import serve
+from reflective_app.commands.users import users
+from reflective_app.settings import Settings, SettingsError
 from reflective_client.cli import client
 from reflective_client.demo import demo
 
@@ -73,8 +76,26 @@ def upgrade(revision: str) -> None:
 
 @db.command()
 @click.argument("revision", default="-1")
-def downgrade(revision: str) -> None:
-    """Migrate the schema down to REVISION (default: one step; "base" drops every table)."""
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required in production).")
+def downgrade(revision: str, yes: bool) -> None:
+    """Migrate the schema down to REVISION (default: one step; "base" drops every table).
+    Data in dropped tables and columns is lost: asks first, and refuses in production
+    (REFLECTIVE_ENV=production) without --yes."""
+    if not yes:
+        try:
+            production = Settings.from_env().production
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if production:
+            raise click.ClickException(
+                "refusing to downgrade a production database without --yes "
+                "(take a backup first: reflective db backup FILE)"
+            )
+        click.confirm(
+            f"Downgrading to {revision} drops the tables and columns of the later migrations "
+            "and the data in them. Continue?",
+            abort=True,
+        )
 
     def run(url: str) -> str:
         migrate.downgrade(url, revision)
@@ -89,7 +110,15 @@ def current() -> None:
     _with_database(lambda url: _describe(migrate.current(url)))
 
 
+for command in (
+    database_admin.status,
+    database_admin.stop,
+    database_admin.backup,
+    database_admin.restore,
+):
+    db.add_command(command)
 main.add_command(serve)
+main.add_command(users)
 main.add_command(dev_reset)
 main.add_command(client)
 main.add_command(demo)

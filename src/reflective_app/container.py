@@ -15,6 +15,7 @@ from dependency_injector import containers, providers
 
 from reflective_adapters.he import SealAggregator, SealCiphertextValidator
 from reflective_adapters.postgres import make_session_factory
+from reflective_adapters.postgres.repositories.directory import PgUserDirectory
 from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
 from reflective_app.database import open_database, open_engine, unit_of_work_factory
@@ -35,6 +36,7 @@ from reflective_domain.use_cases.accounts import (
     UpdatePreferences,
     UpdateProfile,
 )
+from reflective_domain.use_cases.admin import DeleteUser, FindUser, ListUsers, SetUserDisabled
 from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
 from reflective_domain.use_cases.export import ExportData, ExportPages
 from reflective_domain.use_cases.limits import CheckRateLimit
@@ -170,6 +172,13 @@ class Container(containers.DeclarativeContainer):
     delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
     list_conflicts = providers.Factory(ListConflicts, uow_factory)
     resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock, entry_limits)
+
+    # Administration (the `reflective users` commands)
+    user_directory = providers.Singleton(PgUserDirectory, session_factory)
+    list_users = providers.Factory(ListUsers, user_directory)
+    find_user = providers.Factory(FindUser, uow_factory)
+    set_user_disabled = providers.Factory(SetUserDisabled, uow_factory, clock)
+    delete_user = providers.Factory(DeleteUser, uow_factory)
 
 
 USE_CASES = (

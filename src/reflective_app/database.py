@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from reflective_adapters.postgres import SqlAlchemyUnitOfWork, make_engine, migrate
 from reflective_adapters.postgres.embedded import start_embedded, stop_embedded
 from reflective_adapters.postgres.engine import APPLICATION_NAME
+from reflective_adapters.postgres.poolers import pgbouncer_engine_options
 from reflective_app.settings import Settings
 from reflective_domain.ports import UnitOfWork
 
@@ -36,8 +37,11 @@ async def open_database(settings: Settings) -> AsyncIterator[str]:
         log.info("embedded_database_starting")
         url = await asyncio.to_thread(start_embedded, settings.data_dir)
     try:
-        await asyncio.to_thread(migrate.upgrade, url)
-        log.info("database_migrated", embedded=embedded)
+        if settings.migrate_on_start:
+            await asyncio.to_thread(migrate.upgrade, url)
+            log.debug("database_migrated", embedded=embedded)
+        else:
+            await asyncio.to_thread(check_schema_at_head, url)
         yield url
     finally:
         if embedded:
@@ -49,21 +53,52 @@ def timeout_connect_args(settings: Settings) -> dict[str, Any]:
     each end in an error (answered 503 with Retry-After) instead of holding a request and its
     pooled connection for as long as something else holds a lock. asyncpg's
     ``command_timeout`` is the client-side backstop, should the server not answer at all."""
+    server_settings = {"application_name": APPLICATION_NAME}
+    if not settings.db_pgbouncer:
+        # PgBouncer refuses startup parameters it does not know: behind it, set these on the
+        # database role instead (README, "Running in production").
+        server_settings.update(
+            statement_timeout=str(settings.db_statement_timeout_ms),
+            lock_timeout=str(settings.db_lock_timeout_ms),
+            idle_in_transaction_session_timeout=str(settings.db_idle_in_transaction_timeout_ms),
+        )
     return {
-        "server_settings": {
-            "application_name": APPLICATION_NAME,
-            "statement_timeout": str(settings.db_statement_timeout_ms),
-            "lock_timeout": str(settings.db_lock_timeout_ms),
-            "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
-        },
+        "server_settings": server_settings,
         "command_timeout": settings.db_command_timeout_seconds,
     }
 
 
+class SchemaMismatch(RuntimeError):
+    """The database's schema is not the one this version of the code needs."""
+
+
+def check_schema_at_head(url: str) -> None:
+    """Raise SchemaMismatch unless the database is at the newest migration (used instead of
+    migrating when MIGRATE_ON_START=false)."""
+    current, head = migrate.current(url), migrate.head()
+    if current != head:
+        raise SchemaMismatch(
+            f"the database schema is at {current or 'nothing (empty)'} but this version needs "
+            f"{head}; run `reflective db upgrade` first (MIGRATE_ON_START=false)"
+        )
+
+
 async def open_engine(url: str, settings: Settings | None = None) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(
-        url, connect_args=timeout_connect_args(settings) if settings is not None else {}
-    )
+    options: dict[str, Any] = {}
+    if settings is not None:
+        options = {
+            "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow,
+            "connect_args": timeout_connect_args(settings),
+        }
+        if settings.db_pgbouncer:
+            pgbouncer = pgbouncer_engine_options()
+            options["connect_args"] = {
+                **pgbouncer.pop("connect_args", {}),
+                **options["connect_args"],
+            }
+            options.update(pgbouncer)
+    engine = make_engine(url, **options)
     try:
         yield engine
     finally:

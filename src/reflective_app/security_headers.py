@@ -2,8 +2,9 @@
 
 - ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer`` everywhere;
 - a Content-Security-Policy that forbids everything for API answers (they are JSON, never a
-  page), and for the docs only what Swagger UI needs (its script and styles from the CDN
-  Litestar loads them from, its inline start-up script, data: images);
+  page), and for the docs only what the viewers need: their scripts and styles from this
+  server (never another host), their inline start-up scripts, data: images and ReDoc's
+  blob: worker;
 - ``Cache-Control: no-store`` on every ``/api`` answer that does not choose its own, so tokens
   (``/api/auth/token``, ``/api/auth/refresh``), profiles and exports stay out of caches.
 """
@@ -16,11 +17,10 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-_CDN = "https://cdn.jsdelivr.net"
 DOCS_CSP = (
-    f"default-src 'none'; script-src 'self' 'unsafe-inline' {_CDN}; "
-    f"style-src 'self' 'unsafe-inline' {_CDN}; img-src 'self' data: {_CDN}; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from reflective_adapters.postgres.embedded import data_dir_from_env
 
@@ -20,6 +21,9 @@ MIB = 1024 * 1024
 SECRET_FILE_NAME = "secret_key"
 MIN_SECRET_LENGTH = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("auto", "console", "json")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -61,6 +65,20 @@ class Settings:
     db_idle_in_transaction_timeout_ms: int = 60_000
     db_command_timeout_seconds: int = 60
     max_tags_per_user: int = 1000
+    # Operations (see README, "Configuration reference").
+    log_format: str = "auto"  # auto: human-readable on a terminal, JSON otherwise
+    registration_open: bool = True
+    migrate_on_start: bool = True
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    # PgBouncer in transaction mode: no server-side prepared statement cache per connection.
+    db_pgbouncer: bool = False
+    # The HTTP server, against slow and oversized clients.
+    forwarded_allow_ips: str = ""  # none trusted: X-Forwarded-For is ignored
+    header_read_timeout: float = 10.0
+    keep_alive_timeout: int = 5
+    max_header_bytes: int = 32 * 1024
+    limit_concurrency: int = 1000
 
     @property
     def production(self) -> bool:
@@ -77,7 +95,7 @@ class Settings:
         """Settings from ``environ`` (default: the process environment) over ``env_file``."""
         env: dict[str, str] = {}
         if env_file is not None and Path(env_file).is_file():
-            env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+            env.update(read_env_file(Path(env_file)))
         env.update(os.environ if environ is None else environ)
         return _parse(env)
 
@@ -94,6 +112,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
     log_level = (get("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    log_format = (get("LOG_FORMAT") or "auto").lower()
+    if log_format not in LOG_FORMATS:
+        raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
     return Settings(
         secret_key=_secret_key(get("SECRET_KEY"), environment, data_dir),
         data_dir=data_dir,
@@ -123,6 +144,19 @@ def _parse(env: Mapping[str, str]) -> Settings:
         ),
         db_command_timeout_seconds=_positive_int(env, "DB_COMMAND_TIMEOUT_SECONDS", 60),
         max_tags_per_user=_positive_int(env, "MAX_TAGS_PER_USER", 1000),
+        log_format=log_format,
+        registration_open=_bool(env, "REGISTRATION_OPEN", True),
+        migrate_on_start=_bool(env, "MIGRATE_ON_START", True),
+        db_pool_size=_positive_int(env, "DB_POOL_SIZE", 10),
+        db_max_overflow=_non_negative_int(env, "DB_MAX_OVERFLOW", 10),
+        db_pgbouncer=_bool(env, "DB_PGBOUNCER", False),
+        forwarded_allow_ips=",".join(
+            a.strip() for a in (get("FORWARDED_ALLOW_IPS") or "").split(",") if a.strip()
+        ),
+        header_read_timeout=float(_positive_int(env, "HEADER_READ_TIMEOUT", 10)),
+        keep_alive_timeout=_positive_int(env, "KEEP_ALIVE_TIMEOUT", 5),
+        max_header_bytes=_positive_int(env, "MAX_HEADER_BYTES", 32 * 1024),
+        limit_concurrency=_positive_int(env, "LIMIT_CONCURRENCY", 1000),
     )
 
 
@@ -139,6 +173,48 @@ def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[
     if parsed[0] < 0 or parsed[1] < 1:
         raise SettingsError(f"{name} must be REQUESTS/SECONDS with REQUESTS >= 0, SECONDS >= 1")
     return parsed
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``KEY=value`` lines of a ``.env`` file. A line that is not one (no ``=``, or
+    unparseable) refuses to start, naming the file and the line, rather than being skipped."""
+    with path.open(encoding="utf-8") as stream:
+        bindings = list(parse_stream(stream))
+    for binding in bindings:
+        if binding.error or (binding.key is not None and binding.value is None):
+            raise SettingsError(
+                f"{path}: line {binding.original.line} is not KEY=value "
+                f"({binding.original.string.strip()[:40]!r}); fix or remove it"
+                if binding.key is None
+                else f"{path}: line {binding.original.line} is not KEY=value "
+                f"(no '=' after {binding.key[:40]!r}); fix or remove it"
+            )
+    # Parsed again for the values, with python-dotenv's ${VAR} expansion.
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false")
+
+
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number") from None
+    if value < 0:
+        raise SettingsError(f"{name} must be at least 0")
+    return value
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

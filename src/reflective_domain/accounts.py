@@ -151,9 +151,21 @@ class User:
     sync_enabled_at: datetime | None = None
     sessions_revoked_at: datetime | None = None
     version: int = 1
+    # Set by an administrator: no sign-in, and every token issued so far is refused.
+    disabled: bool = False
 
     def __repr__(self) -> str:
         return f"User(id={self.id}, tier={self.privacy_tier.value}, version={self.version})"
+
+    def disable(self, now: datetime) -> None:
+        """Refuse sign-in and every token issued before now (all sessions end)."""
+        self.disabled = True
+        self.sessions_revoked_at = now
+        self.touch(now)
+
+    def enable(self, now: datetime) -> None:
+        self.disabled = False
+        self.touch(now)
 
     def touch(self, now: datetime) -> None:
         self.updated_at = now

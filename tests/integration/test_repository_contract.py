@@ -147,6 +147,7 @@ async def test_user_round_trips_every_field(uow_factory: UowFactory) -> None:
         sync_enabled_at=datetime(2026, 10, 1, 6, 0, 1, tzinfo=UTC),
         sessions_revoked_at=datetime(2026, 10, 2, 7, 0, 0, 999, tzinfo=PLUS2),
         version=7,
+        disabled=True,
     )
     # Every optional field is set, so a field added to User fails here until it round-trips.
     defaults = User(user.id, user.email, user.password_hash, T0, T0)

@@ -40,6 +40,7 @@ def user_values(user: User) -> Values:
         "sync_enabled_at": user.sync_enabled_at,
         "sessions_revoked_at": user.sessions_revoked_at,
         "version": user.version,
+        "disabled": user.disabled,
         "created_at": user.created_at,
         "updated_at": user.updated_at,
     }
@@ -77,6 +78,7 @@ def user_from_row(row: Any) -> User:
         sync_enabled_at=row.sync_enabled_at,
         sessions_revoked_at=row.sessions_revoked_at,
         version=row.version,
+        disabled=row.disabled,
     )
 
 

@@ -83,6 +83,8 @@ users = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", _tz(), nullable=False),
     Column("updated_at", _tz(), nullable=False),
+    # Disabled by an administrator: no sign-in, no token accepted.
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("email"),
     CheckConstraint(
         "privacy_tier IN ('local_only', 'analytics_sync', 'full_sync')", name="privacy_tier"

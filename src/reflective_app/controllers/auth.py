@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import JSONBody, URLEncodedBody
 
 from reflective_app.dto.auth import (
@@ -19,6 +20,7 @@ from reflective_app.dto.users import UserProfile
 from reflective_app.injected import UserId
 from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
+from reflective_app.settings import Settings
 from reflective_domain.use_cases.accounts import (
     GetProfile,
     RefreshSession,
@@ -26,6 +28,10 @@ from reflective_domain.use_cases.accounts import (
     Registration,
     SignIn,
     SignOut,
+)
+
+REGISTRATION_CLOSED = (
+    "Registration is closed on this server; ask its administrator to create your account"
 )
 
 
@@ -44,11 +50,15 @@ class AuthController(Controller):
         data: JSONBody[RegisterRequest],
         register: NamedDependency[Register],
         get_profile: NamedDependency[GetProfile],
+        settings: NamedDependency[Settings],
     ) -> UserProfile:
         """Create an account (privacy tier local_only). 409 when the email is registered,
         422 for an invalid email, a password under 8 characters or on the list of common
-        passwords, an unknown timezone; 429 with ``Retry-After`` beyond the registrations
-        allowed per client address."""
+        passwords, an unknown timezone; 403 when the server's registration is closed
+        (REGISTRATION_OPEN=false); 429 with ``Retry-After`` beyond the registrations allowed
+        per client address."""
+        if not settings.registration_open:
+            raise PermissionDeniedException(detail=REGISTRATION_CLOSED)
         user = await register(
             Registration(
                 email=data.email,

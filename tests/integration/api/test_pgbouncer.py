@@ -1,0 +1,133 @@
+"""The API's smoke path through PgBouncer in transaction mode (Debian's pgbouncer, which
+.ci/run installs): with DB_PGBOUNCER=true asyncpg keeps no statement cache and names each
+prepared statement uniquely, so transactions moving between server connections never trip
+over a statement prepared on another."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+from sqlalchemy.engine import make_url
+
+from reflective_adapters.postgres.embedded import SYSTEM_USER
+from reflective_app.container import Container
+from reflective_app.main import create_app
+from reflective_app.settings import Settings
+from tests.integration.api.conftest import Client, bearer, fast_hasher, serve
+from tests.integration.test_deploy import wait_for_port
+from tests.integration.test_startup import free_port
+
+
+def pgbouncer_binary() -> str | None:
+    return shutil.which("pgbouncer", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+
+
+@pytest.fixture(scope="module")
+def pgbouncer(pg_database_url: str) -> Iterator[str]:
+    """PgBouncer (transaction pooling, two server connections so transactions do move
+    between them) in front of the test database; its URL."""
+    binary = pgbouncer_binary()
+    if binary is None:
+        pytest.skip("pgbouncer is not installed (.ci/run installs Debian's)")
+    target = make_url(pg_database_url)
+    socket_dir = target.query.get("host")
+    host = str(socket_dir) if socket_dir else (target.host or "127.0.0.1")
+    port = free_port()
+    role = target.username or "postgres"
+    tmp = Path(tempfile.mkdtemp(prefix="reflective-pgbouncer-"))
+    tmp.chmod(0o755)
+    (tmp / "pgbouncer.ini").write_text(
+        f"""
+[databases]
+smoke = host={host} port={target.port or 5432} dbname={target.database} user={role}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+default_pool_size = 2
+min_pool_size = 2
+max_client_conn = 100
+server_reset_query = DISCARD ALL
+server_reset_query_always = 1
+ignore_startup_parameters = extra_float_digits
+"""
+    )
+    # PgBouncer refuses to run as root; the embedded server's socket is its user's.
+    user = None
+    if os.geteuid() == 0:
+        user = SYSTEM_USER if socket_dir else "nobody"
+        pwd.getpwnam(user)
+    process = subprocess.Popen(
+        [binary, str(tmp / "pgbouncer.ini")],
+        user=user,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        password = f":{target.password}" if target.password else ""
+        yield f"postgresql://{target.username or 'postgres'}{password}@127.0.0.1:{port}/smoke"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+async def through_pgbouncer(
+    pgbouncer: str, api_settings: Settings, pg_clean: None
+) -> AsyncIterator[Client]:
+    settings = replace(api_settings, database_url=pgbouncer, db_pgbouncer=True, db_pool_size=4)
+    container = Container()
+    container.settings.override(providers.Object(settings))
+    # Migrated directly (as a pipeline would, MIGRATE_ON_START=false); the engine is the
+    # app's own, built from the settings with PgBouncer's options.
+    container.database_url.override(providers.Object(pgbouncer))
+    container.hasher.override(providers.Singleton(fast_hasher))
+    async with serve(create_app(container)) as client:
+        yield client
+
+
+async def test_api_smoke_through_pgbouncer_in_transaction_mode(through_pgbouncer: Client) -> None:
+    client = through_pgbouncer
+    for round_ in range(3):  # repeated: statements prepared again on other server connections
+        email = f"smoke{round_}@example.com"
+        created = await client.post(
+            "/api/auth/register", json={"email": email, "password": "correct horse"}
+        )
+        assert created.status_code == 201, created.text
+        login = await client.post(
+            "/api/auth/token", data={"username": email, "password": "correct horse"}
+        )
+        assert login.status_code == 200, login.text
+        auth = bearer(login.json()["access_token"])
+        assert (await client.get("/api/users/me", headers=auth)).status_code == 200
+        tier = await client.put(
+            "/api/users/me/privacy",
+            json={"privacy_tier": "full_sync", "consent_timestamp": "2026-11-01T10:00:00Z"},
+            headers=auth,
+        )
+        assert tier.status_code in (200, 400, 422), tier.text
+        tag = await client.post("/api/tags", json={"name": f"walks {round_}"}, headers=auth)
+        assert tag.status_code in (200, 201), tag.text
+        tags = await client.get("/api/tags", headers=auth)
+        assert tags.status_code == 200 and len(tags.json()) == 1
+        changes = await client.get("/api/sync/changes", headers=auth)
+        assert changes.status_code in (200, 403), changes.text
+        refreshed = await client.post(
+            "/api/auth/refresh", json={"refresh_token": login.json()["refresh_token"]}
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        assert (await client.get("/api/health/ready")).status_code == 200
