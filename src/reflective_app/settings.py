@@ -48,6 +48,11 @@ class Settings:
     max_metrics_per_user: int = 100_000
     token_issuer: str = "reflective-server"
     token_audience: str = "reflective-client"
+    # Admission control, per worker: requests handled at once (about the connection pool's
+    # size) and how long one may wait for its turn, or for a pooled connection, before it is
+    # answered 503 with Retry-After.
+    admission_limit: int = 20
+    admission_wait_seconds: float = 2.0
 
     @property
     def production(self) -> bool:
@@ -97,7 +102,22 @@ def _parse(env: Mapping[str, str]) -> Settings:
         user_storage_quota_bytes=_positive_int(env, "USER_STORAGE_QUOTA_BYTES", 256 * MIB),
         max_metrics_per_request=_positive_int(env, "MAX_METRICS_PER_REQUEST", 5000),
         max_metrics_per_user=_positive_int(env, "MAX_METRICS_PER_USER", 100_000),
+        admission_limit=_positive_int(env, "ADMISSION_LIMIT", 20),
+        admission_wait_seconds=_positive_float(env, "ADMISSION_WAIT_SECONDS", 2.0),
     )
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise SettingsError(f"{name} must be more than 0")
+    return value
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -10,7 +10,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from reflective_app.dto.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
-from reflective_app.injected import UserId
+from reflective_app.injected import Caller, UserId
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
 
@@ -22,10 +22,11 @@ class TagController(Controller):
 
     @get(operation_id="list_tags")
     async def list_tags(
-        self, user_id: UserId, list_tags: NamedDependency[ListTags]
+        self, caller: Caller, list_tags: NamedDependency[ListTags]
     ) -> list[TagView]:
         """The user's tags, by name."""
-        return [TagView.of(tag) for tag in await list_tags(user_id)]
+        tags = await list_tags(caller.user_id, token_issued_at=caller.issued_at)
+        return [TagView.of(tag) for tag in tags]
 
     @post(
         operation_id="create_tag",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from reflective_domain.accounts import (
     Preferences,
@@ -18,7 +18,7 @@ from reflective_domain.errors import AuthenticationFailed, TooManyAttempts, Vali
 from reflective_domain.ports import Clock, IdGenerator, PasswordHasher, TokenService
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.sessions import RefreshToken, TokenPair, hash_refresh_token
-from reflective_domain.streaks import writing_streak
+from reflective_domain.streaks import STREAK_WINDOW_DAYS, streak_window_start, writing_streak
 from reflective_domain.throttling import ThrottlePolicy, throttle_key
 from reflective_domain.use_cases._guards import load_user
 
@@ -147,7 +147,9 @@ class SignIn:
                 wait = attempts.retry_after(now) if attempts is not None else None
                 if wait is not None:
                     raise TooManyAttempts(TOO_MANY_ATTEMPTS, wait)
-            user = await uow.users.get_by_email(normalised) if normalised else None
+            user = (
+                await uow.users.get_by_email(normalised, with_he_key=False) if normalised else None
+            )
         if user is None:
             await self._hasher.burn(password)
             ok = False
@@ -192,7 +194,7 @@ class RefreshSession:
                 await uow.refresh_tokens.revoke_family(record.family_id, now)
                 await uow.commit()
                 raise AuthenticationFailed(INVALID_REFRESH)
-            user = await uow.users.get(record.user_id)
+            user = await uow.users.get(record.user_id, with_he_key=False)
             if (
                 not record.is_usable(now)
                 or user is None
@@ -217,7 +219,7 @@ class SignOut:
         now = self._clock.now()
         async with self._uow() as uow:
             if refresh_token is None:
-                user = await load_user(uow, user_id)
+                user = await load_user(uow, user_id, with_he_key=False)
                 await uow.refresh_tokens.revoke_all(user_id, now)
                 user.sessions_revoked_at = now
                 user.touch(now)
@@ -230,7 +232,11 @@ class SignOut:
 
 
 class Authorize:
-    """Turn an access token into the user it names, refusing tokens a password change ended."""
+    """Turn an access token into the user it names, refusing tokens a password change ended.
+
+    Routes on the sync path do not call this: they verify the token's signature only
+    (``TokenService.read_access``) and give its issue time to their use case, which checks it
+    on the user-row read it makes anyway, in its own transaction."""
 
     def __init__(self, uow: UnitOfWorkFactory, tokens: TokenService) -> None:
         self._uow, self._tokens = uow, tokens
@@ -238,22 +244,35 @@ class Authorize:
     async def __call__(self, access_token: str) -> uuid.UUID:
         claims = self._tokens.read_access(access_token)
         async with self._uow() as uow:
-            user = await uow.users.get(claims.user_id)
-        if user is None or not user.accepts_token_issued_at(claims.issued_at):
+            state = await uow.users.state(claims.user_id)
+        if state is None or not state.accepts_token_issued_at(claims.issued_at):
             raise AuthenticationFailed("Could not validate credentials")
-        return user.id
+        return state.id
 
 
 class GetProfile:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
-    async def __call__(self, user_id: uuid.UUID) -> Profile:
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> Profile:
+        now = self._clock.now()
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, with_he_key=False, token_issued_at=token_issued_at)
+            tz = user.preferences.timezone
             count = await uow.entries.count_live(user_id)
-            times = await uow.entries.creation_times(user_id)
-        streak = writing_streak(times, user.preferences.timezone, self._clock.now())
+            # Only the recent entries' times: a window at a time, further back only while the
+            # streak reaches the window's first day.
+            times: list[datetime] = []
+            days = STREAK_WINDOW_DAYS
+            while True:
+                since = streak_window_start(now, tz, days)
+                times = await uow.entries.creation_times(user_id, since)
+                streak = writing_streak(times, tz, now)
+                if streak < days - 1 or len(times) >= count:
+                    break
+                days *= 4
         return Profile(user, count, streak)
 
 
@@ -282,7 +301,7 @@ class UpdateProfile:
         now = self._clock.now()
         new_hash = None
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, with_he_key=False)
             if changes.password is not None:
                 check_password(changes.password)
                 if changes.current_password is None or not await self._hasher.verify(
@@ -310,7 +329,7 @@ class GetPreferences:
 
     async def __call__(self, user_id: uuid.UUID) -> Preferences:
         async with self._uow() as uow:
-            return (await load_user(uow, user_id)).preferences
+            return (await load_user(uow, user_id, with_he_key=False)).preferences
 
 
 class UpdatePreferences:
@@ -319,7 +338,7 @@ class UpdatePreferences:
 
     async def __call__(self, user_id: uuid.UUID, **changes: object) -> Preferences:
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, with_he_key=False)
             user.update_preferences(self._clock.now(), **changes)
             await uow.users.save(user)
             await uow.commit()
@@ -334,7 +353,7 @@ class DeleteAccount:
 
     async def __call__(self, user_id: uuid.UUID, password: str) -> None:
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, with_he_key=False)
             if not await self._hasher.verify(user.password_hash, password):
                 raise AuthenticationFailed("Password is incorrect")
             await uow.users.delete(user_id)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from reflective_domain.errors import NotFound
 from reflective_domain.ports import Clock, IdGenerator
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tags import Tag, check_cleanup_days
-from reflective_domain.use_cases._guards import load_user
+from reflective_domain.use_cases._guards import account_state
 
 
 class CreateTag:
@@ -23,7 +23,7 @@ class CreateTag:
     ) -> tuple[Tag, bool]:
         tag = Tag.new(self._ids.new_id(), user_id, name, color, self._clock.now())
         async with self._uow() as uow:
-            await load_user(uow, user_id)
+            await account_state(uow, user_id)
             stored, created = await uow.tags.add_or_get(tag)
             await uow.commit()
         return stored, created
@@ -33,8 +33,12 @@ class ListTags:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: uuid.UUID) -> list[Tag]:
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> list[Tag]:
         async with self._uow() as uow:
+            if token_issued_at is not None:
+                await account_state(uow, user_id, token_issued_at=token_issued_at)
             return await uow.tags.list(user_id)
 
 
