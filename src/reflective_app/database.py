@@ -42,8 +42,9 @@ async def open_database(settings: Settings) -> AsyncIterator[str]:
             await asyncio.to_thread(stop_embedded, settings.data_dir)
 
 
-async def open_engine(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(url)
+async def open_engine(url: str, pool_timeout: float = 30.0) -> AsyncIterator[AsyncEngine]:
+    """``pool_timeout``: how long a request may wait for a pooled connection (then 503)."""
+    engine = make_engine(url, pool_timeout=pool_timeout)
     try:
         yield engine
     finally:

@@ -3,6 +3,7 @@
 from tests.integration.api.conftest import (  # noqa: F401
     api_container,
     api_settings,
+    app_with,
     client,
     he_vectors,
     session_client,
