@@ -294,6 +294,16 @@ async def run_level(
 # --- SQL statements per request, from the PostgreSQL log -----------------------------------
 
 
+def _log_size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
 async def count_statements(pg_url: str, pg_log: Path, repeats: int) -> dict[str, float]:
     """Requests one at a time on a dedicated database whose sessions log every statement."""
     name, url = await create_database(pg_url)
@@ -330,15 +340,13 @@ async def count_statements(pg_url: str, pg_log: Path, repeats: int) -> dict[str,
                     for _ in range(3):  # warm: connections, prepared statements
                         await conn.request(*make())
                     await asyncio.sleep(0.3)
-                    start = pg_log.stat().st_size
+                    start = await asyncio.to_thread(_log_size, pg_log)
                     for _ in range(repeats):
                         status, _, content = await conn.request(*make())
                         if status >= 400:
                             raise RuntimeError(f"{kind}: {status} {content[:200]!r}")
                     await asyncio.sleep(0.5)  # let PostgreSQL write its log
-                    with pg_log.open("rb") as log:
-                        log.seek(start)
-                        text = log.read().decode(errors="replace")
+                    text = await asyncio.to_thread(_read_from, pg_log, start)
                     lines = [ln for ln in text.splitlines() if marker in ln]
                     statements = [ln for ln in lines if "statement: " in ln or "execute " in ln]
                     counts[kind] = len(statements) / repeats

@@ -8,7 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 
 from reflective_app.errors import UNAVAILABLE
 
@@ -48,7 +56,7 @@ class Admission:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path.startswith(_EXEMPT):
+        if scope["type"] != ScopeType.HTTP or path.startswith(_EXEMPT):
             await self._app(scope, receive, send)
             return
         if not await self._gate.enter():
@@ -61,15 +69,15 @@ class Admission:
 
 
 async def _busy(send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(_BODY)).encode()),
-                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _BODY})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(_BODY)).encode()),
+            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+        ],
+    }
+    body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": _BODY, "more_body": False}
+    await send(start)
+    await send(body)
