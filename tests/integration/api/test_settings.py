@@ -83,3 +83,21 @@ def test_dotenv_file_does_not_override_the_environment(tmp_path: Path) -> None:
     settings = Settings.from_env(env(tmp_path, REFRESH_TOKEN_EXPIRE_DAYS="9"), env_file=dotenv)
     assert settings.access_token_expire_minutes == 7
     assert settings.refresh_token_expire_days == 9
+
+
+def test_admission_settings(tmp_path: Path) -> None:
+    defaults = Settings.from_env(env(tmp_path), env_file=None)
+    assert (defaults.admission_limit, defaults.admission_wait_seconds) == (20, 2.0)
+    given = Settings.from_env(
+        env(tmp_path, ADMISSION_LIMIT="8", ADMISSION_WAIT_SECONDS="0.5"), env_file=None
+    )
+    assert (given.admission_limit, given.admission_wait_seconds) == (8, 0.5)
+    for name, value in [
+        ("ADMISSION_LIMIT", "0"),
+        ("ADMISSION_WAIT_SECONDS", "0"),
+        ("ADMISSION_WAIT_SECONDS", "soon"),
+        ("ADMISSION_WAIT_SECONDS", "inf"),
+        ("ADMISSION_WAIT_SECONDS", "nan"),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env(env(tmp_path, **{name: value}), env_file=None)
