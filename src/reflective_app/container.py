@@ -58,7 +58,10 @@ class Container(containers.DeclarativeContainer):
     # Database: resolved (embedded if no URL) and migrated at startup, then the engine.
     database_url = providers.Resource(open_database, settings)
     engine = providers.Resource(
-        open_engine, database_url, pool_timeout=settings.provided.admission_wait_seconds
+        open_engine,
+        database_url,
+        pool_size=settings.provided.admission_limit,
+        pool_timeout=settings.provided.admission_wait_seconds,
     )
     session_factory = providers.Singleton(make_session_factory, engine)
     uow_factory = providers.Singleton(unit_of_work_factory, session_factory)

@@ -20,6 +20,9 @@ from reflective_domain.ports import UnitOfWork
 
 log = structlog.get_logger("reflective.database")
 
+# Connections beyond the pool's size, opened only while it is exhausted and closed after use.
+_OVERFLOW = 5
+
 
 async def open_database(settings: Settings) -> AsyncIterator[str]:
     """Yield a migrated database's URL: DATABASE_URL, or the embedded server under the data
@@ -42,9 +45,16 @@ async def open_database(settings: Settings) -> AsyncIterator[str]:
             await asyncio.to_thread(stop_embedded, settings.data_dir)
 
 
-async def open_engine(url: str, pool_timeout: float = 30.0) -> AsyncIterator[AsyncEngine]:
-    """``pool_timeout``: how long a request may wait for a pooled connection (then 503)."""
-    engine = make_engine(url, pool_timeout=pool_timeout)
+async def open_engine(
+    url: str, pool_size: int = 10, pool_timeout: float = 30.0
+) -> AsyncIterator[AsyncEngine]:
+    """``pool_size``: connections kept open, one for each request admitted at once (see
+    ``admission``), so a busy worker never opens and drops connections per request; a few more
+    may open for what admission does not hold back (readiness). ``pool_timeout``: how long a
+    request may wait for a pooled connection (then 503)."""
+    engine = make_engine(
+        url, pool_size=pool_size, max_overflow=_OVERFLOW, pool_timeout=pool_timeout
+    )
     try:
         yield engine
     finally:
