@@ -378,7 +378,10 @@ def print_table(results: list[RunResult]) -> None:
 async def benchmark(options: Options) -> int:
     embedded_dir: Path | None = None
     pg_url = options.pg_url
+    pg_log = options.pg_log
     if pg_url is None:
+        # The embedded server logs elsewhere: count statements only from a log named for it.
+        pg_log = pg_log if pg_log != DEFAULT_PG_LOG else None
         import tempfile
 
         from reflective_adapters.postgres.embedded import start_embedded
@@ -388,15 +391,17 @@ async def benchmark(options: Options) -> int:
     try:
         print(f"# python -m benchmarks.sync, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
         print(f"# {os.cpu_count()} CPUs; load before: {load_average()}\n", flush=True)
-        if options.pg_log is not None and os.access(options.pg_log, os.R_OK):
-            counts = await count_statements(pg_url, options.pg_log, options.count_repeats)
+        counts: dict[str, float] = {}
+        if pg_log is not None and os.access(pg_log, os.R_OK):
+            counts = await count_statements(pg_url, pg_log, options.count_repeats)
+        if counts and all(counts.values()):
             print("| request | SQL statements (BEGIN/COMMIT included) |")
             print("|---|---:|")
             for kind, count in counts.items():
                 print(f"| {kind} | {count:g} |")
             print(flush=True)
         else:
-            print("SQL statements per request: n/a (no readable PostgreSQL log)\n")
+            print("SQL statements per request: n/a (no readable log of this PostgreSQL)\n")
         results: list[RunResult] = []
         for workers in options.workers:
             async with serving(workers, pg_url=pg_url) as env:
