@@ -35,6 +35,7 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -429,6 +430,7 @@ async def benchmark(options: Options) -> int:
             from reflective_adapters.postgres.embedded import stop_embedded
 
             await asyncio.to_thread(stop_embedded, embedded_dir)
+            shutil.rmtree(embedded_dir, ignore_errors=True)
 
 
 def parse(argv: list[str]) -> Options:
