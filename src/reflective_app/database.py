@@ -23,6 +23,9 @@ from reflective_domain.ports import UnitOfWork
 
 log = structlog.get_logger("reflective.database")
 
+# Connections beyond the pool's size, opened only while it is exhausted and closed after use.
+_OVERFLOW = 5
+
 
 async def open_database(settings: Settings) -> AsyncIterator[str]:
     """Yield a migrated database's URL: DATABASE_URL, or the embedded server under the data
@@ -84,11 +87,15 @@ def check_schema_at_head(url: str) -> None:
 
 
 async def open_engine(url: str, settings: Settings | None = None) -> AsyncIterator[AsyncEngine]:
+    """The pool keeps ``DB_POOL_SIZE`` connections (by default one for each request admitted at
+    once, see ``admission``, so a busy worker never opens and drops connections per request);
+    a request waits at most ``ADMISSION_WAIT_SECONDS`` for one (then 503)."""
     options: dict[str, Any] = {}
     if settings is not None:
         options = {
             "pool_size": settings.db_pool_size,
             "max_overflow": settings.db_max_overflow,
+            "pool_timeout": settings.admission_wait_seconds,
             "connect_args": timeout_connect_args(settings),
         }
         if settings.db_pgbouncer:

@@ -18,6 +18,8 @@ from litestar.di import NamedDependency, Provide
 
 from reflective_app.container import USE_CASES, Container
 from reflective_domain.errors import AuthenticationFailed
+from reflective_domain.ports import TokenService
+from reflective_domain.sessions import AccessClaims
 from reflective_domain.use_cases.accounts import Authorize
 
 NOT_AUTHENTICATED = "Not authenticated"
@@ -34,15 +36,31 @@ def _bridge(provider: providers.Provider[Any]) -> Provide:
     return Provide(provide)
 
 
-async def current_user_id(
-    request: Request[Any, Any, Any], authorize: NamedDependency[Authorize]
-) -> uuid.UUID:
-    """The user named by ``Authorization: Bearer <access token>``; 401 otherwise."""
+def _bearer(request: Request[Any, Any, Any]) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationFailed(NOT_AUTHENTICATED)
-    return await authorize(token)
+    return token
+
+
+async def current_user_id(
+    request: Request[Any, Any, Any], authorize: NamedDependency[Authorize]
+) -> uuid.UUID:
+    """The user named by ``Authorization: Bearer <access token>``; 401 otherwise."""
+    return await authorize(_bearer(request))
+
+
+def make_caller_dependency(tokens: TokenService) -> Provide:
+    """``caller``: the verified claims of the bearer token (signature, expiry, issuer,
+    audience; 401 otherwise), with no database read. The handler passes ``issued_at`` to its
+    use case, which checks it against the account on the user-row read it makes anyway, so
+    the whole request is one transaction."""
+
+    def current_caller(request: Request[Any, Any, Any]) -> AccessClaims:
+        return tokens.read_access(_bearer(request))
+
+    return Provide(current_caller, sync_to_thread=False)
 
 
 def container_dependencies(container: Container) -> dict[str, Provide]:
@@ -50,4 +68,5 @@ def container_dependencies(container: Container) -> dict[str, Provide]:
     for name in ("settings", "clock", "ckks_parameters", "he_aggregator", "engine"):
         deps[name] = _bridge(getattr(container, name))
     deps["user_id"] = Provide(current_user_id)
+    deps["caller"] = make_caller_dependency(container.tokens())
     return deps

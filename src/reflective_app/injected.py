@@ -16,9 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reflective_app.settings import Settings
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.ports import Clock, HeAggregator
+from reflective_domain.sessions import AccessClaims
 
 UserId = NamedDependency[uuid.UUID]
 """The authenticated user (``Authorization: Bearer``); 401 without a valid token."""
+
+Caller = NamedDependency[SkipValidation[AccessClaims]]
+"""The bearer token's verified claims, for routes whose use case checks the account itself
+(in the request's one transaction); 401 for a missing, forged or expired token."""
 
 SettingsDep = NamedDependency[SkipValidation[Settings]]
 ClockDep = NamedDependency[SkipValidation[Clock]]

@@ -16,8 +16,10 @@ from dependency_injector import providers
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from reflective_app.admission import Admission, Gate
 from reflective_app.bodies import JsonRequest
 from reflective_app.container import Container
 from reflective_app.controllers import (
@@ -98,7 +100,14 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         ],
         dependencies=container_dependencies(container),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestLogMiddleware(), SecurityHeadersMiddleware(), prometheus.middleware],
+        middleware=[
+            RequestLogMiddleware(),
+            SecurityHeadersMiddleware(),
+            prometheus.middleware,
+            DefineMiddleware(
+                Admission, gate=Gate(settings.admission_limit, settings.admission_wait_seconds)
+            ),
+        ],
         cors_config=_cors(settings),
         openapi_config=openapi_config(server_version()),
         request_max_body_size=settings.max_body_bytes,

@@ -69,8 +69,8 @@ class Settings:
     log_format: str = "auto"  # auto: human-readable on a terminal, JSON otherwise
     registration_open: bool = True
     migrate_on_start: bool = True
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_pool_size: int = 20  # one per admitted request (ADMISSION_LIMIT)
+    db_max_overflow: int = 5
     # PgBouncer in transaction mode: no server-side prepared statement cache per connection.
     db_pgbouncer: bool = False
     # The HTTP server, against slow and oversized clients.
@@ -79,6 +79,11 @@ class Settings:
     keep_alive_timeout: int = 5
     max_header_bytes: int = 32 * 1024
     limit_concurrency: int = 1000
+    # Admission control, per worker: requests handled at once (about the connection pool's
+    # size) and how long one may wait for its turn, or for a pooled connection, before it is
+    # answered 503 with Retry-After.
+    admission_limit: int = 20
+    admission_wait_seconds: float = 2.0
 
     @property
     def production(self) -> bool:
@@ -147,8 +152,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         log_format=log_format,
         registration_open=_bool(env, "REGISTRATION_OPEN", True),
         migrate_on_start=_bool(env, "MIGRATE_ON_START", True),
-        db_pool_size=_positive_int(env, "DB_POOL_SIZE", 10),
-        db_max_overflow=_non_negative_int(env, "DB_MAX_OVERFLOW", 10),
+        db_pool_size=_positive_int(env, "DB_POOL_SIZE", 20),
+        db_max_overflow=_non_negative_int(env, "DB_MAX_OVERFLOW", 5),
         db_pgbouncer=_bool(env, "DB_PGBOUNCER", False),
         forwarded_allow_ips=",".join(
             a.strip() for a in (get("FORWARDED_ALLOW_IPS") or "").split(",") if a.strip()
@@ -157,7 +162,22 @@ def _parse(env: Mapping[str, str]) -> Settings:
         keep_alive_timeout=_positive_int(env, "KEEP_ALIVE_TIMEOUT", 5),
         max_header_bytes=_positive_int(env, "MAX_HEADER_BYTES", 32 * 1024),
         limit_concurrency=_positive_int(env, "LIMIT_CONCURRENCY", 1000),
+        admission_limit=_positive_int(env, "ADMISSION_LIMIT", 20),
+        admission_wait_seconds=_positive_float(env, "ADMISSION_WAIT_SECONDS", 2.0),
     )
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise SettingsError(f"{name} must be more than 0")
+    return value
 
 
 def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:

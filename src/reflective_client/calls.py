@@ -314,11 +314,16 @@ def delete_all_metrics() -> Call[Deleted]:
     )
 
 
-def conflicts() -> Call[list[Conflict]]:
+CONFLICT_PAGE = 500  # the server's largest page
+
+
+def conflicts(limit: int = CONFLICT_PAGE, offset: int = 0) -> Call[list[Conflict]]:
+    """One page of open conflicts, oldest first (the server pages them)."""
     return Call(
         "GET",
         "/api/sync/conflicts",
         _json(lambda d: [Conflict.parse(c) for c in d.get("conflicts", [])]),
+        params=_params(limit=limit, offset=offset or None),
         idempotent=True,
     )
 

@@ -134,6 +134,27 @@ class TierChange:
     delete: frozenset[CloudData]
 
 
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What a request on the sync path needs of its user, read (and, for a writer, locked)
+    in one go: never the profile or the HE key. ``stored_bytes`` is the storage the account
+    holds (see ``entries.stored_size``)."""
+
+    id: uuid.UUID
+    privacy_tier: PrivacyTier
+    sessions_revoked_at: datetime | None
+    change_seq: int
+    stored_bytes: int
+    disabled: bool = False
+
+    def accepts_token_issued_at(self, issued_at: datetime) -> bool:
+        """A disabled account accepts no token; otherwise one issued since the last "end every
+        session"."""
+        if self.disabled:
+            return False
+        return self.sessions_revoked_at is None or issued_at >= self.sessions_revoked_at
+
+
 @dataclass(slots=True)
 class User:
     """The account aggregate. Its methods carry the rules about tiers and profile changes."""

@@ -20,19 +20,31 @@ IV_SIZES = (12, 16)
 GCM_TAG_SIZE = 16
 
 
+ROW_OVERHEAD_BYTES = 128
+"""What each stored entry row (tombstones included) and each conflict row counts against the
+storage quota beyond its ciphertexts, so that even empty versions cost something."""
+
+
+def stored_size(version: EntryVersion | None) -> int:
+    """What one entry row or conflict row holding ``version`` counts against the quota."""
+    return ROW_OVERHEAD_BYTES + (version.size if version is not None else 0)
+
+
 @dataclass(frozen=True, slots=True)
 class EntryLimits:
-    """Server-side caps on one entry, and on all of a user's entries together."""
+    """Server-side caps on one entry, and on all of a user's entries and conflicts together."""
 
     max_content_bytes: int = 1024 * 1024
     max_embedding_bytes: int = 256 * 1024
     max_user_bytes: int = 256 * 1024 * 1024
 
-    def check_quota(self, stored: int, replaced: int, added: int) -> None:
-        if stored - replaced + added > self.max_user_bytes:
+    def check_quota(self, stored: int, delta: int) -> None:
+        """``stored``: what the account holds now; ``delta``: what a write adds (negative when
+        it frees more than it adds, which is always allowed)."""
+        if delta > 0 and stored + delta > self.max_user_bytes:
             raise LimitExceeded(
-                f"storage quota exceeded: entries may hold at most {self.max_user_bytes} bytes "
-                "per account; delete entries to make room"
+                f"storage quota exceeded: entries and conflicts may hold at most "
+                f"{self.max_user_bytes} bytes per account; delete entries to make room"
             )
 
 
@@ -222,6 +234,16 @@ class Conflict:
             raise ValidationFailed("conflict", "conflict is already resolved")
         self.resolution = resolution
         self.resolved_at = now
+
+
+@dataclass(frozen=True, slots=True)
+class UploadContext:
+    """What the conflict rules need to know about an entry when a version of it arrives."""
+
+    entry: Entry
+    known_revision: int | None
+    open_conflict: Conflict | None
+    delivered_revision: int | None
 
 
 class Outcome(enum.Enum):

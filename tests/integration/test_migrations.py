@@ -216,3 +216,54 @@ async def test_alembic_cli_from_the_repository_root(pg_database_factory: Databas
         )
         assert done.returncode == 0, done.stderr.decode()
     assert await asyncio.to_thread(migrate.current, url) == migrate.head()
+
+
+async def test_0005_fills_the_storage_counter_from_what_is_stored(
+    pg_database_factory: DatabaseFactory,
+) -> None:
+    """Accounts that existed before the counter start with the real sum: each entry row and
+    each conflict row 128 bytes plus its ciphertexts (tombstones: the 128 bytes)."""
+    url = await pg_database_factory("counter")
+    await asyncio.to_thread(migrate.upgrade, url, "0004")
+    engine = create_async_engine(to_async_url(url), poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, email, password_hash, timezone, locale,"
+                    " daily_word_goal, theme_preferences, ai_features_enabled, privacy_tier,"
+                    " version, created_at, updated_at) VALUES"
+                    " ('00000000-0000-0000-0000-000000000001', 'a@x.io', 'h', 'UTC', 'en-US',"
+                    " 750, '{}', true, 'full_sync', 1, now(), now()),"
+                    " ('00000000-0000-0000-0000-000000000002', 'b@x.io', 'h', 'UTC', 'en-US',"
+                    " 750, '{}', true, 'full_sync', 1, now(), now())"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO entries (user_id, id, revision, change_seq, device_id, synced_at,"
+                    " content, iv, embedding, embedding_iv, created_at, updated_at,"
+                    " version_device_id) VALUES"
+                    " ('00000000-0000-0000-0000-000000000001', gen_random_uuid(), 1, 1, 'd', now(),"
+                    "  '\\x0102030405', '\\x00', '\\x0a0b', '\\x00', now(), now(), 'd'),"
+                    " ('00000000-0000-0000-0000-000000000001', gen_random_uuid(), 2, 2, 'd', now(),"
+                    "  NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO conflicts (user_id, id, entry_id, local_content, local_iv,"
+                    " local_created_at, local_updated_at, local_device_id, remote_revision,"
+                    " detected_at) VALUES ('00000000-0000-0000-0000-000000000001',"
+                    " gen_random_uuid(), gen_random_uuid(), '\\x010203', '\\x00', now(), now(),"
+                    " 'p', 1, now())"
+                )
+            )
+        await asyncio.to_thread(migrate.upgrade, url, "0005")
+        async with engine.connect() as connection:
+            counters = dict(
+                (await connection.execute(text("SELECT email, stored_bytes FROM users"))).all()
+            )
+    finally:
+        await engine.dispose()
+    assert counters == {"a@x.io": (128 + 5 + 2) + 128 + (128 + 3), "b@x.io": 0}

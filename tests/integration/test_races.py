@@ -238,7 +238,7 @@ async def test_concurrent_uploads_of_one_entry_never_overwrite_silently(
     assert winner is not None
     async with services.uow() as uow:
         stored = await uow.entries.get(user_id, entry_id)
-        open_conflicts = await uow.conflicts.list_open(user_id)
+        open_conflicts, _ = await uow.conflicts.list_open(user_id, limit=100)
         assert await uow.users.current_change_seq(user_id) == 2
     assert stored is not None and stored.revision == 2 and stored.version == winner
     # One open conflict per entry: the first loser's version; the rest were told to resolve it

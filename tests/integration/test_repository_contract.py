@@ -653,7 +653,7 @@ async def test_conflict_round_trip_and_one_open_per_entry(uow_factory: UowFactor
     async with uow_factory() as uow:
         assert await uow.conflicts.get(user.id, first.id) == first
         assert await uow.conflicts.open_for_entry(user.id, entry.id) == second
-        assert await uow.conflicts.list_open(user.id) == [second]
+        assert await uow.conflicts.list_open(user.id, limit=10) == ([second], 1)
         assert await uow.conflicts.all(user.id) == [first, second]
 
 
@@ -675,7 +675,9 @@ async def test_conflicts_listing_scoping_and_delete_all(uow_factory: UowFactory)
             await uow.conflicts.add(conflict)
         await uow.commit()
     async with uow_factory() as uow:
-        assert await uow.conflicts.list_open(ada.id) == [early, late]
+        assert await uow.conflicts.list_open(ada.id, limit=10) == ([early, late], 2)
+        assert await uow.conflicts.list_open(ada.id, limit=1, offset=1) == ([late], 2)
+        assert await uow.conflicts.list_open(ada.id, limit=1, offset=5) == ([], 2)
         assert await uow.conflicts.all(ada.id) == [early, closed, late]
         assert await uow.conflicts.get(bob.id, late.id) is None
         assert await uow.conflicts.open_for_entry(bob.id, entries[0].id) is None

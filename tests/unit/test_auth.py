@@ -85,3 +85,28 @@ async def test_profile_counts_entries_and_streak_without_reading_them(services):
     await services.push(uid, upload(uuid.uuid4(), version(at=services.clock.now())))
     profile = await services.profile(uid)
     assert (profile.logs_count, profile.writing_streak) == (1, 1)
+
+
+async def test_a_streak_longer_than_the_first_window_is_counted_whole(services):
+    """The profile reads only recent entries' times, and further back only while the streak
+    reaches the start of what it read: a 150-day streak, a gap, then older entries."""
+    import uuid
+    from datetime import timedelta
+
+    from reflective_domain.streaks import STREAK_WINDOW_DAYS
+    from reflective_domain.tiers import PrivacyTier
+    from tests.services import upload, version
+
+    uid = await services.new_user("ada@example.com", PrivacyTier.FULL_SYNC)
+    now = services.clock.now()
+    days = [*range(150), *range(151, 160)]  # days ago
+    assert STREAK_WINDOW_DAYS < 150
+    for ago in days:
+        await services.push(uid, upload(uuid.uuid4(), version(at=now - timedelta(days=ago))))
+    profile = await services.profile(uid)
+    assert (profile.logs_count, profile.writing_streak) == (len(days), 150)
+    # Exactly at the window's edge, and with nothing before it.
+    other = await services.new_user("bob@example.com", PrivacyTier.FULL_SYNC)
+    for ago in range(STREAK_WINDOW_DAYS - 1):
+        await services.push(other, upload(uuid.uuid4(), version(at=now - timedelta(days=ago))))
+    assert (await services.profile(other)).writing_streak == STREAK_WINDOW_DAYS - 1

@@ -60,7 +60,7 @@ async def test_conflict_keeps_both_versions_and_names_the_entry(services, user):
     with pytest.raises(EntryConflict) as err:
         await services.push(user, upload(E1, theirs))
     assert err.value.entry_id == E1
-    [view] = await services.conflicts(user)
+    [view] = (await services.conflicts(user)).conflicts
     assert view.conflict.id == err.value.conflict_id
     assert view.conflict.local.content == theirs.content
     assert view.remote.revision == 1
@@ -111,7 +111,7 @@ async def test_resolution_closes_the_conflict(services, user, choice):
     }[choice]
     assert entry.version.content == expected
     assert entry.revision == (1 if choice is Resolution.REMOTE else 2)
-    assert await services.conflicts(user) == []
+    assert (await services.conflicts(user)).conflicts == []
     with pytest.raises(NotFound):
         await services.resolve(user, err.value.conflict_id, choice, merged)
 
@@ -154,10 +154,11 @@ async def test_another_users_entry_is_invisible(services, user):
 
 
 async def test_the_storage_quota_counts_every_entry_and_frees_replaced_versions(services, user):
-    from reflective_domain.entries import EntryLimits
+    from reflective_domain.entries import ROW_OVERHEAD_BYTES, EntryLimits
     from reflective_domain.use_cases.sync import PushEntry
 
-    push = PushEntry(services.uow, services.clock, services.ids, EntryLimits(max_user_bytes=100))
+    limits = EntryLimits(max_user_bytes=ROW_OVERHEAD_BYTES + 100)
+    push = PushEntry(services.uow, services.clock, services.ids, limits)
     await push(user, upload(uuid.UUID(int=1), version(content=b"a" * 60)))
     with pytest.raises(LimitExceeded, match="quota"):
         await push(user, upload(uuid.UUID(int=2), version(content=b"b" * 60)))
@@ -165,6 +166,31 @@ async def test_the_storage_quota_counts_every_entry_and_frees_replaced_versions(
     assert (
         await push(user, upload(uuid.UUID(int=1), version(content=b"c" * 90)))
     ).entry.revision == 2
+
+
+async def test_the_storage_quota_counts_empty_entries_and_conflicts(services, user):
+    from reflective_domain.entries import ROW_OVERHEAD_BYTES, EntryLimits
+    from reflective_domain.use_cases.sync import PushEntry
+
+    limits = EntryLimits(max_user_bytes=3 * ROW_OVERHEAD_BYTES + 50)
+    push = PushEntry(services.uow, services.clock, services.ids, limits)
+    # Empty ciphertexts still cost their row.
+    await push(user, upload(uuid.UUID(int=1), version("laptop", content=b"")))
+    await push(user, upload(uuid.UUID(int=2), version("laptop", content=b"")))
+    # A conflicting upload is stored too, so it counts: this one does not fit.
+    with pytest.raises(LimitExceeded, match="quota"):
+        await push(user, upload(uuid.UUID(int=1), version("phone", content=b"x" * 60)))
+    assert (await services.conflicts(user)).conflicts == []
+    with pytest.raises(EntryConflict):  # this one fits, and is kept as a conflict
+        await push(user, upload(uuid.UUID(int=1), version("phone", content=b"x" * 40)))
+    with pytest.raises(LimitExceeded, match="quota"):
+        await push(user, upload(uuid.UUID(int=3), version("laptop", content=b"")))
+    # Deleting an entry frees its ciphertext but not its tombstone's row.
+    await services.delete_entry(user, uuid.UUID(int=2))
+    with pytest.raises(LimitExceeded, match="quota"):
+        await push(user, upload(uuid.UUID(int=3), version("laptop", content=b"")))
+    await services.delete_all_entries(user)
+    await push(user, upload(uuid.UUID(int=3), version("laptop", content=b"")))
 
 
 async def test_a_resolution_never_overwrites_a_version_written_after_the_conflict(services, user):
@@ -175,7 +201,7 @@ async def test_a_resolution_never_overwrites_a_version_written_after_the_conflic
     await services.push(user, upload(E1, newer))  # revision 2, after the conflict
     with pytest.raises(EntryConflict, match="changed since"):
         await services.resolve(user, err.value.conflict_id, Resolution.LOCAL)
-    [view] = await services.conflicts(user)
+    [view] = (await services.conflicts(user)).conflicts
     assert view.remote.version.content == newer.content  # nothing was lost
     # Looked at again, the conflict resolves against revision 2.
     entry = await services.resolve(user, err.value.conflict_id, Resolution.LOCAL, remote_revision=2)
@@ -200,7 +226,7 @@ async def test_a_resolution_decided_on_an_older_local_side_is_refused(services, 
     await services.push(user, upload(E1, version("laptop")))
     with pytest.raises(EntryConflict) as err:
         await services.push(user, upload(E1, version("phone")))
-    [shown] = await services.conflicts(user)
+    [shown] = (await services.conflicts(user)).conflicts
     with pytest.raises(EntryConflict):
         await services.push(user, upload(E1, version("phone")))  # the phone's newer edit
     for choice in (Resolution.REMOTE, Resolution.LOCAL):
@@ -212,7 +238,7 @@ async def test_a_resolution_decided_on_an_older_local_side_is_refused(services, 
                 remote_revision=shown.remote.revision,
                 generation=shown.conflict.generation,
             )
-    [now] = await services.conflicts(user)
+    [now] = (await services.conflicts(user)).conflicts
     assert now.conflict.generation == shown.conflict.generation + 1
     await services.resolve(
         user,

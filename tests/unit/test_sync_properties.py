@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
-from reflective_domain.entries import EntryVersion, Outcome, Resolution, Upload
+from reflective_domain.entries import EntryVersion, Outcome, Resolution, Upload, stored_size
 from reflective_domain.errors import EntryConflict, NotFound
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.conflicts import MergedVersion
@@ -44,6 +44,7 @@ class SyncMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         store = MemoryStore()
+        self.store = store
         self.clock = FakeClock()
         self.svc = Services(
             uow=lambda: MemoryUnitOfWork(store),
@@ -76,7 +77,7 @@ class SyncMachine(RuleBasedStateMachine):
             entry = self.run(self._get(entry_id))
             if entry is not None and entry.version is not None:
                 held[entry.version.fingerprint] = entry_id
-        for view in self.run(self.svc.conflicts(self.user)):
+        for view in self.run(self.svc.conflicts(self.user)).conflicts:
             held[view.conflict.local.fingerprint] = view.conflict.entry_id
         return held
 
@@ -137,7 +138,7 @@ class SyncMachine(RuleBasedStateMachine):
             self.must_keep[fp] = up.entry_id
 
     def open_conflict(self, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        for view in self.run(self.svc.conflicts(self.user)):
+        for view in self.run(self.svc.conflicts(self.user)).conflicts:
             if view.conflict.entry_id == entry_id:
                 return view.conflict
         return None
@@ -168,7 +169,7 @@ class SyncMachine(RuleBasedStateMachine):
         """The user opens the conflict list on a device: what it shows is what they decide on."""
         d = self.devices[device]
         d.shown = {}
-        for view in self.run(self.svc.conflicts(self.user)):
+        for view in self.run(self.svc.conflicts(self.user)).conflicts:
             remote = view.remote.version.fingerprint if view.remote.version else None
             d.shown[view.conflict.id] = (
                 view.conflict.local.fingerprint,
@@ -200,7 +201,7 @@ class SyncMachine(RuleBasedStateMachine):
         if not says_revision:
             # A client that does not say what it was shown (the web client) decides on the
             # conflict as it is now, as far as the server can tell: those sides may go.
-            for view in self.run(self.svc.conflicts(self.user)):
+            for view in self.run(self.svc.conflicts(self.user)).conflicts:
                 if view.conflict.id == conflict_id:
                     local_fp = view.conflict.local.fingerprint
                     remote_fp = view.remote.version.fingerprint if view.remote.version else None
@@ -249,8 +250,21 @@ class SyncMachine(RuleBasedStateMachine):
         assert not missing, f"lost {len(missing)} version(s)"
 
     @invariant()
+    def the_quota_counter_is_the_real_sum(self) -> None:
+        """Every write, delete, conflict and resolution keeps the O(1) byte counter equal to
+        what is really stored: each entry row and each conflict row, with their ciphertexts."""
+        tables = self.store.tables
+        real = sum(
+            stored_size(e.version) for (uid, _), e in tables.entries.items() if uid == self.user
+        )
+        real += sum(
+            stored_size(c.local) for c in tables.conflicts.values() if c.user_id == self.user
+        )
+        assert tables.stored_bytes[self.user] == real
+
+    @invariant()
     def at_most_one_open_conflict_per_entry(self) -> None:
-        entries = [v.conflict.entry_id for v in self.run(self.svc.conflicts(self.user))]
+        entries = [v.conflict.entry_id for v in self.run(self.svc.conflicts(self.user)).conflicts]
         assert len(entries) == len(set(entries))
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from reflective_adapters.memory.store import Tables
-from reflective_domain.accounts import User
-from reflective_domain.entries import Conflict, Entry
+from reflective_domain.accounts import AccountState, User
+from reflective_domain.entries import Conflict, Entry, UploadContext
 from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 from reflective_domain.sessions import RefreshToken
@@ -29,6 +30,7 @@ class MemoryUsers:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
         self._loaded: dict[uuid.UUID, int] = {}
+        self._keyless: set[uuid.UUID] = set()
 
     def _email_taken(self, email: str, by_other_than: uuid.UUID) -> bool:
         return any(u.email == email and u.id != by_other_than for u in self._t.users.values())
@@ -38,20 +40,40 @@ class MemoryUsers:
             raise AlreadyExists("Email already registered")
         self._t.users[user.id] = _copy(user)
         self._t.change_seqs[user.id] = 0
+        self._t.stored_bytes[user.id] = 0
         self._loaded[user.id] = user.version
 
-    async def get(self, user_id: uuid.UUID) -> User | None:
+    async def get(self, user_id: uuid.UUID, *, with_he_key: bool = True) -> User | None:
         user = self._t.users.get(user_id)
         if user is None:
             return None
         self._loaded[user_id] = user.version
-        return _copy(user)
+        # As the PostgreSQL adapter: without with_he_key the key is not read.
+        if with_he_key:
+            self._keyless.discard(user_id)
+            return _copy(user)
+        self._keyless.add(user_id)
+        return replace(_copy(user), he_public_key=None)
 
-    async def get_by_email(self, email: str) -> User | None:
+    async def get_by_email(self, email: str, *, with_he_key: bool = True) -> User | None:
         for user in self._t.users.values():
             if user.email == email:
-                return await self.get(user.id)
+                return await self.get(user.id, with_he_key=with_he_key)
         return None
+
+    async def state(self, user_id: uuid.UUID, *, lock: bool = False) -> AccountState | None:
+        # Units of work are already serialized by the store's lock.
+        user = self._t.users.get(user_id)
+        if user is None:
+            return None
+        return AccountState(
+            id=user.id,
+            privacy_tier=user.privacy_tier,
+            sessions_revoked_at=user.sessions_revoked_at,
+            change_seq=self._t.change_seqs.get(user_id, 0),
+            stored_bytes=self._t.stored_bytes.get(user_id, 0),
+            disabled=user.disabled,
+        )
 
     async def save(self, user: User) -> None:
         stored = self._t.users.get(user.id)
@@ -59,16 +81,29 @@ class MemoryUsers:
             raise ConcurrentUpdate("the account was changed by another request; try again")
         if self._email_taken(user.email, user.id):
             raise AlreadyExists("Email already registered")
-        self._t.users[user.id] = _copy(user)
+        saved = _copy(user)
+        if user.id in self._keyless:
+            saved.he_public_key = stored.he_public_key
+        self._t.users[user.id] = saved
         self._loaded[user.id] = user.version
 
     async def lock(self, user_id: uuid.UUID) -> None:
         # Units of work are already serialized by the store's lock.
         return None
 
-    async def next_change_seq(self, user_id: uuid.UUID) -> int:
+    async def next_change_seq(self, user_id: uuid.UUID, stored_delta: int = 0) -> int:
         self._t.change_seqs[user_id] += 1
+        await self.add_stored_bytes(user_id, stored_delta)
         return self._t.change_seqs[user_id]
+
+    async def add_stored_bytes(self, user_id: uuid.UUID, delta: int) -> None:
+        total = self._t.stored_bytes.get(user_id, 0) + delta
+        if total < 0:
+            raise ValueError("stored bytes cannot be negative")  # the database's CHECK
+        self._t.stored_bytes[user_id] = total
+
+    async def clear_stored_bytes(self, user_id: uuid.UUID) -> None:
+        self._t.stored_bytes[user_id] = 0
 
     async def current_change_seq(self, user_id: uuid.UUID) -> int:
         return self._t.change_seqs.get(user_id, 0)
@@ -77,6 +112,7 @@ class MemoryUsers:
         t = self._t
         t.users.pop(user_id, None)
         t.change_seqs.pop(user_id, None)
+        t.stored_bytes.pop(user_id, None)
         by_owner: list[dict[Any, Any]] = [t.tags, t.conflicts, t.metrics, t.refresh_tokens]
         for table in by_owner:
             for owned in [k for k, v in table.items() if v.user_id == user_id]:
@@ -188,6 +224,31 @@ class MemoryEntries:
     ) -> int | None:
         return self._t.fingerprints.get((user_id, entry_id, fingerprint))
 
+    async def upload_context(
+        self, user_id: uuid.UUID, entry_id: uuid.UUID, fingerprint: bytes, device_id: str
+    ) -> UploadContext | None:
+        entry = await self.get(user_id, entry_id)
+        if entry is None:
+            return None
+        conflict = next(
+            (
+                c
+                for c in self._t.conflicts.values()
+                if c.user_id == user_id and c.entry_id == entry_id and c.is_open
+            ),
+            None,
+        )
+        return UploadContext(
+            entry=entry,
+            known_revision=await self.revision_with(user_id, entry_id, fingerprint),
+            open_conflict=_copy(conflict) if conflict is not None else None,
+            delivered_revision=self._t.deliveries.get((user_id, device_id, entry_id)),
+        )
+
+    async def get_many(self, user_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]) -> list[Entry]:
+        found = (self._t.entries.get((user_id, entry_id)) for entry_id in set(entry_ids))
+        return [_copy(e) for e in found if e is not None]
+
     async def changes_after(self, user_id: uuid.UUID, change_seq: int, limit: int) -> list[Entry]:
         changed = sorted(
             (e for e in self._of(user_id) if e.change_seq > change_seq), key=lambda e: e.change_seq
@@ -219,8 +280,14 @@ class MemoryEntries:
     async def stored_bytes(self, user_id: uuid.UUID) -> int:
         return sum(e.version.size for e in self._of(user_id) if e.version is not None)
 
-    async def creation_times(self, user_id: uuid.UUID) -> list[datetime]:
-        return [e.version.created_at for e in self._of(user_id) if e.version is not None]
+    async def creation_times(
+        self, user_id: uuid.UUID, since: datetime | None = None
+    ) -> list[datetime]:
+        return sorted(
+            e.version.created_at
+            for e in self._of(user_id)
+            if e.version is not None and (since is None or e.version.created_at >= since)
+        )
 
     async def all(self, user_id: uuid.UUID) -> list[Entry]:
         return [_copy(e) for e in sorted(self._of(user_id), key=lambda e: e.change_seq)]
@@ -264,11 +331,13 @@ class MemoryConflicts:
     async def save(self, conflict: Conflict) -> None:
         self._t.conflicts[conflict.id] = _copy(conflict)
 
-    async def list_open(self, user_id: uuid.UUID) -> list[Conflict]:
+    async def list_open(
+        self, user_id: uuid.UUID, *, limit: int, offset: int = 0
+    ) -> tuple[list[Conflict], int]:
         found = sorted(
             (c for c in self._of(user_id) if c.is_open), key=lambda c: (c.detected_at, c.id)
         )
-        return [_copy(c) for c in found]
+        return [_copy(c) for c in found[offset : offset + limit]], len(found)
 
     async def all(self, user_id: uuid.UUID) -> list[Conflict]:
         return [_copy(c) for c in sorted(self._of(user_id), key=lambda c: (c.detected_at, c.id))]

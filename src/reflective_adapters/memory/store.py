@@ -22,6 +22,7 @@ class Tables:
 
     users: dict[UserId, User] = field(default_factory=dict)
     change_seqs: dict[UserId, int] = field(default_factory=dict)
+    stored_bytes: dict[UserId, int] = field(default_factory=dict)
     tags: dict[uuid.UUID, Tag] = field(default_factory=dict)
     entries: dict[tuple[UserId, uuid.UUID], Entry] = field(default_factory=dict)
     fingerprints: dict[tuple[UserId, uuid.UUID, bytes], int] = field(default_factory=dict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,15 +25,20 @@ def make_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     pool_timeout: float = 30.0,
-    pool_pre_ping: bool = True,
+    pool_pre_ping: bool = False,
     echo: bool = False,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An asyncpg engine for ``url`` (any accepted PostgreSQL URL form, see ``urls``).
 
     ``hide_parameters`` keeps bound values (ciphertexts, password hashes, token hashes) out of
-    exception messages and logs. ``pool_pre_ping`` replaces a pooled connection the server
-    dropped (restart, idle timeout) before a request gets it, for one cheap round trip.
+    exception messages and logs.
+
+    No pre-ping round trip on checkout: a pooled connection the server dropped (restart, idle
+    timeout, terminated backend) is known to asyncpg as closed as soon as the event loop has
+    read the end of its socket, so each checkout looks at that (no round trip) and a closed
+    connection is replaced before a request gets it: the pool retries the checkout with a
+    new connection.
     """
     connect_args = {"server_settings": {"application_name": APPLICATION_NAME}}
     connect_args.update(kwargs.pop("connect_args", {}))
@@ -49,7 +54,17 @@ def make_engine(
         **kwargs,
     )
     event.listen(engine.sync_engine, "connect", _unblock_writes_on_connection_loss)
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
     return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Raising DisconnectionError in a checkout makes the pool discard this connection and
+    check out again (a fresh connection when the rest are gone too)."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 def _unblock_writes_on_connection_loss(dbapi_connection: Any, _record: Any) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reflective_domain.accounts import Preferences, User
+from reflective_domain.accounts import AccountState, Preferences, User
 from reflective_domain.entries import Conflict, Entry, EntryVersion, Resolution
 from reflective_domain.he_params import CkksParameters, HePublicKey
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup
@@ -46,9 +46,21 @@ def user_values(user: User) -> Values:
     }
 
 
+def state_from_row(row: Any) -> AccountState:
+    return AccountState(
+        id=row.id,
+        privacy_tier=PrivacyTier(row.privacy_tier),
+        sessions_revoked_at=row.sessions_revoked_at,
+        change_seq=int(row.change_seq),
+        stored_bytes=int(row.stored_bytes),
+        disabled=bool(row.disabled),
+    )
+
+
 def user_from_row(row: Any) -> User:
+    """A row with the HE key columns or without them (then ``he_public_key`` is None)."""
     key = None
-    if row.he_public_key is not None:
+    if getattr(row, "he_public_key", None) is not None:
         key = HePublicKey(
             data=bytes(row.he_public_key),
             parameters=CkksParameters(

@@ -79,6 +79,9 @@ users = Table(
     Column("sessions_revoked_at", _tz()),
     # The last change sequence handed out for this user (DESIGN §7): bumped under the row lock.
     Column("change_seq", BigInteger, nullable=False, server_default=text("0")),
+    # What the user's entries and conflicts hold (reflective_domain.entries.stored_size),
+    # kept by every write in the statement that takes its change sequence: the quota in O(1).
+    Column("stored_bytes", BigInteger, nullable=False, server_default=text("0")),
     # Optimistic concurrency: a save only applies over the version it was read at.
     Column("version", Integer, nullable=False),
     Column("created_at", _tz(), nullable=False),
@@ -96,6 +99,7 @@ users = Table(
         " AND he_coeff_mod_bit_sizes IS NOT NULL AND he_scale IS NOT NULL)",
         name="he_key_complete",
     ),
+    CheckConstraint("stored_bytes >= 0", name="stored_bytes_not_negative"),
 )
 
 tags = Table(
@@ -146,6 +150,13 @@ entries = Table(
     # The change feed reads by cursor; a sequence number belongs to one change only.
     Index("uq_entries_user_id_change_seq", "user_id", "change_seq", unique=True),
     Index(None, "user_id", "synced_at", "id"),
+    # The writing streak reads only recent live entries' creation times.
+    Index(
+        "ix_entries_user_id_created_at",
+        "user_id",
+        "created_at",
+        postgresql_where=text("content IS NOT NULL"),
+    ),
 )
 
 # Which exact version (by fingerprint of IV + ciphertext) each revision had: retries are no-ops.

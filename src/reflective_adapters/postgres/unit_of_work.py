@@ -1,10 +1,11 @@
-"""The unit of work: one database transaction (one AsyncSession) shared by every repository."""
+"""The unit of work: one database transaction (one Core connection) shared by every
+repository."""
 
 from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from reflective_adapters.postgres.repositories import (
     PgConflicts,
@@ -29,11 +30,14 @@ from reflective_domain.ports.repositories import (
 
 
 class SqlAlchemyUnitOfWork:
-    """``async with SqlAlchemyUnitOfWork(session_factory) as uow: ...; await uow.commit()``.
+    """``async with SqlAlchemyUnitOfWork(engine) as uow: ...; await uow.commit()``.
 
-    Leaving the block without committing rolls back. Isolation is PostgreSQL's default, READ
-    COMMITTED; writers of one user serialize on the user row (``users.lock`` /
-    ``users.next_change_seq``), and uniqueness is left to constraints and ON CONFLICT.
+    The repositories run Core statements on one ``AsyncConnection``: no ORM session, whose
+    per-statement bookkeeping the hand-mapped repositories never use. A session factory is
+    accepted too (its engine is used). Leaving the block without committing rolls back.
+    Isolation is PostgreSQL's default, READ COMMITTED; writers of one user serialize on the
+    user row (``users.state(lock=True)`` / ``users.lock`` / ``users.next_change_seq``), and
+    uniqueness is left to constraints and ON CONFLICT.
     """
 
     users: UserRepository
@@ -45,18 +49,23 @@ class SqlAlchemyUnitOfWork:
     refresh_tokens: RefreshTokenRepository
     login_attempts: LoginAttemptRepository
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self._session_factory = session_factory
-        self._session: AsyncSession | None = None
+    def __init__(self, bind: AsyncEngine | async_sessionmaker[AsyncSession]) -> None:
+        engine = bind if isinstance(bind, AsyncEngine) else bind.kw["bind"]
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("a unit of work needs an AsyncEngine or a session factory bound to one")
+        self._engine = engine
+        self._session: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
         if self._session is not None:
             raise RuntimeError("this unit of work is already in use")
-        self._session = self._session_factory()
-        self._bind(self._session)
+        connection = self._engine.connect()
+        await connection.start()
+        self._session = connection
+        self._bind(connection)
         return self
 
-    def _bind(self, session: AsyncSession) -> None:
+    def _bind(self, session: AsyncConnection) -> None:
         # Fresh repositories also forget the user versions read by a rolled-back transaction.
         self.users = PgUsers(session)
         self.tags = PgTags(session)
@@ -79,7 +88,7 @@ class SqlAlchemyUnitOfWork:
             await session.close()
 
     @property
-    def session(self) -> AsyncSession:
+    def session(self) -> AsyncConnection:
         if self._session is None:
             raise RuntimeError("the unit of work is not active; use `async with`")
         return self._session

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 
 import jwt
@@ -15,6 +18,9 @@ from reflective_domain.sessions import AccessClaims
 _ALGORITHM = "HS256"
 _REQUIRED = ["exp", "iat", "sub", "jti", "iss", "aud"]
 _INVALID = "Could not validate credentials"
+# Tokens verified recently, by digest: a device presents the same token on every request of
+# its sync loop, and verifying its signature again each time is a good share of a request.
+_VERIFIED_CACHE_SIZE = 4096
 
 
 class JwtTokenService:
@@ -43,6 +49,8 @@ class JwtTokenService:
         self._audience = audience
         self._ttl = access_ttl_seconds
         self._clock = clock
+        # digest of a token -> (its claims, its expiry as a POSIX timestamp)
+        self._verified: OrderedDict[bytes, tuple[AccessClaims, float]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"JwtTokenService(issuer={self._issuer!r}, ttl={self._ttl}s, secret=<hidden>)"
@@ -64,6 +72,24 @@ class JwtTokenService:
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def read_access(self, token: str) -> AccessClaims:
+        """A token seen before (its exact bytes, by digest) is not verified again, but its
+        expiry is checked every time, as a first verification would."""
+        digest = hashlib.blake2b(token.encode(), digest_size=20).digest()
+        known = self._verified.get(digest)
+        if known is not None:
+            claims, expires = known
+            if time.time() < expires:
+                self._verified.move_to_end(digest)
+                return claims
+            del self._verified[digest]
+            raise AuthenticationFailed(_INVALID)
+        verified, expires = self._verify(token)
+        self._verified[digest] = (verified, expires)
+        if len(self._verified) > _VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return verified
+
+    def _verify(self, token: str) -> tuple[AccessClaims, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -76,10 +102,14 @@ class JwtTokenService:
             issued = claims["iat"]
             if isinstance(issued, bool) or not isinstance(issued, (int, float)):
                 raise AuthenticationFailed(_INVALID)
-            return AccessClaims(
+            expires = claims["exp"]
+            if isinstance(expires, bool) or not isinstance(expires, (int, float)):
+                raise AuthenticationFailed(_INVALID)
+            verified = AccessClaims(
                 user_id=uuid.UUID(str(claims["sub"])),
                 issued_at=datetime.fromtimestamp(issued, timezone.utc),
             )
+            return verified, float(expires)
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
             # Never say which check failed: that helps an attacker tune forgeries.
             raise AuthenticationFailed(_INVALID) from exc

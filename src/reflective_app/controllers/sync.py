@@ -25,7 +25,7 @@ from reflective_app.dto.sync import (
     DeletedMetrics,
     ResolveRequest,
 )
-from reflective_app.injected import UserId
+from reflective_app.injected import Caller, UserId
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.entries import EntryLimits, Outcome, Resolution
 from reflective_domain.errors import ResyncRequired
@@ -69,12 +69,13 @@ class SyncController(Controller):
         request_max_body_size=ENTRY_BODY_LIMIT,
     )
     async def upload(
-        self, user_id: UserId, data: JSONBody[BackupUpload], push_entry: NamedDependency[PushEntry]
+        self, caller: Caller, data: JSONBody[BackupUpload], push_entry: NamedDependency[PushEntry]
     ) -> BackupStored:
         """Upload one encrypted entry version. Retrying the same upload is harmless. 409
         with ``{"detail": {message, conflict_id, log_id}}`` when it would overwrite a version
         this device has not seen: both are kept as a conflict to resolve."""
-        pushed = await push_entry(user_id, data.to_domain())
+        user_id = caller.user_id
+        pushed = await push_entry(user_id, data.to_domain(), token_issued_at=caller.issued_at)
         version = pushed.entry.version
         assert version is not None  # an accepted upload is live
         return BackupStored(
@@ -90,7 +91,7 @@ class SyncController(Controller):
     @get("/backups", operation_id="list_backups")
     async def list_backups(
         self,
-        user_id: UserId,
+        caller: Caller,
         list_backups: NamedDependency[ListBackups],
         since: Annotated[
             datetime | None,
@@ -104,7 +105,14 @@ class SyncController(Controller):
     ) -> BackupList:
         """Live entries, oldest accepted first. What is returned counts as seen by
         ``device_id`` (it may then overwrite those versions without conflict)."""
-        page = await list_backups(user_id, require_offset("since", since), device_id, limit, offset)
+        page = await list_backups(
+            caller.user_id,
+            require_offset("since", since),
+            device_id,
+            limit,
+            offset,
+            token_issued_at=caller.issued_at,
+        )
         return BackupList(
             backups=[BackupView.of(entry) for entry in page.backups],
             has_more=page.has_more,
@@ -114,7 +122,7 @@ class SyncController(Controller):
     @get("/changes", operation_id="list_changes")
     async def changes(
         self,
-        user_id: UserId,
+        caller: Caller,
         pull_changes: NamedDependency[PullChanges],
         cursor: Annotated[
             str | None, Parameter(description="next_cursor of the previous page; none: start")
@@ -132,7 +140,9 @@ class SyncController(Controller):
             if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > MAX_CURSOR_DIGITS:
                 raise ResyncRequired(UNKNOWN_CURSOR)
             position = int(cursor)
-        page = await pull_changes(user_id, position, limit, device_id)
+        page = await pull_changes(
+            caller.user_id, position, limit, device_id, token_issued_at=caller.issued_at
+        )
         return ChangeList(
             changes=[ChangeView.of(entry) for entry in page.changes],
             next_cursor=str(page.next_cursor),
@@ -151,14 +161,16 @@ class SyncController(Controller):
     @delete("/backup/{backup_id:uuid}", status_code=200, operation_id="delete_backup")
     async def delete_one(
         self,
-        user_id: UserId,
+        caller: Caller,
         backup_id: FromPath[uuid.UUID],
         delete_entry: NamedDependency[DeleteEntry],
         device_id: DeviceId = None,
     ) -> Message:
         """Delete one backup; other devices see a tombstone in the change feed. 404 when
         unknown."""
-        entry = await delete_entry(user_id, backup_id, device_id)
+        entry = await delete_entry(
+            caller.user_id, backup_id, device_id, token_issued_at=caller.issued_at
+        )
         return Message(
             success=True,
             message="Backup deleted",
@@ -175,13 +187,20 @@ class SyncController(Controller):
 
     @get("/conflicts", operation_id="list_conflicts")
     async def conflicts(
-        self, user_id: UserId, list_conflicts: NamedDependency[ListConflicts]
+        self,
+        caller: Caller,
+        list_conflicts: NamedDependency[ListConflicts],
+        limit: Annotated[int, Parameter(description="1..500")] = DEFAULT_PAGE,
+        offset: FromQuery[int] = 0,
     ) -> ConflictList:
-        """Unresolved conflicts, oldest first: the version that could not be applied
-        (local) and the entry's current one (remote)."""
-        views = await list_conflicts(user_id)
+        """Unresolved conflicts, oldest first, a page at a time (``total_count``: how many
+        are open in all): the version that could not be applied (local) and the entry's
+        current one (remote)."""
+        page = await list_conflicts(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
         return ConflictList(
-            conflicts=[ConflictItem.of(view) for view in views], total_count=len(views)
+            conflicts=[ConflictItem.of(view) for view in page.conflicts],
+            total_count=page.total_count,
+            has_more=page.has_more,
         )
 
     @post(
@@ -192,7 +211,7 @@ class SyncController(Controller):
     )
     async def resolve(
         self,
-        user_id: UserId,
+        caller: Caller,
         conflict_id: FromPath[uuid.UUID],
         data: JSONBody[ResolveRequest],
         resolve_conflict: NamedDependency[ResolveConflict],
@@ -203,13 +222,14 @@ class SyncController(Controller):
         the conflict was shown (send ``remote_revision`` and ``generation`` from the listing
         to be exact): list conflicts again and resolve against what is there now."""
         entry = await resolve_conflict(
-            user_id,
+            caller.user_id,
             conflict_id,
             Resolution(data.chosen_version),
             data.merged(),
             data.device_id,
             data.remote_revision,
             data.generation,
+            token_issued_at=caller.issued_at,
         )
         return Message(
             success=True,

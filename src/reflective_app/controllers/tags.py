@@ -11,7 +11,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from reflective_app.dto.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
-from reflective_app.injected import UserId
+from reflective_app.injected import Caller, UserId
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.tags import MAX_TAG_PAGE
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
@@ -25,14 +25,15 @@ class TagController(Controller):
     @get(operation_id="list_tags")
     async def list_tags(
         self,
-        user_id: UserId,
+        caller: Caller,
         list_tags: NamedDependency[ListTags],
         limit: Annotated[int, Parameter(description="1..1000")] = MAX_TAG_PAGE,
         offset: FromQuery[int] = 0,
     ) -> list[TagView]:
         """The user's tags, by name; ``limit`` (1..1000, default 1000) and ``offset`` page
         through them. A user holds at most MAX_TAGS_PER_USER tags (1000 by default)."""
-        return [TagView.of(tag) for tag in await list_tags(user_id, limit, offset)]
+        tags = await list_tags(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
+        return [TagView.of(tag) for tag in tags]
 
     @post(
         operation_id="create_tag",

@@ -19,7 +19,7 @@ from reflective_app.dto.users import (
     UpdateProfileRequest,
     UserProfile,
 )
-from reflective_app.injected import ClockDep, UserId
+from reflective_app.injected import Caller, ClockDep, UserId
 from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.tiers import PrivacyTier
@@ -40,12 +40,10 @@ class UserController(Controller):
     security = BEARER_AUTH
 
     @get(operation_id="get_me")
-    async def get_me(
-        self, user_id: UserId, get_profile: NamedDependency[GetProfile]
-    ) -> UserProfile:
+    async def get_me(self, caller: Caller, get_profile: NamedDependency[GetProfile]) -> UserProfile:
         """The user's profile. ``total_words_written`` is always 0: the server cannot read
         entries."""
-        return UserProfile.of(await get_profile(user_id))
+        return UserProfile.of(await get_profile(caller.user_id, token_issued_at=caller.issued_at))
 
     @put(operation_id="update_me")
     async def update_me(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -195,7 +195,8 @@ class ConflictItem(msgspec.Struct):
 
 class ConflictList(msgspec.Struct):
     conflicts: list[ConflictItem]
-    total_count: int
+    total_count: Annotated[int, msgspec.Meta(description="Open conflicts in all")]
+    has_more: Annotated[bool, msgspec.Meta(description="More pages after this one")] = False
 
 
 class ResolveRequest(msgspec.Struct):

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from reflective_domain.accounts import User
-from reflective_domain.entries import Conflict, Entry
+from reflective_domain.accounts import AccountState, User
+from reflective_domain.entries import Conflict, Entry, UploadContext
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
@@ -23,21 +23,36 @@ class UserRepository(Protocol):
         """Raise AlreadyExists when the email is taken (even by a concurrent writer)."""
         ...
 
-    async def get(self, user_id: uuid.UUID) -> User | None: ...
+    async def get(self, user_id: uuid.UUID, *, with_he_key: bool = True) -> User | None:
+        """The whole account; without ``with_he_key`` its HE public key (large) is not read
+        and ``he_public_key`` is None, and saving that user leaves the stored key as it is."""
+        ...
 
-    async def get_by_email(self, email: str) -> User | None: ...
+    async def get_by_email(self, email: str, *, with_he_key: bool = True) -> User | None: ...
 
     async def save(self, user: User) -> None:
         """Persist changes; raise ConcurrentUpdate when someone saved it since it was read, and
         AlreadyExists when a changed email is taken."""
         ...
 
+    async def state(self, user_id: uuid.UUID, *, lock: bool = False) -> AccountState | None:
+        """The account's sync state in one read; ``lock`` also serializes this transaction
+        with every other writer of the user's data until commit (as ``lock``)."""
+        ...
+
     async def lock(self, user_id: uuid.UUID) -> None:
         """Serialize this transaction with every other writer of the user's data until commit."""
         ...
 
-    async def next_change_seq(self, user_id: uuid.UUID) -> int:
-        """Allocate the user's next change sequence number (1, 2, ...), committing in order."""
+    async def next_change_seq(self, user_id: uuid.UUID, stored_delta: int = 0) -> int:
+        """Allocate the user's next change sequence number (1, 2, ...), committing in order,
+        and add ``stored_delta`` to the account's stored bytes in the same step."""
+        ...
+
+    async def add_stored_bytes(self, user_id: uuid.UUID, delta: int) -> None: ...
+
+    async def clear_stored_bytes(self, user_id: uuid.UUID) -> None:
+        """The account holds no entry and no conflict any more."""
         ...
 
     async def current_change_seq(self, user_id: uuid.UUID) -> int: ...
@@ -91,6 +106,17 @@ class EntryRepository(Protocol):
         """The revision an exact version (by fingerprint) was accepted as, if any."""
         ...
 
+    async def upload_context(
+        self, user_id: uuid.UUID, entry_id: uuid.UUID, fingerprint: bytes, device_id: str
+    ) -> UploadContext | None:
+        """The entry with, in one read, ``revision_with(fingerprint)``, its open conflict and
+        the revision delivered to ``device_id``; None when the entry is unknown."""
+        ...
+
+    async def get_many(self, user_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]) -> list[Entry]:
+        """Those of these entries that exist, in no particular order."""
+        ...
+
     async def changes_after(self, user_id: uuid.UUID, change_seq: int, limit: int) -> list[Entry]:
         """Entries, tombstones included, whose latest change is after ``change_seq``, in
         change order."""
@@ -112,7 +138,11 @@ class EntryRepository(Protocol):
 
     async def stored_bytes(self, user_id: uuid.UUID) -> int: ...
 
-    async def creation_times(self, user_id: uuid.UUID) -> list[datetime]: ...
+    async def creation_times(
+        self, user_id: uuid.UUID, since: datetime | None = None
+    ) -> list[datetime]:
+        """Creation times of live entries, those at or after ``since`` when given."""
+        ...
 
     async def all(self, user_id: uuid.UUID) -> list[Entry]:
         """Every entry, tombstones included (for export)."""
@@ -139,8 +169,10 @@ class ConflictRepository(Protocol):
 
     async def save(self, conflict: Conflict) -> None: ...
 
-    async def list_open(self, user_id: uuid.UUID) -> list[Conflict]:
-        """Unresolved conflicts, oldest first."""
+    async def list_open(
+        self, user_id: uuid.UUID, *, limit: int, offset: int = 0
+    ) -> tuple[list[Conflict], int]:
+        """A page of unresolved conflicts, oldest first, and how many are open in all."""
         ...
 
     async def all(self, user_id: uuid.UUID) -> list[Conflict]: ...

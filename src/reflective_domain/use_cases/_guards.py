@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from reflective_domain.accounts import User
-from reflective_domain.errors import ForbiddenByTier, NotFound
+from reflective_domain.accounts import AccountState, User
+from reflective_domain.errors import AuthenticationFailed, ForbiddenByTier, NotFound
 from reflective_domain.ports import UnitOfWork
 from reflective_domain.tiers import CloudData
+
+INVALID_TOKEN = "Could not validate credentials"
 
 _NEEDS = {
     CloudData.ENTRIES: "Cloud sync needs the full_sync privacy tier",
@@ -17,8 +20,25 @@ _NEEDS = {
 }
 
 
-async def load_user(uow: UnitOfWork, user_id: uuid.UUID) -> User:
-    user = await uow.users.get(user_id)
+def _check_token(found: AccountState | User | None, token_issued_at: datetime | None) -> None:
+    """With ``token_issued_at`` (an access token's issue time, its signature already checked)
+    the account must exist and not have ended its sessions since: this read of the user row
+    is the token's check, inside the request's one transaction."""
+    if token_issued_at is not None and (
+        found is None or not found.accepts_token_issued_at(token_issued_at)
+    ):
+        raise AuthenticationFailed(INVALID_TOKEN)
+
+
+async def load_user(
+    uow: UnitOfWork,
+    user_id: uuid.UUID,
+    *,
+    with_he_key: bool = True,
+    token_issued_at: datetime | None = None,
+) -> User:
+    user = await uow.users.get(user_id, with_he_key=with_he_key)
+    _check_token(user, token_issued_at)
     if user is None:
         raise NotFound("User not found")
     return user
@@ -35,3 +55,33 @@ async def user_permitted(
     if not user.privacy_tier.permits(data):
         raise ForbiddenByTier(_NEEDS[data])
     return user
+
+
+async def account_state(
+    uow: UnitOfWork,
+    user_id: uuid.UUID,
+    *,
+    lock: bool = False,
+    token_issued_at: datetime | None = None,
+) -> AccountState:
+    """The account's sync state in one read (locked for a writer), the token checked."""
+    state = await uow.users.state(user_id, lock=lock)
+    _check_token(state, token_issued_at)
+    if state is None:
+        raise NotFound("User not found")
+    return state
+
+
+async def state_permitted(
+    uow: UnitOfWork,
+    user_id: uuid.UUID,
+    data: CloudData,
+    *,
+    lock: bool = False,
+    token_issued_at: datetime | None = None,
+) -> AccountState:
+    """``account_state``, if the tier lets the server keep ``data``."""
+    state = await account_state(uow, user_id, lock=lock, token_issued_at=token_issued_at)
+    if not state.privacy_tier.permits(data):
+        raise ForbiddenByTier(_NEEDS[data])
+    return state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from reflective_domain.accounts import (
     Preferences,
@@ -18,7 +18,7 @@ from reflective_domain.errors import AuthenticationFailed, TooManyAttempts, Vali
 from reflective_domain.ports import Clock, IdGenerator, PasswordHasher, TokenService
 from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from reflective_domain.sessions import RefreshToken, TokenPair, hash_refresh_token
-from reflective_domain.streaks import writing_streak
+from reflective_domain.streaks import STREAK_WINDOW_DAYS, streak_window_start, writing_streak
 from reflective_domain.throttling import LoginAttempts, Scope, SignInThrottle
 from reflective_domain.use_cases._guards import load_user
 
@@ -211,7 +211,9 @@ class SignIn:
         account = normalised or email.strip().lower()
         async with self._uow() as uow:
             await self._gate.admit(uow, account, client_address, TOO_MANY_ATTEMPTS)
-            user = await uow.users.get_by_email(normalised) if normalised else None
+            user = (
+                await uow.users.get_by_email(normalised, with_he_key=False) if normalised else None
+            )
         ok = await self._gate.verify(user.password_hash if user else None, password)
         async with self._uow() as uow:
             await self._gate.record(uow, account, client_address, ok)
@@ -250,7 +252,7 @@ class RefreshSession:
                 await uow.refresh_tokens.revoke_family(record.family_id, now)
                 await uow.commit()
                 raise AuthenticationFailed(INVALID_REFRESH)
-            user = await uow.users.get(record.user_id)
+            user = await uow.users.get(record.user_id, with_he_key=False)
             if (
                 not record.is_usable(now)
                 or user is None
@@ -276,7 +278,7 @@ class SignOut:
         now = self._clock.now()
         async with self._uow() as uow:
             if refresh_token is None:
-                user = await load_user(uow, user_id)
+                user = await load_user(uow, user_id, with_he_key=False)
                 await uow.refresh_tokens.revoke_all(user_id, now)
                 user.sessions_revoked_at = now
                 user.touch(now)
@@ -289,7 +291,11 @@ class SignOut:
 
 
 class Authorize:
-    """Turn an access token into the user it names, refusing tokens a password change ended."""
+    """Turn an access token into the user it names, refusing tokens a password change ended.
+
+    Routes on the sync path do not call this: they verify the token's signature only
+    (``TokenService.read_access``) and give its issue time to their use case, which checks it
+    on the user-row read it makes anyway, in its own transaction."""
 
     def __init__(self, uow: UnitOfWorkFactory, tokens: TokenService) -> None:
         self._uow, self._tokens = uow, tokens
@@ -297,22 +303,35 @@ class Authorize:
     async def __call__(self, access_token: str) -> uuid.UUID:
         claims = self._tokens.read_access(access_token)
         async with self._uow() as uow:
-            user = await uow.users.get(claims.user_id)
-        if user is None or user.disabled or not user.accepts_token_issued_at(claims.issued_at):
+            state = await uow.users.state(claims.user_id)
+        if state is None or not state.accepts_token_issued_at(claims.issued_at):
             raise AuthenticationFailed("Could not validate credentials")
-        return user.id
+        return state.id
 
 
 class GetProfile:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
-    async def __call__(self, user_id: uuid.UUID) -> Profile:
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> Profile:
+        now = self._clock.now()
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, with_he_key=False, token_issued_at=token_issued_at)
+            tz = user.preferences.timezone
             count = await uow.entries.count_live(user_id)
-            times = await uow.entries.creation_times(user_id)
-        streak = writing_streak(times, user.preferences.timezone, self._clock.now())
+            # Only the recent entries' times: a window at a time, further back only while the
+            # streak reaches the window's first day.
+            times: list[datetime] = []
+            days = STREAK_WINDOW_DAYS
+            while True:
+                since = streak_window_start(now, tz, days)
+                times = await uow.entries.creation_times(user_id, since)
+                streak = writing_streak(times, tz, now)
+                if streak < days - 1 or len(times) >= count:
+                    break
+                days *= 4
         return Profile(user, count, streak)
 
 
@@ -350,7 +369,7 @@ class UpdateProfile:
         self, user_id: uuid.UUID, changes: ProfileChanges, client_address: str | None = None
     ) -> Profile:
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, with_he_key=False)
         if changes.password is not None:
             check_password(changes.password)
         new_email = normalise_email(changes.email) if changes.email is not None else None
@@ -387,7 +406,7 @@ class GetPreferences:
 
     async def __call__(self, user_id: uuid.UUID) -> Preferences:
         async with self._uow() as uow:
-            return (await load_user(uow, user_id)).preferences
+            return (await load_user(uow, user_id, with_he_key=False)).preferences
 
 
 class UpdatePreferences:
@@ -396,7 +415,7 @@ class UpdatePreferences:
 
     async def __call__(self, user_id: uuid.UUID, **changes: object) -> Preferences:
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, with_he_key=False)
             user.update_preferences(self._clock.now(), **changes)
             await uow.users.save(user)
             await uow.commit()
@@ -421,7 +440,7 @@ class DeleteAccount:
         self, user_id: uuid.UUID, password: str, client_address: str | None = None
     ) -> None:
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, with_he_key=False)
         if not await self._gate.check(user.email, client_address, user.password_hash, password):
             raise AuthenticationFailed("Password is incorrect")
         async with self._uow() as uow:

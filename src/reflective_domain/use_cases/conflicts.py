@@ -6,12 +6,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from reflective_domain.entries import Conflict, Entry, EntryLimits, EntryVersion, Resolution
+from reflective_domain.entries import (
+    Conflict,
+    Entry,
+    EntryLimits,
+    EntryVersion,
+    Resolution,
+    stored_size,
+)
 from reflective_domain.errors import EntryConflict, NotFound, ValidationFailed
 from reflective_domain.ports import Clock
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
-from reflective_domain.use_cases._guards import user_permitted
+from reflective_domain.use_cases._guards import state_permitted
+from reflective_domain.use_cases.sync import DEFAULT_PAGE, check_page_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,19 +30,41 @@ class ConflictView:
     remote: Entry
 
 
+@dataclass(frozen=True, slots=True)
+class ConflictPage:
+    conflicts: list[ConflictView]
+    has_more: bool
+    total_count: int
+
+
 class ListConflicts:
+    """Open conflicts, oldest first, a page at a time, each with its entry's current state."""
+
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: uuid.UUID) -> list[ConflictView]:
+    async def __call__(
+        self,
+        user_id: uuid.UUID,
+        limit: int = DEFAULT_PAGE,
+        offset: int = 0,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> ConflictPage:
+        check_page_size(limit)
+        if offset < 0:
+            raise ValidationFailed("offset", "offset must not be negative")
         async with self._uow() as uow:
-            await user_permitted(uow, user_id, CloudData.CONFLICTS)
-            views = []
-            for conflict in await uow.conflicts.list_open(user_id):
-                remote = await uow.entries.get(user_id, conflict.entry_id)
-                if remote is not None:
-                    views.append(ConflictView(conflict, remote))
-            return views
+            await state_permitted(
+                uow, user_id, CloudData.CONFLICTS, token_issued_at=token_issued_at
+            )
+            found, total = await uow.conflicts.list_open(user_id, limit=limit, offset=offset)
+            remotes = {}
+            if found:
+                entry_ids = list({c.entry_id for c in found})
+                remotes = {e.id: e for e in await uow.entries.get_many(user_id, entry_ids)}
+        views = [ConflictView(c, remotes[c.entry_id]) for c in found if c.entry_id in remotes]
+        return ConflictPage(views, offset + len(found) < total, total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +111,8 @@ class ResolveConflict:
         device_id: str | None = None,
         remote_revision: int | None = None,
         generation: int | None = None,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> Entry:
         if choice is Resolution.SUPERSEDED:
             raise ValidationFailed(
@@ -92,7 +124,9 @@ class ResolveConflict:
                 "merged needs final_encrypted_content and final_iv",
             )
         async with self._uow() as uow:
-            await user_permitted(uow, user_id, CloudData.CONFLICTS, lock=True)
+            state = await state_permitted(
+                uow, user_id, CloudData.CONFLICTS, lock=True, token_issued_at=token_issued_at
+            )
             conflict = await uow.conflicts.get(user_id, conflict_id)
             if conflict is None or not conflict.is_open:
                 raise NotFound("Conflict not found")
@@ -108,7 +142,10 @@ class ResolveConflict:
             version = self._chosen(conflict, entry, choice, merged, device_id, now)
             if version is not None:
                 version.check_limits(self._limits)
-                seq = await uow.users.next_change_seq(user_id)
+                # The conflict row keeps its local version; only the entry changes size.
+                delta = stored_size(version) - stored_size(entry.version)
+                self._limits.check_quota(state.stored_bytes, delta)
+                seq = await uow.users.next_change_seq(user_id, delta)
                 entry.write(version, seq, now)
                 await uow.entries.save(entry)
                 await uow.entries.remember_revision(entry, version.fingerprint)

@@ -15,6 +15,7 @@ from reflective_domain.entries import (
     Upload,
     check_device_id,
     decide_upload,
+    stored_size,
 )
 from reflective_domain.errors import (
     EntryConflict,
@@ -25,7 +26,7 @@ from reflective_domain.errors import (
 from reflective_domain.ports import Clock, IdGenerator, UnitOfWork
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
-from reflective_domain.use_cases._guards import user_permitted
+from reflective_domain.use_cases._guards import state_permitted
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
@@ -60,61 +61,70 @@ class PushEntry:
         self._uow, self._clock, self._ids = uow, clock, ids
         self._limits = limits or EntryLimits()
 
-    async def __call__(self, user_id: uuid.UUID, upload: Upload) -> Pushed:
-        upload.version.check_limits(self._limits)
+    async def __call__(
+        self, user_id: uuid.UUID, upload: Upload, *, token_issued_at: datetime | None = None
+    ) -> Pushed:
+        """``token_issued_at``: the access token's issue time, checked on the same read that
+        locks the user (see ``_guards``)."""
+        version = upload.version
+        version.check_limits(self._limits)
         async with self._uow() as uow:
-            await user_permitted(uow, user_id, CloudData.ENTRIES, lock=True)
-            entry = await uow.entries.get(user_id, upload.entry_id)
-            known = conflict = delivered = None
-            if entry is not None:
-                known = await uow.entries.revision_with(
-                    user_id, entry.id, upload.version.fingerprint
-                )
-                conflict = await uow.conflicts.open_for_entry(user_id, entry.id)
-                delivered = await uow.deliveries.delivered_revision(
-                    user_id, upload.version.device_id, entry.id
-                )
+            state = await state_permitted(
+                uow, user_id, CloudData.ENTRIES, lock=True, token_issued_at=token_issued_at
+            )
+            context = await uow.entries.upload_context(
+                user_id, upload.entry_id, version.fingerprint, version.device_id
+            )
+            entry = conflict = None
+            if context is not None:
+                entry, conflict = context.entry, context.open_conflict
             outcome = decide_upload(
                 entry,
                 upload,
-                delivered_revision=delivered,
-                known_revision=known,
+                delivered_revision=context.delivered_revision if context else None,
+                known_revision=context.known_revision if context else None,
                 open_conflict=conflict,
             )
             now = self._clock.now()
-            if outcome in (Outcome.CREATED, Outcome.ACCEPTED):
-                replaced = entry.version.size if entry is not None and entry.version else 0
-                stored = await uow.entries.stored_bytes(user_id)
-                self._limits.check_quota(stored, replaced, upload.version.size)
             if outcome is Outcome.CREATED:
-                seq = await uow.users.next_change_seq(user_id)
-                entry = Entry.create(upload.entry_id, user_id, upload.version, seq, now)
+                delta = stored_size(version)
+                self._limits.check_quota(state.stored_bytes, delta)
+                seq = await uow.users.next_change_seq(user_id, delta)
+                entry = Entry.create(upload.entry_id, user_id, version, seq, now)
                 await uow.entries.add(entry)
-                await uow.entries.remember_revision(entry, upload.version.fingerprint)
+                await uow.entries.remember_revision(entry, version.fingerprint)
             elif outcome is Outcome.ACCEPTED:
                 assert entry is not None
-                seq = await uow.users.next_change_seq(user_id)
-                entry.write(upload.version, seq, now)
+                delta = stored_size(version) - stored_size(entry.version)
+                self._limits.check_quota(state.stored_bytes, delta)
+                seq = await uow.users.next_change_seq(user_id, delta)
+                entry.write(version, seq, now)
                 await uow.entries.save(entry)
-                await uow.entries.remember_revision(entry, upload.version.fingerprint)
-                if conflict is not None and conflict.local.device_id == upload.version.device_id:
+                await uow.entries.remember_revision(entry, version.fingerprint)
+                if conflict is not None and conflict.local.device_id == version.device_id:
                     conflict.close(Resolution.SUPERSEDED, now)
                     await uow.conflicts.save(conflict)
             elif outcome is Outcome.CONFLICT:
                 assert entry is not None
+                delta = stored_size(version)
+                self._limits.check_quota(state.stored_bytes, delta)
                 conflict = Conflict(
                     id=self._ids.new_id(),
                     user_id=user_id,
                     entry_id=entry.id,
-                    local=upload.version,
+                    local=version,
                     remote_revision=entry.revision,
                     detected_at=now,
                 )
                 await uow.conflicts.add(conflict)
+                await uow.users.add_stored_bytes(user_id, delta)
             elif outcome is Outcome.CONFLICT_REFRESHED:
                 assert entry is not None and conflict is not None
-                conflict.refresh(upload.version, now)
+                delta = stored_size(version) - stored_size(conflict.local)
+                self._limits.check_quota(state.stored_bytes, delta)
+                conflict.refresh(version, now)
                 await uow.conflicts.save(conflict)
+                await uow.users.add_stored_bytes(user_id, delta)
             await uow.commit()
         assert entry is not None
         if outcome in _CONFLICTED:
@@ -163,14 +173,18 @@ class PullChanges:
         cursor: int = 0,
         limit: int = DEFAULT_PAGE,
         device_id: str | None = None,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> ChangePage:
         check_page_size(limit)
         check_device_id(device_id)
         if cursor < 0:
             raise ResyncRequired("Unknown cursor: resync from the beginning")
         async with self._uow() as uow:
-            await user_permitted(uow, user_id, CloudData.ENTRIES)
-            if cursor > await uow.users.current_change_seq(user_id):
+            state = await state_permitted(
+                uow, user_id, CloudData.ENTRIES, token_issued_at=token_issued_at
+            )
+            if cursor > state.change_seq:
                 raise ResyncRequired("Unknown cursor: resync from the beginning")
             found = await uow.entries.changes_after(user_id, cursor, limit + 1)
             page = found[:limit]
@@ -201,13 +215,15 @@ class ListBackups:
         device_id: str | None = None,
         limit: int = DEFAULT_PAGE,
         offset: int = 0,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> BackupPage:
         check_page_size(limit)
         check_device_id(device_id)
         if offset < 0:
             raise ValidationFailed("offset", "offset must not be negative")
         async with self._uow() as uow:
-            await user_permitted(uow, user_id, CloudData.ENTRIES)
+            await state_permitted(uow, user_id, CloudData.ENTRIES, token_issued_at=token_issued_at)
             found, total = await uow.entries.list_live(
                 user_id, synced_after=since, exclude_device=device_id, limit=limit, offset=offset
             )
@@ -223,15 +239,23 @@ class DeleteEntry:
         self._uow, self._clock = uow, clock
 
     async def __call__(
-        self, user_id: uuid.UUID, entry_id: uuid.UUID, device_id: str | None = None
+        self,
+        user_id: uuid.UUID,
+        entry_id: uuid.UUID,
+        device_id: str | None = None,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> Entry:
         check_device_id(device_id)
         async with self._uow() as uow:
-            await user_permitted(uow, user_id, CloudData.ENTRIES, lock=True)
+            await state_permitted(
+                uow, user_id, CloudData.ENTRIES, lock=True, token_issued_at=token_issued_at
+            )
             entry = await uow.entries.get(user_id, entry_id)
             if entry is None or entry.deleted:
                 raise NotFound("Backup not found")
-            seq = await uow.users.next_change_seq(user_id)
+            freed = stored_size(None) - stored_size(entry.version)
+            seq = await uow.users.next_change_seq(user_id, freed)
             entry.delete(device_id or "unknown", seq, self._clock.now())
             await uow.entries.save(entry)
             await uow.commit()
@@ -251,5 +275,6 @@ class DeleteAllEntries:
             await uow.conflicts.delete_all(user_id)
             deleted = await uow.entries.delete_all(user_id)
             await uow.deliveries.delete_all(user_id)
+            await uow.users.clear_stored_bytes(user_id)
             await uow.commit()
         return deleted

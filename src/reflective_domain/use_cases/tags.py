@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from reflective_domain.errors import LimitExceeded, NotFound
 from reflective_domain.ports import Clock, IdGenerator
@@ -15,7 +15,7 @@ from reflective_domain.tags import (
     check_cleanup_days,
     check_tag_page,
 )
-from reflective_domain.use_cases._guards import load_user
+from reflective_domain.use_cases._guards import account_state
 
 
 class CreateTag:
@@ -36,8 +36,7 @@ class CreateTag:
     ) -> tuple[Tag, bool]:
         tag = Tag.new(self._ids.new_id(), user_id, name, color, self._clock.now())
         async with self._uow() as uow:
-            await load_user(uow, user_id)
-            await uow.users.lock(user_id)  # creations of one user count one at a time
+            await account_state(uow, user_id, lock=True)  # creations of one user count in turn
             held = await uow.tags.count(user_id)
             stored, created = await uow.tags.add_or_get(tag)
             if created and held >= self._max:
@@ -52,10 +51,17 @@ class ListTags:
         self._uow = uow
 
     async def __call__(
-        self, user_id: uuid.UUID, limit: int = MAX_TAG_PAGE, offset: int = 0
+        self,
+        user_id: uuid.UUID,
+        limit: int = MAX_TAG_PAGE,
+        offset: int = 0,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> list[Tag]:
         check_tag_page(limit, offset)
         async with self._uow() as uow:
+            if token_issued_at is not None:
+                await account_state(uow, user_id, token_issued_at=token_issued_at)
             return await uow.tags.list(user_id, limit, offset)
 
 

@@ -106,3 +106,21 @@ def test_hardening_settings(tmp_path: Path) -> None:
     for bad in ("five", "5", "5/0", "-1/60"):
         with pytest.raises(SettingsError, match="RATE_LIMIT_AGGREGATE"):
             Settings.from_env(env(tmp_path, RATE_LIMIT_AGGREGATE=bad), env_file=None)
+
+
+def test_admission_settings(tmp_path: Path) -> None:
+    defaults = Settings.from_env(env(tmp_path), env_file=None)
+    assert (defaults.admission_limit, defaults.admission_wait_seconds) == (20, 2.0)
+    given = Settings.from_env(
+        env(tmp_path, ADMISSION_LIMIT="8", ADMISSION_WAIT_SECONDS="0.5"), env_file=None
+    )
+    assert (given.admission_limit, given.admission_wait_seconds) == (8, 0.5)
+    for name, value in [
+        ("ADMISSION_LIMIT", "0"),
+        ("ADMISSION_WAIT_SECONDS", "0"),
+        ("ADMISSION_WAIT_SECONDS", "soon"),
+        ("ADMISSION_WAIT_SECONDS", "inf"),
+        ("ADMISSION_WAIT_SECONDS", "nan"),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env(env(tmp_path, **{name: value}), env_file=None)

@@ -185,6 +185,7 @@ async def test_conflict_then_resolution(client: Client, synced_user: Account) ->
     assert (await read(client, synced_user, "/api/sync/conflicts")) == {
         "conflicts": [],
         "total_count": 0,
+        "has_more": False,
     }
     [backup] = (await read(client, synced_user, "/api/sync/backups"))["backups"]
     assert backup["encrypted_content"] == b64(b"merged!") and backup["revision"] == 2

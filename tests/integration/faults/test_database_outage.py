@@ -2,7 +2,8 @@
 readiness and ordinary requests answer 503 ``{"detail": ...}``, never 500 and never a hang;
 a write cut off by the outage leaves nothing half-written; and once PostgreSQL is back the
 same app process serves again by itself: the pool's dead connections are replaced on checkout
-(``pool_pre_ping``) rather than handed to a request, and none is leaked by the outage.
+(seen closed there, with no pre-ping round trip) rather than handed to a request, and none is
+leaked by the outage.
 """
 
 from __future__ import annotations
@@ -218,7 +219,8 @@ async def _stopped_during_a_batch(outage: Outage, mode: str) -> None:
 
 async def _restarted_under_an_idle_pool(outage: Outage) -> None:
     """PostgreSQL restarts between requests: every pooled connection is dead, yet the very
-    first requests afterwards succeed (each checkout pings and reconnects), no 503."""
+    first requests afterwards succeed (each checkout sees its connection closed and
+    reconnects), no 503."""
     client, headers = outage.client, outage.account.headers
     parallel = 6
     before = await asyncio.gather(*(client.get("/api/users/me", headers=headers) for _ in range(6)))

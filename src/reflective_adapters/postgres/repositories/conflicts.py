@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reflective_adapters.postgres.mappers import conflict_from_row, conflict_values
 from reflective_adapters.postgres.schema import conflicts
@@ -13,10 +13,20 @@ from reflective_domain.errors import AlreadyExists
 
 _open = conflicts.c.resolved_at.is_(None)
 _oldest_first = (conflicts.c.detected_at, conflicts.c.id)
+_mine = conflicts.c.user_id == bindparam("user_id")
+# A page with the number open in all (a window over every open conflict).
+_LIST_OPEN = (
+    select(conflicts, func.count().over().label("total_open"))
+    .where(_mine, _open)
+    .order_by(*_oldest_first)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+_COUNT_OPEN = select(func.count()).select_from(conflicts).where(_mine, _open)
 
 
 class PgConflicts:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._s = session
 
     async def get(self, user_id: uuid.UUID, conflict_id: uuid.UUID) -> Conflict | None:
@@ -55,11 +65,15 @@ class PgConflicts:
         )
         await self._s.execute(stmt)
 
-    async def list_open(self, user_id: uuid.UUID) -> list[Conflict]:
-        stmt = (
-            select(conflicts).where(conflicts.c.user_id == user_id, _open).order_by(*_oldest_first)
-        )
-        return [conflict_from_row(row) for row in await self._s.execute(stmt)]
+    async def list_open(
+        self, user_id: uuid.UUID, *, limit: int, offset: int = 0
+    ) -> tuple[list[Conflict], int]:
+        params = {"user_id": user_id, "limit": limit, "offset": offset}
+        rows = (await self._s.execute(_LIST_OPEN, params)).all()
+        if rows:
+            return [conflict_from_row(row) for row in rows], int(rows[0].total_open)
+        count = await self._s.execute(_COUNT_OPEN, {"user_id": user_id})
+        return [], int(count.scalar_one())
 
     async def all(self, user_id: uuid.UUID) -> list[Conflict]:
         stmt = select(conflicts).where(conflicts.c.user_id == user_id).order_by(*_oldest_first)

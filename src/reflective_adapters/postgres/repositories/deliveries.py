@@ -3,18 +3,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reflective_adapters.postgres.schema import deliveries
 
-# Rows per INSERT: one round trip each, well under PostgreSQL's 32767 parameters.
-_CHUNK = 1000
+# One statement of four parameters whatever the number of entries: the pairs travel as two
+# arrays, so the statement is prepared once and never rebuilt for another page size.
+_RECORD = text(
+    "INSERT INTO deliveries (user_id, device_id, entry_id, revision)"
+    " SELECT CAST(:user_id AS uuid), CAST(:device_id AS text), d.entry_id, d.revision"
+    " FROM unnest(CAST(:entry_ids AS uuid[]), CAST(:revisions AS integer[]))"
+    " AS d(entry_id, revision)"
+    " ON CONFLICT (user_id, device_id, entry_id)"
+    " DO UPDATE SET revision = greatest(deliveries.revision, excluded.revision)"
+)
 
 
 class PgDeliveries:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._s = session
 
     async def record(
@@ -25,21 +32,15 @@ class PgDeliveries:
         newest: dict[uuid.UUID, int] = {}
         for entry_id, revision in revisions:
             newest[entry_id] = max(revision, newest.get(entry_id, revision))
-        rows = [
-            {"user_id": user_id, "device_id": device_id, "entry_id": e, "revision": r}
-            for e, r in newest.items()
-        ]
-        for start in range(0, len(rows), _CHUNK):
-            stmt = insert(deliveries).values(rows[start : start + _CHUNK])
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[
-                    deliveries.c.user_id,
-                    deliveries.c.device_id,
-                    deliveries.c.entry_id,
-                ],
-                set_={"revision": func.greatest(deliveries.c.revision, stmt.excluded.revision)},
-            )
-            await self._s.execute(stmt)
+        if not newest:
+            return
+        params = {
+            "user_id": user_id,
+            "device_id": device_id,
+            "entry_ids": list(newest),
+            "revisions": list(newest.values()),
+        }
+        await self._s.execute(_RECORD, params)
 
     async def delivered_revision(
         self, user_id: uuid.UUID, device_id: str, entry_id: uuid.UUID

@@ -1,79 +1,194 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ARRAY, Select, Uuid, and_, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reflective_adapters.postgres.mappers import entry_from_row, entry_values
-from reflective_adapters.postgres.schema import entries, entry_revisions
-from reflective_domain.entries import Entry
+from reflective_adapters.postgres.mappers import conflict_from_row, entry_from_row, entry_values
+from reflective_adapters.postgres.schema import conflicts, deliveries, entries, entry_revisions
+from reflective_domain.entries import Entry, UploadContext
 from reflective_domain.errors import AlreadyExists
 
-_live = entries.c.content.is_not(None)
+_e = entries.c
+_live = _e.content.is_not(None)
+_owner = _e.user_id == bindparam("user_id")
+
+# The hot statements, built once: executing them only binds parameters (SQLAlchemy's compiled
+# cache and asyncpg's prepared statements then do the rest).
+_GET = select(entries).where(_owner, _e.id == bindparam("entry_id"))
+_GET_MANY = select(entries).where(_owner, _e.id == any_(bindparam("entry_ids", type_=ARRAY(Uuid))))
+_ADD = insert(entries).on_conflict_do_nothing(index_elements=[_e.user_id, _e.id]).returning(_e.id)
+_SAVE = insert(entries)
+_SAVE = _SAVE.on_conflict_do_update(
+    index_elements=[_e.user_id, _e.id],
+    set_={c.name: _SAVE.excluded[c.name] for c in entries.c if c.name not in ("user_id", "id")},
+)
+# The first revision a version was accepted as stays its answer.
+_REMEMBER = insert(entry_revisions).on_conflict_do_nothing()
+_r = entry_revisions.c
+_REVISION_WITH = select(_r.revision).where(
+    _r.user_id == bindparam("user_id"),
+    _r.entry_id == bindparam("entry_id"),
+    _r.fingerprint == bindparam("fingerprint"),
+)
+_CHANGES_AFTER = (
+    select(entries)
+    .where(_owner, _e.change_seq > bindparam("after"))
+    .order_by(_e.change_seq)
+    .limit(bindparam("limit"))
+)
+_COUNT_LIVE = select(func.count()).select_from(entries).where(_owner, _live)
+_SIZE = func.octet_length(_e.content) + func.coalesce(func.octet_length(_e.embedding), 0)
+_STORED = select(func.coalesce(func.sum(_SIZE), 0)).where(_owner, _live)
+_CREATED = select(_e.created_at).where(_owner, _live).order_by(_e.created_at)
+_CREATED_SINCE = (
+    select(_e.created_at)
+    .where(_owner, _live, _e.created_at >= bindparam("since"))
+    .order_by(_e.created_at)
+)
+
+# An upload's whole context in one read: the entry, whether this exact version was accepted
+# before, its open conflict (columns prefixed c_) and what was delivered to the device.
+_open_conflict = conflicts.alias("open_conflict")
+_CONFLICT_PREFIX = "c_"
+_d = deliveries.c
+_UPLOAD_CONTEXT = (
+    select(
+        entries,
+        _REVISION_WITH.where(_r.entry_id == _e.id).scalar_subquery().label("known_revision"),
+        select(_d.revision)
+        .where(
+            _d.user_id == _e.user_id,
+            _d.device_id == bindparam("device_id"),
+            _d.entry_id == _e.id,
+        )
+        .scalar_subquery()
+        .label("delivered_revision"),
+        *(c.label(_CONFLICT_PREFIX + c.name) for c in _open_conflict.c),
+    )
+    .select_from(
+        entries.outerjoin(
+            _open_conflict,
+            and_(
+                _open_conflict.c.user_id == _e.user_id,
+                _open_conflict.c.entry_id == _e.id,
+                _open_conflict.c.resolved_at.is_(None),
+            ),
+        )
+    )
+    .where(_owner, _e.id == bindparam("entry_id"))
+)
+
+
+class _Prefixed:
+    """The columns of a row whose names start with ``prefix``, under their own names."""
+
+    __slots__ = ("_prefix", "_row")
+
+    def __init__(self, row: Any, prefix: str) -> None:
+        self._row, self._prefix = row, prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, self._prefix + name)
+
+
+def _listing(since: bool, device: bool) -> Select[Any]:
+    """A page of live entries with the total that match (a window over the whole filtered
+    set, so one statement answers both)."""
+    conditions = [_owner, _live]
+    if since:
+        conditions.append(_e.synced_at > bindparam("since"))
+    if device:
+        conditions.append(_e.device_id != bindparam("device"))
+    return (
+        select(entries, func.count().over().label("total_matching"))
+        .where(*conditions)
+        .order_by(_e.synced_at, _e.id)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+def _listing_total(since: bool, device: bool) -> Select[Any]:
+    conditions = [_owner, _live]
+    if since:
+        conditions.append(_e.synced_at > bindparam("since"))
+    if device:
+        conditions.append(_e.device_id != bindparam("device"))
+    return select(func.count()).select_from(entries).where(*conditions)
+
+
+_LISTINGS = {
+    (s, d): (_listing(s, d), _listing_total(s, d)) for s in (False, True) for d in (False, True)
+}
 
 
 class PgEntries:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._s = session
 
     async def get(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> Entry | None:
-        stmt = select(entries).where(entries.c.user_id == user_id, entries.c.id == entry_id)
-        row = (await self._s.execute(stmt)).first()
+        row = (await self._s.execute(_GET, {"user_id": user_id, "entry_id": entry_id})).first()
         return entry_from_row(row) if row is not None else None
 
+    async def get_many(self, user_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]) -> list[Entry]:
+        if not entry_ids:
+            return []
+        params = {"user_id": user_id, "entry_ids": list(entry_ids)}
+        return [entry_from_row(row) for row in await self._s.execute(_GET_MANY, params)]
+
     async def add(self, entry: Entry) -> None:
-        stmt = (
-            insert(entries)
-            .values(**entry_values(entry))
-            .on_conflict_do_nothing(index_elements=[entries.c.user_id, entries.c.id])
-            .returning(entries.c.id)
-        )
-        if (await self._s.execute(stmt)).first() is None:
+        if (await self._s.execute(_ADD, entry_values(entry))).first() is None:
             raise AlreadyExists("entry already exists")
 
     async def save(self, entry: Entry) -> None:
-        values = entry_values(entry)
-        stmt = insert(entries).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[entries.c.user_id, entries.c.id],
-            set_={k: stmt.excluded[k] for k in values if k not in ("user_id", "id")},
-        )
-        await self._s.execute(stmt)
+        await self._s.execute(_SAVE, entry_values(entry))
 
     async def remember_revision(self, entry: Entry, fingerprint: bytes) -> None:
-        # The first revision a version was accepted as stays its answer.
-        stmt = (
-            insert(entry_revisions)
-            .values(
-                user_id=entry.user_id,
-                entry_id=entry.id,
-                fingerprint=fingerprint,
-                revision=entry.revision,
-            )
-            .on_conflict_do_nothing()
-        )
-        await self._s.execute(stmt)
+        values = {
+            "user_id": entry.user_id,
+            "entry_id": entry.id,
+            "fingerprint": fingerprint,
+            "revision": entry.revision,
+        }
+        await self._s.execute(_REMEMBER, values)
 
     async def revision_with(
         self, user_id: uuid.UUID, entry_id: uuid.UUID, fingerprint: bytes
     ) -> int | None:
-        t = entry_revisions.c
-        stmt = select(t.revision).where(
-            t.user_id == user_id, t.entry_id == entry_id, t.fingerprint == fingerprint
+        params = {"user_id": user_id, "entry_id": entry_id, "fingerprint": fingerprint}
+        return (await self._s.execute(_REVISION_WITH, params)).scalar_one_or_none()
+
+    async def upload_context(
+        self, user_id: uuid.UUID, entry_id: uuid.UUID, fingerprint: bytes, device_id: str
+    ) -> UploadContext | None:
+        params = {
+            "user_id": user_id,
+            "entry_id": entry_id,
+            "fingerprint": fingerprint,
+            "device_id": device_id,
+        }
+        row = (await self._s.execute(_UPLOAD_CONTEXT, params)).first()
+        if row is None:
+            return None
+        conflict = None
+        if getattr(row, _CONFLICT_PREFIX + "id") is not None:
+            conflict = conflict_from_row(_Prefixed(row, _CONFLICT_PREFIX))
+        return UploadContext(
+            entry=entry_from_row(row),
+            known_revision=row.known_revision,
+            open_conflict=conflict,
+            delivered_revision=row.delivered_revision,
         )
-        return (await self._s.execute(stmt)).scalar_one_or_none()
 
     async def changes_after(self, user_id: uuid.UUID, change_seq: int, limit: int) -> list[Entry]:
-        stmt = (
-            select(entries)
-            .where(entries.c.user_id == user_id, entries.c.change_seq > change_seq)
-            .order_by(entries.c.change_seq)
-            .limit(limit)
-        )
-        return [entry_from_row(row) for row in await self._s.execute(stmt)]
+        params = {"user_id": user_id, "after": change_seq, "limit": limit}
+        return [entry_from_row(row) for row in await self._s.execute(_CHANGES_AFTER, params)]
 
     async def list_live(
         self,
@@ -84,40 +199,33 @@ class PgEntries:
         limit: int,
         offset: int,
     ) -> tuple[list[Entry], int]:
-        conditions = [entries.c.user_id == user_id, _live]
+        page, total = _LISTINGS[(synced_after is not None, exclude_device is not None)]
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit, "offset": offset}
         if synced_after is not None:
-            conditions.append(entries.c.synced_at > synced_after)
+            params["since"] = synced_after
         if exclude_device is not None:
-            conditions.append(entries.c.device_id != exclude_device)
-        page = (
-            select(entries)
-            .where(*conditions)
-            .order_by(entries.c.synced_at, entries.c.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        total = select(func.count()).select_from(entries).where(*conditions)
-        found = [entry_from_row(row) for row in await self._s.execute(page)]
-        return found, int((await self._s.execute(total)).scalar_one())
+            params["device"] = exclude_device
+        rows = (await self._s.execute(page, params)).all()
+        if rows:
+            return [entry_from_row(row) for row in rows], int(rows[0].total_matching)
+        # Past the end (or nothing matches): the window had no row to carry the total.
+        del params["limit"], params["offset"]
+        return [], int((await self._s.execute(total, params)).scalar_one())
 
     async def count_live(self, user_id: uuid.UUID) -> int:
-        stmt = select(func.count()).select_from(entries).where(entries.c.user_id == user_id, _live)
-        return int((await self._s.execute(stmt)).scalar_one())
+        return int((await self._s.execute(_COUNT_LIVE, {"user_id": user_id})).scalar_one())
 
     async def stored_bytes(self, user_id: uuid.UUID) -> int:
-        size = func.octet_length(entries.c.content) + func.coalesce(
-            func.octet_length(entries.c.embedding), 0
-        )
-        stmt = select(func.coalesce(func.sum(size), 0)).where(entries.c.user_id == user_id, _live)
-        return int((await self._s.execute(stmt)).scalar_one())
+        return int((await self._s.execute(_STORED, {"user_id": user_id})).scalar_one())
 
-    async def creation_times(self, user_id: uuid.UUID) -> list[datetime]:
-        stmt = (
-            select(entries.c.created_at)
-            .where(entries.c.user_id == user_id, _live)
-            .order_by(entries.c.created_at)
-        )
-        return list((await self._s.execute(stmt)).scalars())
+    async def creation_times(
+        self, user_id: uuid.UUID, since: datetime | None = None
+    ) -> list[datetime]:
+        if since is None:
+            result = await self._s.execute(_CREATED, {"user_id": user_id})
+        else:
+            result = await self._s.execute(_CREATED_SINCE, {"user_id": user_id, "since": since})
+        return list(result.scalars())
 
     async def all(self, user_id: uuid.UUID) -> list[Entry]:
         stmt = select(entries).where(entries.c.user_id == user_id).order_by(entries.c.change_seq)

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reflective_adapters.postgres.schema import login_attempts
 from reflective_domain.throttling import LoginAttempts
@@ -16,7 +16,7 @@ def _from_row(row: Any) -> LoginAttempts:
 
 
 class PgLoginAttempts:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._s = session
 
     async def get(self, key: bytes) -> LoginAttempts | None:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reflective_adapters.postgres.integrity import rowcount
 from reflective_adapters.postgres.mappers import (
@@ -21,7 +21,7 @@ from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 
 
 class PgMetrics:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._s = session
 
     async def add_many(self, metrics: Sequence[EncryptedMetric]) -> None:

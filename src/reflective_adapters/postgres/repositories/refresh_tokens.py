@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reflective_adapters.postgres.mappers import refresh_token_from_row, refresh_token_values
 from reflective_adapters.postgres.schema import refresh_tokens
@@ -15,7 +15,7 @@ _t = refresh_tokens.c
 
 
 class PgRefreshTokens:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._s = session
 
     async def add(self, token: RefreshToken) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reflective_adapters.postgres.integrity import rowcount, violated_constraint
 from reflective_adapters.postgres.mappers import tag_from_row, tag_values
@@ -18,7 +18,7 @@ _NAME_UNIQUE = "uq_tags_user_id_name_key"
 
 
 class PgTags:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._s = session
 
     async def add_or_get(self, tag: Tag) -> tuple[Tag, bool]:

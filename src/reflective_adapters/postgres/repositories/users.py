@@ -3,19 +3,60 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reflective_adapters.postgres.integrity import violated_constraint
-from reflective_adapters.postgres.mappers import user_from_row, user_values
+from reflective_adapters.postgres.mappers import state_from_row, user_from_row, user_values
 from reflective_adapters.postgres.schema import users
-from reflective_domain.accounts import User
+from reflective_domain.accounts import AccountState, User
 from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
 
 EMAIL_TAKEN = "Email already registered"
 _EMAIL_UNIQUE = "uq_users_email"
+
+_u = users.c
+_HE_COLUMNS = frozenset(
+    {"he_public_key", "he_poly_modulus_degree", "he_coeff_mod_bit_sizes", "he_scale"}
+)
+_WITHOUT_KEY = [c for c in users.c if c.name not in _HE_COLUMNS]
+
+# The hot statements, built once: executing them only binds parameters.
+_GET = select(users).where(_u.id == bindparam("uid"))
+_GET_WITHOUT_KEY = select(*_WITHOUT_KEY).where(_u.id == bindparam("uid"))
+_BY_EMAIL = select(users).where(_u.email == bindparam("email"))
+_BY_EMAIL_WITHOUT_KEY = select(*_WITHOUT_KEY).where(_u.email == bindparam("email"))
+_STATE_COLUMNS = (
+    _u.id,
+    _u.privacy_tier,
+    _u.sessions_revoked_at,
+    _u.change_seq,
+    _u.stored_bytes,
+    _u.disabled,
+)
+_STATE = select(*_STATE_COLUMNS).where(_u.id == bindparam("uid"))
+# FOR NO KEY UPDATE conflicts with every other writer's lock on the row (and with the UPDATE
+# in next_change_seq) but not with the KEY SHARE lock that inserting a child row takes for its
+# foreign key, so plain inserts elsewhere do not queue behind it.
+_STATE_LOCKED = _STATE.with_for_update(key_share=True)
+_LOCK = select(_u.id).where(_u.id == bindparam("uid")).with_for_update(key_share=True)
+# The UPDATE locks the row until commit: the user's writers take numbers one at a time and
+# commit in that order, so a cursor never passes a number still uncommitted.
+_NEXT_SEQ = (
+    update(users)
+    .where(_u.id == bindparam("uid"))
+    .values(change_seq=_u.change_seq + 1, stored_bytes=_u.stored_bytes + bindparam("delta"))
+    .returning(_u.change_seq)
+)
+_ADD_BYTES = (
+    update(users)
+    .where(_u.id == bindparam("uid"))
+    .values(stored_bytes=_u.stored_bytes + bindparam("delta"))
+)
+_CLEAR_BYTES = update(users).where(_u.id == bindparam("uid")).values(stored_bytes=0)
+_CURRENT_SEQ = select(_u.change_seq).where(_u.id == bindparam("uid"))
 
 
 def _email_lock_key(email: str) -> int:
@@ -24,12 +65,14 @@ def _email_lock_key(email: str) -> int:
 
 
 class PgUsers:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self._s = session
         # The version each user had when this unit of work read (or wrote) it: a save applies
         # only over that version.
         self._loaded: dict[uuid.UUID, int] = {}
         self._emails: dict[uuid.UUID, str] = {}
+        # Users read without their HE key: saving them leaves the stored key alone.
+        self._keyless: set[uuid.UUID] = set()
 
     async def _lock_email(self, email: str) -> None:
         # Registrations and email changes of one address take turns, so neither ever runs a
@@ -52,21 +95,32 @@ class PgUsers:
         self._loaded[user.id] = user.version
         self._emails[user.id] = user.email
 
-    async def get(self, user_id: uuid.UUID) -> User | None:
-        row = (await self._s.execute(select(users).where(users.c.id == user_id))).first()
-        return self._remember(row)
+    async def get(self, user_id: uuid.UUID, *, with_he_key: bool = True) -> User | None:
+        stmt = _GET if with_he_key else _GET_WITHOUT_KEY
+        row = (await self._s.execute(stmt, {"uid": user_id})).first()
+        return self._remember(row, with_he_key)
 
-    async def get_by_email(self, email: str) -> User | None:
-        row = (await self._s.execute(select(users).where(users.c.email == email))).first()
-        return self._remember(row)
+    async def get_by_email(self, email: str, *, with_he_key: bool = True) -> User | None:
+        stmt = _BY_EMAIL if with_he_key else _BY_EMAIL_WITHOUT_KEY
+        row = (await self._s.execute(stmt, {"email": email})).first()
+        return self._remember(row, with_he_key)
 
-    def _remember(self, row: object) -> User | None:
+    def _remember(self, row: object, with_he_key: bool) -> User | None:
         if row is None:
             return None
         user = user_from_row(row)
         self._loaded[user.id] = user.version
         self._emails[user.id] = user.email
+        if with_he_key:
+            self._keyless.discard(user.id)
+        else:
+            self._keyless.add(user.id)
         return user
+
+    async def state(self, user_id: uuid.UUID, *, lock: bool = False) -> AccountState | None:
+        stmt = _STATE_LOCKED if lock else _STATE
+        row = (await self._s.execute(stmt, {"uid": user_id})).first()
+        return state_from_row(row) if row is not None else None
 
     async def save(self, user: User) -> None:
         expected = self._loaded.get(user.id, user.version)
@@ -77,6 +131,9 @@ class PgUsers:
             taken = select(exists().where(users.c.email == user.email, users.c.id != user.id))
             if (await self._s.execute(taken)).scalar():
                 raise AlreadyExists(EMAIL_TAKEN)
+        if user.id in self._keyless:
+            for column in _HE_COLUMNS:
+                del values[column]
         stmt = (
             update(users)
             .where(users.c.id == user.id, users.c.version == expected)
@@ -97,29 +154,24 @@ class PgUsers:
         self._emails[user.id] = user.email
 
     async def lock(self, user_id: uuid.UUID) -> None:
-        # FOR NO KEY UPDATE conflicts with every other writer's lock on the row (and with the
-        # UPDATE in next_change_seq) but not with the KEY SHARE lock that inserting a child row
-        # takes for its foreign key, so plain inserts elsewhere do not queue behind it.
-        stmt = select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
-        await self._s.execute(stmt)
+        await self._s.execute(_LOCK, {"uid": user_id})
 
-    async def next_change_seq(self, user_id: uuid.UUID) -> int:
-        # The UPDATE locks the row until commit: the user's writers take numbers one at a time
-        # and commit in that order, so a cursor never passes a number still uncommitted.
-        stmt = (
-            update(users)
-            .where(users.c.id == user_id)
-            .values(change_seq=users.c.change_seq + 1)
-            .returning(users.c.change_seq)
-        )
-        seq = (await self._s.execute(stmt)).scalar_one_or_none()
+    async def next_change_seq(self, user_id: uuid.UUID, stored_delta: int = 0) -> int:
+        params = {"uid": user_id, "delta": stored_delta}
+        seq = (await self._s.execute(_NEXT_SEQ, params)).scalar_one_or_none()
         if seq is None:
             raise LookupError("no such user")
         return int(seq)
 
+    async def add_stored_bytes(self, user_id: uuid.UUID, delta: int) -> None:
+        if delta:
+            await self._s.execute(_ADD_BYTES, {"uid": user_id, "delta": delta})
+
+    async def clear_stored_bytes(self, user_id: uuid.UUID) -> None:
+        await self._s.execute(_CLEAR_BYTES, {"uid": user_id})
+
     async def current_change_seq(self, user_id: uuid.UUID) -> int:
-        stmt = select(users.c.change_seq).where(users.c.id == user_id)
-        seq = (await self._s.execute(stmt)).scalar_one_or_none()
+        seq = (await self._s.execute(_CURRENT_SEQ, {"uid": user_id})).scalar_one_or_none()
         return int(seq or 0)
 
     async def delete(self, user_id: uuid.UUID) -> None:

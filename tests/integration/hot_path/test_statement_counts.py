@@ -1,0 +1,87 @@
+"""SQL statements per request on a device's sync loop, BEGIN/COMMIT included, pinned: a
+regression that adds a round trip to the hot path fails here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.integration.api.conftest import Account, Client, set_tier, sign_up
+from tests.integration.api.sync_client import entry_upload
+from tests.integration.hot_path.statements import StatementLog, counting_statements
+
+LIMITS = {
+    "new push": 7,
+    "edit push": 7,
+    "GET /sync/backups?limit=100": 5,
+    "GET /sync/changes?limit=100": 5,
+    "GET /sync/conflicts": 5,
+    "GET /users/me": 5,
+    "GET /tags": 4,
+}
+
+
+async def measure(
+    log: StatementLog, call: Callable[[], Awaitable[httpx.Response]], expected: int = 200
+) -> int:
+    log.clear()
+    response = await call()
+    assert response.status_code == expected, response.text
+    return log.count
+
+
+@pytest.fixture
+async def synced(client: Client, he_vectors: dict[str, Any]) -> Account:
+    account = await sign_up(client)
+    await set_tier(client, account, "full_sync", he_vectors["public_key"])
+    # A warm pool and a warm statement cache, as in steady state, and entries to list.
+    for _ in range(120):
+        body = entry_upload(device="phone")
+        response = await client.post("/api/sync/backup", json=body, headers=account.headers)
+        assert response.status_code == 201
+    return account
+
+
+async def test_statements_per_request(
+    client: Client, synced: Account, pg_engine: AsyncEngine
+) -> None:
+    headers = synced.headers
+    entry_id = uuid.uuid4()
+
+    async def push(body: dict[str, Any]) -> httpx.Response:
+        return await client.post("/api/sync/backup", json=body, headers=headers)
+
+    counts: dict[str, int] = {}
+    logs: dict[str, str] = {}
+    with counting_statements(pg_engine) as log:
+        calls: dict[str, tuple[Callable[[], Awaitable[httpx.Response]], int]] = {
+            "new push": (lambda: push(entry_upload(entry_id)), 201),
+            "edit push": (lambda: push(entry_upload(entry_id)), 201),
+            "GET /sync/backups?limit=100": (
+                lambda: client.get("/api/sync/backups?limit=100&device_id=laptop", headers=headers),
+                200,
+            ),
+            "GET /sync/changes?limit=100": (
+                lambda: client.get("/api/sync/changes?limit=100&device_id=laptop", headers=headers),
+                200,
+            ),
+            "GET /sync/conflicts": (
+                lambda: client.get("/api/sync/conflicts", headers=headers),
+                200,
+            ),
+            "GET /users/me": (lambda: client.get("/api/users/me", headers=headers), 200),
+            "GET /tags": (lambda: client.get("/api/tags", headers=headers), 200),
+        }
+        for _ in range(2):  # the second round runs with every statement cached
+            for name, (call, status) in calls.items():
+                counts[name] = await measure(log, call, status)
+                logs[name] = log.describe()
+    report = "\n".join(f"{name}: {counts[name]}\n{logs[name]}" for name in counts)
+    print(report)
+    over = {name: n for name, n in counts.items() if n > LIMITS[name]}
+    assert not over, report
