@@ -47,7 +47,8 @@ async def current_user_id(
 
 def container_dependencies(container: Container) -> dict[str, Provide]:
     deps = {name: _bridge(getattr(container, name)) for name in USE_CASES}
-    for name in ("settings", "clock", "ckks_parameters", "he_aggregator", "engine"):
+    for name in ("settings", "clock", "ckks_parameters", "he_aggregator", "engine", "tokens"):
         deps[name] = _bridge(getattr(container, name))
     deps["user_id"] = Provide(current_user_id)
+    deps["event_hub"] = _bridge(container.event_hub)
     return deps

@@ -24,7 +24,9 @@ from reflective_app.controllers import (
     AuthController,
     EncryptionController,
     HealthController,
+    LiveSyncController,
     RootController,
+    SessionController,
     SyncController,
     TagController,
     UserController,
@@ -93,6 +95,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
             TagController,
             EncryptionController,
             SyncController,
+            LiveSyncController,
+            SessionController,
         ],
         dependencies=container_dependencies(container),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -48,6 +48,10 @@ class Settings:
     max_metrics_per_user: int = 100_000
     token_issuer: str = "reflective-server"
     token_audience: str = "reflective-client"
+    # Live sync (GET /api/sync/events): heartbeat comment interval, open streams per user
+    # on each worker.
+    events_heartbeat_seconds: float = 15.0
+    max_event_streams_per_user: int = 8
 
     @property
     def production(self) -> bool:
@@ -97,6 +101,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         user_storage_quota_bytes=_positive_int(env, "USER_STORAGE_QUOTA_BYTES", 256 * MIB),
         max_metrics_per_request=_positive_int(env, "MAX_METRICS_PER_REQUEST", 5000),
         max_metrics_per_user=_positive_int(env, "MAX_METRICS_PER_USER", 100_000),
+        events_heartbeat_seconds=float(_positive_int(env, "EVENTS_HEARTBEAT_SECONDS", 15)),
+        max_event_streams_per_user=_positive_int(env, "MAX_EVENT_STREAMS_PER_USER", 8),
     )
 
 

@@ -17,7 +17,12 @@ from reflective_domain.accounts import (
 from reflective_domain.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
 from reflective_domain.ports import Clock, IdGenerator, PasswordHasher, TokenService
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
-from reflective_domain.sessions import RefreshToken, TokenPair, hash_refresh_token
+from reflective_domain.sessions import (
+    RefreshToken,
+    TokenPair,
+    hash_refresh_token,
+    session_name,
+)
 from reflective_domain.streaks import writing_streak
 from reflective_domain.throttling import ThrottlePolicy, throttle_key
 from reflective_domain.use_cases._guards import load_user
@@ -89,7 +94,13 @@ class _Sessions:
     ) -> None:
         self._tokens, self._clock, self._ids, self._policy = tokens, clock, ids, policy
 
-    def issue(self, user_id: uuid.UUID, family_id: uuid.UUID) -> tuple[TokenPair, RefreshToken]:
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        family_id: uuid.UUID,
+        predecessor: RefreshToken | None = None,
+        device_name: str | None = None,
+    ) -> tuple[TokenPair, RefreshToken]:
         now = self._clock.now()
         raw = self._tokens.new_refresh_token()
         record = RefreshToken(
@@ -99,9 +110,14 @@ class _Sessions:
             token_hash=hash_refresh_token(raw),
             issued_at=now,
             expires_at=now + self._policy.refresh_ttl,
+            # A session keeps its name and start through every rotation.
+            device_name=predecessor.device_name if predecessor else session_name(device_name),
+            session_started_at=(
+                (predecessor.session_started_at or predecessor.issued_at) if predecessor else now
+            ),
         )
         pair = TokenPair(
-            access_token=self._tokens.issue_access(user_id),
+            access_token=self._tokens.issue_access(user_id, family_id),
             refresh_token=raw,
             expires_in=self._tokens.access_ttl_seconds,
         )
@@ -129,7 +145,11 @@ class SignIn:
         self._address_throttle = address_throttle or ThrottlePolicy.per_address()
 
     async def __call__(
-        self, email: str, password: str, client_address: str | None = None
+        self,
+        email: str,
+        password: str,
+        client_address: str | None = None,
+        device_name: str | None = None,
     ) -> TokenPair:
         try:
             normalised: str | None = normalise_email(email)
@@ -162,7 +182,9 @@ class SignIn:
                 await uow.commit()
                 raise AuthenticationFailed(WRONG_CREDENTIALS)
             await uow.login_attempts.clear(limits[0][0])
-            pair, record = self._sessions.issue(user.id, self._ids.new_id())
+            pair, record = self._sessions.issue(
+                user.id, self._ids.new_id(), device_name=device_name
+            )
             await uow.refresh_tokens.add(record)
             await uow.commit()
         return pair
@@ -201,7 +223,7 @@ class RefreshSession:
                 raise AuthenticationFailed(INVALID_REFRESH)
             record.mark_used(now)
             await uow.refresh_tokens.save(record)
-            pair, successor = self._sessions.issue(record.user_id, record.family_id)
+            pair, successor = self._sessions.issue(record.user_id, record.family_id, record)
             await uow.refresh_tokens.add(successor)
             await uow.commit()
         return pair
