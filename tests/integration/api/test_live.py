@@ -130,18 +130,23 @@ async def test_a_write_is_announced_with_the_change_feed_cursor(
 
 
 async def test_another_users_write_never_reaches_the_stream(
-    live: Live, he_vectors: dict[str, Any]
+    live: Live, he_vectors: dict[str, Any], pg_engine: AsyncEngine
 ) -> None:
     ada = await account(live.client, "ada@example.com", he_vectors)
     bob = await account(live.client, "bob@example.com", he_vectors)
+    async with pg_engine.begin() as connection:  # Bob's cursors can't be mistaken for Ada's
+        await connection.execute(
+            text("UPDATE users SET change_seq = 100 WHERE id = :id"), {"id": bob.id}
+        )
     async with open_events(live.client, headers=ada.headers) as stream:
         for _ in range(3):
-            await push(live.client, bob)
+            assert await push(live.client, bob) > 100
         mine = await push(live.client, ada)
-        # Notifications arrive in commit order: had Bob's reached Ada's stream, they
-        # would come before hers.
+        # Notifications arrive in commit order (and a stream keeps the highest cursor): had
+        # Bob's reached Ada's stream, the first event would carry one of his cursors.
         event = await stream.next_event()
-    assert event.json() == {"cursor": str(mine), "kinds": ["entries"]}
+    assert mine == 1
+    assert event.json() == {"cursor": "1", "kinds": ["entries"]}
 
 
 async def test_a_rolled_back_write_notifies_nobody(
