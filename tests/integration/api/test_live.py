@@ -166,9 +166,7 @@ async def test_a_rolled_back_write_notifies_nobody(
     assert event.json() == {"cursor": "1", "kinds": ["entries"]}  # never 999
 
 
-async def test_conflicts_and_deletes_are_announced(
-    live: Live, he_vectors: dict[str, Any]
-) -> None:
+async def test_conflicts_and_deletes_are_announced(live: Live, he_vectors: dict[str, Any]) -> None:
     ada = await account(live.client, "ada@example.com", he_vectors)
     entry = entry_upload(device="laptop")
     assert (await live.client.post("/api/sync/backup", json=entry, headers=ada.headers)).is_success
@@ -189,9 +187,7 @@ async def test_metrics_changes_are_announced(live: Live, he_vectors: dict[str, A
     ada = await account(live.client, "ada@example.com", he_vectors)
     async with open_events(live.client, headers=ada.headers) as stream:
         body = {"metrics": [metric_payload(m, log_id="e1") for m in he_vectors["metrics"]]}
-        uploaded = await live.client.post(
-            "/api/encryption/metrics", json=body, headers=ada.headers
-        )
+        uploaded = await live.client.post("/api/encryption/metrics", json=body, headers=ada.headers)
         assert uploaded.status_code == 201, uploaded.text
         assert (await stream.next_event()).json() == {"kind": "metrics"}
         deleted = await live.client.delete("/api/sync/metrics/all", headers=ada.headers)
@@ -286,9 +282,7 @@ async def test_a_ticket_expires_after_60_seconds(live: Live) -> None:
         pass
 
 
-async def test_tickets_are_stored_hashed(
-    live: Live, pg_engine: AsyncEngine
-) -> None:
+async def test_tickets_are_stored_hashed(live: Live, pg_engine: AsyncEngine) -> None:
     ada = await account(live.client, "ada@example.com")
     ticket = await ticket_for(live.client, ada)
     async with pg_engine.connect() as connection:

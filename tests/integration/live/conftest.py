@@ -89,9 +89,9 @@ class WorkersServer:
                     self.process = None
                     return False
                 with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/api/health/ready")).status_code == 200:
-                        if len(self.worker_pids()) >= self.workers:
-                            return True
+                    ready = (await client.get("/api/health/ready")).status_code == 200
+                    if ready and len(self.worker_pids()) >= self.workers:
+                        return True
                 await asyncio.sleep(0.05)
         self.kill()
         raise RuntimeError(f"the server was not ready within {timeout} s:\n{self.log_tail()}")
