@@ -59,7 +59,8 @@ def _cors(settings: Settings) -> CORSConfig | None:
     return CORSConfig(
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        # Last-Event-ID: an EventSource resuming /api/sync/events.
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
         expose_headers=["X-Request-ID"],
         allow_credentials=False,  # bearer tokens, no cookies
     )
