@@ -181,9 +181,11 @@ class ChangeListener:
         while not self._stopping.is_set():
             try:
                 lost = await self._listen()
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except Exception as exc:  # refused, starting up, timed out...: keep trying
                 await self._close()
-                log.warning("listener_connect_failed", retry_in_s=backoff)
+                log.warning(
+                    "listener_connect_failed", error_type=type(exc).__name__, retry_in_s=backoff
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
