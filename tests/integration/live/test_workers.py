@@ -1,7 +1,7 @@
 """Live sync across real worker processes: ``reflective serve --workers 2`` on a private
 PostgreSQL. A write handled by one worker reaches a stream held by the other; after
 PostgreSQL restarts the listener reconnects and the stream is told to resync; tickets are
-single-use across workers; another user's write never reaches the stream; SIGTERM ends
+single-use across workers and expire; another user's write never reaches the stream; SIGTERM ends
 every open stream and the server exits."""
 
 from __future__ import annotations
@@ -147,10 +147,10 @@ async def push_until_served(
     raise AssertionError("the write never succeeded after the restart")
 
 
-async def test_tickets_are_single_use_across_workers(
+async def test_tickets_are_single_use_across_workers_and_expire(
     workers_server: Server, he_vectors: dict[str, Any]
 ) -> None:
-    server, _pg = workers_server
+    server, pg = workers_server
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as first:
         ada = await sign_up(first, "ada@example.com", he_vectors)
         issued = await first.post("/api/sync/events/ticket", headers=ada.headers)
@@ -165,6 +165,24 @@ async def test_tickets_are_single_use_across_workers(
             fresh = await second.post("/api/sync/events/ticket", headers=ada.headers)
             async with open_events(second, params={"ticket": fresh.json()["ticket"]}):
                 pass
+            # A ticket past its 60 seconds (its expiry moved back in the database, rather
+            # than waiting; the in-process tests move an injected clock instead).
+            stale = await second.post("/api/sync/events/ticket", headers=ada.headers)
+            await expire_tickets(pg.url)
+            late = await second.get("/api/sync/events", params={"ticket": stale.json()["ticket"]})
+            assert late.status_code == 401
+
+
+async def expire_tickets(url: str) -> None:
+    engine = create_async_engine(to_async_url(url), poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as connection:
+            changed = await connection.execute(
+                text("UPDATE event_tickets SET expires_at = now() - interval '1 second'")
+            )
+            assert changed.rowcount == 1
+    finally:
+        await engine.dispose()
 
 
 async def test_sigterm_ends_open_streams_and_the_server_exits(
