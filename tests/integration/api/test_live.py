@@ -169,8 +169,11 @@ async def test_a_rolled_back_write_notifies_nobody(
 async def test_conflicts_and_deletes_are_announced(live: Live, he_vectors: dict[str, Any]) -> None:
     ada = await account(live.client, "ada@example.com", he_vectors)
     entry = entry_upload(device="laptop")
-    assert (await live.client.post("/api/sync/backup", json=entry, headers=ada.headers)).is_success
     async with open_events(live.client, headers=ada.headers) as stream:
+        stored = await live.client.post("/api/sync/backup", json=entry, headers=ada.headers)
+        assert stored.is_success
+        written = await stream.next_event()
+        assert written.json() == {"cursor": "1", "kinds": ["entries"]}
         clash = {**entry, "encrypted_content": b64(b"other"), "device_id": "phone"}
         answer = await live.client.post("/api/sync/backup", json=clash, headers=ada.headers)
         assert answer.status_code == 409
@@ -197,8 +200,13 @@ async def test_metrics_changes_are_announced(live: Live, he_vectors: dict[str, A
 
 async def test_last_event_id_resumes(live: Live, he_vectors: dict[str, Any]) -> None:
     ada = await account(live.client, "ada@example.com", he_vectors)
-    await push(live.client, ada)
-    latest = await push(live.client, ada)
+    async with open_events(live.client, headers=ada.headers) as warm:
+        await push(live.client, ada)
+        latest = await push(live.client, ada)
+        # Once this stream has heard the last write, no notification of these two is still
+        # on its way to a stream opened below.
+        while (await warm.next_event()).json()["cursor"] != str(latest):
+            pass
     behind = {**ada.headers, "Last-Event-ID": str(latest - 1)}
     async with open_events(live.client, headers=behind) as stream:
         event = await stream.next_event()  # at once: a change since that id
