@@ -65,14 +65,18 @@ class FakeTokenService:
         self._clock = clock
         self._serial = 0
 
-    def issue_access(self, user_id: uuid.UUID) -> str:
+    def issue_access(self, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> str:
         self._serial += 1
-        return f"{user_id}|{self._clock.now().isoformat()}|{self._serial}"
+        return f"{user_id}|{self._clock.now().isoformat()}|{self._serial}|{session_id or ''}"
 
     def read_access(self, token: str) -> AccessClaims:
         try:
-            user, issued, _ = token.split("|")
-            return AccessClaims(uuid.UUID(user), datetime.fromisoformat(issued))
+            user, issued, _, session = token.split("|")
+            return AccessClaims(
+                uuid.UUID(user),
+                datetime.fromisoformat(issued),
+                uuid.UUID(session) if session else None,
+            )
         except ValueError as exc:
             raise AuthenticationFailed("Could not validate credentials") from exc
 

@@ -1,7 +1,9 @@
 """Admission control: a worker handles at most ``limit`` API requests at once (about its
 connection pool's size); a request that cannot start within ``wait_seconds`` is answered at
 once with 503 and ``Retry-After`` instead of queueing for seconds. Liveness, readiness and
-the Prometheus endpoint are never held back."""
+the Prometheus endpoint are never held back, and neither is the change-notification stream:
+it stays open as long as a device is online (capped per user, see ``live``), and holds no
+database connection while it waits."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from reflective_app.errors import UNAVAILABLE
 
 RETRY_AFTER_SECONDS = 1
 _EXEMPT = ("/api/health", "/api/metrics")
+_STREAM = "/api/sync/events"  # exactly: its ticket route is an ordinary request
 _BODY = json.dumps({"detail": UNAVAILABLE}).encode()
 
 
@@ -56,7 +59,7 @@ class Admission:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != ScopeType.HTTP or path.startswith(_EXEMPT):
+        if scope["type"] != ScopeType.HTTP or path.startswith(_EXEMPT) or path == _STREAM:
             await self._app(scope, receive, send)
             return
         if not await self._gate.enter():

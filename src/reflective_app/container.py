@@ -15,13 +15,22 @@ from dependency_injector import containers, providers
 
 from reflective_adapters.he import SealAggregator, SealCiphertextValidator
 from reflective_adapters.postgres import make_session_factory
+from reflective_adapters.postgres.live import PgDeviceDirectory, PgTicketStore
 from reflective_adapters.postgres.repositories.directory import PgUserDirectory
 from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
 from reflective_app.database import open_database, open_engine, unit_of_work_factory
+from reflective_app.live import open_event_hub
 from reflective_app.settings import Settings
 from reflective_domain.entries import EntryLimits
 from reflective_domain.he_params import CkksParameters
+from reflective_domain.live import (
+    CurrentCursor,
+    ForgetDevice,
+    IssueEventTicket,
+    ListDevices,
+    RedeemEventTicket,
+)
 from reflective_domain.throttling import RateLimit
 from reflective_domain.use_cases.accounts import (
     Authorize,
@@ -47,6 +56,7 @@ from reflective_domain.use_cases.metrics import (
     UploadMetrics,
 )
 from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
+from reflective_domain.use_cases.sessions import EndSession, ListSessions
 from reflective_domain.use_cases.sync import (
     DeleteAllEntries,
     DeleteEntry,
@@ -179,6 +189,17 @@ class Container(containers.DeclarativeContainer):
     find_user = providers.Factory(FindUser, uow_factory)
     set_user_disabled = providers.Factory(SetUserDisabled, uow_factory, clock)
     delete_user = providers.Factory(DeleteUser, uow_factory)
+    # Live sync (change notifications), sessions and devices
+    event_hub = providers.Resource(open_event_hub, settings, engine)
+    ticket_store = providers.Singleton(PgTicketStore, engine)
+    device_directory = providers.Singleton(PgDeviceDirectory, engine)
+    issue_event_ticket = providers.Factory(IssueEventTicket, ticket_store, clock)
+    redeem_event_ticket = providers.Factory(RedeemEventTicket, ticket_store, clock)
+    current_cursor = providers.Factory(CurrentCursor, uow_factory)
+    list_devices = providers.Factory(ListDevices, device_directory)
+    forget_device = providers.Factory(ForgetDevice, device_directory)
+    list_sessions = providers.Factory(ListSessions, uow_factory, clock)
+    end_session = providers.Factory(EndSession, uow_factory, clock)
 
 
 USE_CASES = (
@@ -213,5 +234,12 @@ USE_CASES = (
     "list_conflicts",
     "resolve_conflict",
     "check_rate_limit",
+    "issue_event_ticket",
+    "redeem_event_ticket",
+    "current_cursor",
+    "list_devices",
+    "forget_device",
+    "list_sessions",
+    "end_session",
 )
 """Providers handlers receive as dependencies, by the same name."""

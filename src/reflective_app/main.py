@@ -26,7 +26,9 @@ from reflective_app.controllers import (
     AuthController,
     EncryptionController,
     HealthController,
+    LiveSyncController,
     RootController,
+    SessionController,
     SyncController,
     TagController,
     UserController,
@@ -60,7 +62,8 @@ def _cors(settings: Settings) -> CORSConfig | None:
     return CORSConfig(
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        # Last-Event-ID: an EventSource resuming /api/sync/events.
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
         expose_headers=["X-Request-ID"],
         allow_credentials=False,  # bearer tokens, no cookies
     )
@@ -97,6 +100,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
             EncryptionController,
             SyncController,
             *docs_asset_routers(),
+            LiveSyncController,
+            SessionController,
         ],
         dependencies=container_dependencies(container),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -84,6 +84,10 @@ class Settings:
     # answered 503 with Retry-After.
     admission_limit: int = 20
     admission_wait_seconds: float = 2.0
+    # Live sync (GET /api/sync/events): heartbeat comment interval, open streams per user
+    # on each worker.
+    events_heartbeat_seconds: float = 15.0
+    max_event_streams_per_user: int = 8
 
     @property
     def production(self) -> bool:
@@ -164,6 +168,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         limit_concurrency=_positive_int(env, "LIMIT_CONCURRENCY", 1000),
         admission_limit=_positive_int(env, "ADMISSION_LIMIT", 20),
         admission_wait_seconds=_positive_float(env, "ADMISSION_WAIT_SECONDS", 2.0),
+        events_heartbeat_seconds=float(_positive_int(env, "EVENTS_HEARTBEAT_SECONDS", 15)),
+        max_event_streams_per_user=_positive_int(env, "MAX_EVENT_STREAMS_PER_USER", 8),
     )
 
 

@@ -25,6 +25,8 @@ from reflective_client.models import (
     Preferences,
     Privacy,
     Revoked,
+    SessionInfo,
+    SyncDeviceInfo,
     Tag,
     TagCreated,
     Tokens,
@@ -359,3 +361,43 @@ def resolve_conflict(
 
 def health() -> Call[dict[str, Any]]:
     return Call("GET", "/api/health", _json(dict), auth=False, idempotent=True)
+
+
+# --- live sync, sessions, devices ---------------------------------------------------------
+
+EVENTS_PATH = "/api/sync/events"
+
+
+def events() -> Call[None]:
+    """The change stream; sent with ``stream`` by the clients, never read whole."""
+    return Call("GET", EVENTS_PATH, _nothing, idempotent=True)
+
+
+def event_ticket() -> Call[str]:
+    return Call("POST", "/api/sync/events/ticket", _json(lambda d: str(d["ticket"])))
+
+
+def sessions() -> Call[list[SessionInfo]]:
+    return Call(
+        "GET",
+        "/api/auth/sessions",
+        _json(lambda d: [SessionInfo.parse(s) for s in d["sessions"]]),
+        idempotent=True,
+    )
+
+
+def end_session(session_id: str) -> Call[None]:
+    return Call("DELETE", f"/api/auth/sessions/{session_id}", _nothing, idempotent=True)
+
+
+def devices() -> Call[list[SyncDeviceInfo]]:
+    return Call(
+        "GET",
+        "/api/sync/devices",
+        _json(lambda d: [SyncDeviceInfo.parse(x) for x in d["devices"]]),
+        idempotent=True,
+    )
+
+
+def forget_device(device_id: str) -> Call[None]:
+    return Call("DELETE", f"/api/sync/devices/{device_id}", _nothing, idempotent=True)

@@ -20,7 +20,7 @@ import httpx
 from rich.console import Console
 
 from reflective_client import keyfile, render
-from reflective_client.device import TIERS, Device
+from reflective_client.device import TIERS, Device, DeviceSyncReport
 from reflective_client.errors import KeysMissing, ReflectiveError
 from reflective_client.http import DEFAULT_SERVER, AsyncReflectiveClient
 from reflective_client.keystore import FileKeyStore, usable_keyring
@@ -334,28 +334,67 @@ def entries(ctx: Context, full: bool) -> None:
 
 
 @client.command()
+@click.option(
+    "--watch", is_flag=True, help="Stay connected and sync on every change (Ctrl-C to stop)."
+)
 @pass_context
-def sync(ctx: Context) -> None:
+def sync(ctx: Context, watch: bool) -> None:
     """Push local changes, pull other devices' changes, upload this device's metrics."""
 
     async def action(device: Device, profile: Profile) -> None:
-        with render.progress_bars(ctx.out()) as progress:
-            report = await device.sync(progress)
+        if not watch:
+            with render.progress_bars(ctx.out()) as progress:
+                report = await device.sync(progress)
+            _print_report(ctx, report)
+            return
+        ctx.out().print("Watching for changes (Ctrl-C to stop).")
+        async for report in device.watch():
+            _print_report(ctx, report)
+
+    try:
+        _run(ctx, action)
+    except KeyboardInterrupt:
+        ctx.out().print("Stopped watching.")
+
+
+def _print_report(ctx: Context, report: DeviceSyncReport) -> None:
+    out = ctx.out()
+    if report.entries is None:
+        out.print(f"Tier {report.tier}: entries stay on this device.")
+    else:
+        r = report.entries
+        out.print(
+            f"Pushed {r.pushed}, deleted {r.deleted}, pulled {r.pulled}, "
+            f"removed {r.tombstones}, resolutions sent {r.resolutions}."
+        )
+        for entry_id, reason in r.rejected.items():
+            out.print(f"[red]Entry {entry_id} refused by the server: {reason}[/red]")
+        if r.open_conflicts or r.conflicts:
+            out.print("[yellow]Conflicts are waiting: see `conflicts`.[/yellow]")
+    if report.metrics_uploaded:
+        out.print(f"Uploaded {report.metrics_uploaded} encrypted metrics.")
+
+
+@client.command()
+@click.option("--end", "end_id", default=None, help="End this session (its id or a prefix).")
+@pass_context
+def sessions(ctx: Context, end_id: str | None) -> None:
+    """Where this account is signed in; ``--end ID`` signs one out (its refresh token stops
+    working at once; its access token at the latest when it expires)."""
+
+    async def action(device: Device, profile: Profile) -> None:
+        found = await device.api.sessions()
         out = ctx.out()
-        if report.entries is None:
-            out.print(f"Tier {report.tier}: entries stay on this device.")
-        else:
-            r = report.entries
-            out.print(
-                f"Pushed {r.pushed}, deleted {r.deleted}, pulled {r.pulled}, "
-                f"removed {r.tombstones}, resolutions sent {r.resolutions}."
-            )
-            for entry_id, reason in r.rejected.items():
-                out.print(f"[red]Entry {entry_id} refused by the server: {reason}[/red]")
-            if r.open_conflicts or r.conflicts:
-                out.print("[yellow]Conflicts are waiting: see `conflicts`.[/yellow]")
-        if report.metrics_uploaded:
-            out.print(f"Uploaded {report.metrics_uploaded} encrypted metrics.")
+        if end_id is not None:
+            matches = [s for s in found if s.id.startswith(end_id)]
+            if len(matches) != 1:
+                raise click.ClickException(
+                    f"no session {end_id!r}" if not matches else f"{end_id!r} is ambiguous"
+                )
+            await device.api.end_session(matches[0].id)
+            out.print(f"Ended session {matches[0].id}.")
+            return
+        out.print(render.sessions_table(found))
 
     _run(ctx, action)
 

@@ -4,8 +4,10 @@ all drive this class."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from reflective_client.errors import (
     KeysMissing,
     NotFoundError,
     TierError,
+    TransportError,
 )
 from reflective_client.files import write_private
 from reflective_client.http import AsyncReflectiveClient
@@ -335,6 +338,23 @@ class Device:
             uploader.queue(progress)
             uploaded = await uploader.flush(progress)
         return DeviceSyncReport(tier, entries, uploaded)
+
+    async def watch(
+        self, progress: Progress = _silent, *, reconnect_delay: float = 1.0
+    ) -> AsyncIterator[DeviceSyncReport]:
+        """Sync whenever the account changes: once as soon as the change stream is open,
+        then after every change it announces (and after a resync), yielding each report.
+        When the stream ends (a server restart, a dropped connection) it reconnects after
+        ``reconnect_delay`` seconds and syncs again, so nothing in between is missed. Runs
+        until the caller stops iterating (or the task is cancelled)."""
+        while True:
+            try:
+                async for event in self.api.events():
+                    if event.kind in ("subscribed", "changes", "resync"):
+                        yield await self.sync(progress)
+            except TransportError:
+                pass  # the server is away: try again shortly
+            await asyncio.sleep(reconnect_delay)
 
     async def rebuild_metrics(self, progress: Progress = _silent) -> int:
         """Make the server's metrics describe the entries as they are now.

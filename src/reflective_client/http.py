@@ -13,8 +13,9 @@ in-process, or ``http=`` an existing client.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ from reflective_client.models import (
     AggregateResult,
     BackupPage,
     BackupStored,
+    ChangeEvent,
     ChangePage,
     Conflict,
     Deleted,
@@ -42,6 +44,8 @@ from reflective_client.models import (
     Preferences,
     Privacy,
     Revoked,
+    SessionInfo,
+    SyncDeviceInfo,
     Tag,
     TagCreated,
     Tokens,
@@ -342,6 +346,79 @@ class AsyncReflectiveClient:
 
     async def health(self) -> dict[str, Any]:
         return await self.call(calls.health())
+
+    # --- live sync, sessions, devices ------------------------------------------------------
+
+    async def events(self, last_event_id: str | None = None) -> AsyncIterator[ChangeEvent]:
+        """The account's change stream (Server-Sent Events), event by event, heartbeats
+        left out, until the server ends it. The access token is refreshed once on a 401."""
+        call = calls.events()
+        for attempt in range(2):
+            headers = self.session.headers(call)
+            if last_event_id is not None:
+                headers["Last-Event-ID"] = last_event_id
+            stream_timeout = httpx.Timeout(self.http.timeout.connect, read=None)
+            try:
+                async with self.http.stream(
+                    "GET", call.path, headers=headers, timeout=stream_timeout
+                ) as response:
+                    if attempt == 0 and self.session.can_refresh(call, response):
+                        await response.aread()
+                        await self._refresh_after(call, response)
+                        continue
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise error_from_response(response)
+                    async for event in read_events(response.aiter_lines()):
+                        yield event
+                    return
+            except httpx.TransportError as exc:
+                raise _transport_error(call, exc) from None
+
+    async def event_ticket(self) -> str:
+        """A single-use, 60-second ticket for ``/api/sync/events?ticket=``."""
+        return await self.call(calls.event_ticket())
+
+    async def sessions(self) -> list[SessionInfo]:
+        return await self.call(calls.sessions())
+
+    async def end_session(self, session_id: str) -> None:
+        await self.call(calls.end_session(session_id))
+
+    async def devices(self) -> list[SyncDeviceInfo]:
+        return await self.call(calls.devices())
+
+    async def forget_device(self, device_id: str) -> None:
+        await self.call(calls.forget_device(device_id))
+
+
+async def read_events(lines: AsyncIterator[str]) -> AsyncIterator[ChangeEvent]:
+    """Server-Sent Events from a stream's lines: data events parsed, the ``subscribed``
+    comment reported, other comments (heartbeats) skipped."""
+    data: list[str] = []
+    event_id: str | None = None
+    comments: list[str] = []
+    async for line in lines:
+        if line:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "":
+                comments.append(value)
+            elif name == "data":
+                data.append(value)
+            elif name == "id":
+                event_id = value
+            continue
+        if data:
+            try:
+                parsed = json.loads("\n".join(data))
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                yield ChangeEvent.parse(parsed, event_id)
+        elif "subscribed" in comments:
+            yield ChangeEvent("subscribed")
+        data, comments, event_id = [], [], None
 
 
 class ReflectiveClient:

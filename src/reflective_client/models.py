@@ -386,3 +386,61 @@ class Conflict:
             detected_at=parse_time(d["detected_at"]),
             remote_revision=d.get("remote_revision"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One sign-in of the account (a refresh-token family)."""
+
+    id: str
+    device_name: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    current: bool
+
+    @classmethod
+    def parse(cls, d: Json) -> SessionInfo:
+        return cls(
+            id=str(d["id"]),
+            device_name=d.get("device_name"),
+            created_at=parse_time(d["created_at"]),
+            last_used_at=parse_time(d["last_used_at"]),
+            expires_at=parse_time(d["expires_at"]),
+            current=bool(d.get("current", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncDeviceInfo:
+    device_id: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    entries_written: int
+
+    @classmethod
+    def parse(cls, d: Json) -> SyncDeviceInfo:
+        return cls(
+            device_id=str(d["device_id"]),
+            first_seen_at=parse_time(d["first_seen_at"]),
+            last_seen_at=parse_time(d["last_seen_at"]),
+            entries_written=int(d.get("entries_written", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One event of ``GET /api/sync/events``. ``kind``: ``subscribed`` (the stream is open:
+    every later change will be announced), ``changes`` (the change sequence moved to
+    ``cursor``; ``kinds`` says what: entries, conflicts), ``metrics`` or ``resync``."""
+
+    kind: str
+    cursor: str | None = None
+    kinds: tuple[str, ...] = ()
+    id: str | None = None
+
+    @classmethod
+    def parse(cls, d: Json, event_id: str | None) -> ChangeEvent:
+        if "cursor" in d:
+            return cls("changes", str(d["cursor"]), tuple(d.get("kinds", ())), event_id)
+        return cls(str(d.get("kind", "unknown")), id=event_id)

@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from reflective_client.device import ConflictView, JournalEntry
+from reflective_client.models import SessionInfo
 from reflective_client.stats import Stats
 from reflective_client.uploads import Progress as ProgressCallback
 
@@ -54,6 +55,24 @@ def entries_table(entries: list[JournalEntry], full: bool = False) -> Table:
         text = (e.text or "") if full and e.text is not None else preview(e.text)
         words = "-" if e.word_count is None else str(e.word_count)
         table.add_row(e.id[:8], short(e.created_at), words, mood(e.sentiment), e.state, text)
+    return table
+
+
+def sessions_table(sessions: list[SessionInfo]) -> Table:
+    table = Table(title=f"{len(sessions)} sessions (newest first)")
+    table.add_column("id", style="cyan", no_wrap=True)
+    table.add_column("device")
+    table.add_column("signed in", no_wrap=True)
+    table.add_column("last used", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    for s in sessions:
+        table.add_row(
+            s.id[:8],
+            s.device_name or "-",
+            short(s.created_at),
+            short(s.last_used_at),
+            "this one" if s.current else "",
+        )
     return table
 
 

@@ -28,6 +28,9 @@ class RefreshToken:
     expires_at: datetime
     used_at: datetime | None = None
     revoked_at: datetime | None = None
+    # The session (this family) as the user sees it: named at sign-in, started then.
+    device_name: str | None = None
+    session_started_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"RefreshToken(id={self.id}, family={self.family_id}, used={self.used_at})"
@@ -59,3 +62,38 @@ class AccessClaims:
 
     user_id: uuid.UUID
     issued_at: datetime
+    session_id: uuid.UUID | None = None  # the refresh-token family it was issued in
+
+
+MAX_DEVICE_NAME = 100
+
+
+def session_name(raw: str | None) -> str | None:
+    """A sign-in's name as shown in the session list: printable, at most 100 characters."""
+    if raw is None:
+        return None
+    name = "".join(ch for ch in raw if ch.isprintable()).strip()[:MAX_DEVICE_NAME]
+    return name or None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One sign-in (a refresh-token family) while it can still be refreshed. ``last_used_at``
+    is its last sign-in or refresh; using an access token does not move it."""
+
+    id: uuid.UUID
+    device_name: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, token: RefreshToken) -> Session:
+        """The session whose live (unused, unrevoked) refresh token is ``token``."""
+        return cls(
+            id=token.family_id,
+            device_name=token.device_name,
+            created_at=token.session_started_at or token.issued_at,
+            last_used_at=token.issued_at,
+            expires_at=token.expires_at,
+        )

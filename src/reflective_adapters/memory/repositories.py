@@ -477,6 +477,16 @@ class MemoryRefreshTokens:
             if token.user_id == user_id and token.revoked_at is None:
                 token.revoked_at = now
 
+    async def live(self, user_id: uuid.UUID, now: datetime) -> list[RefreshToken]:
+        found = [
+            _copy(t)
+            for t in self._t.refresh_tokens.values()
+            if t.user_id == user_id and t.is_usable(now)
+        ]
+        found.sort(key=lambda t: str(t.id))
+        found.sort(key=lambda t: t.session_started_at or t.issued_at, reverse=True)
+        return found
+
 
 class MemoryLoginAttempts:
     def __init__(self, tables: Tables) -> None:

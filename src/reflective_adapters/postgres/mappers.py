@@ -263,6 +263,8 @@ def refresh_token_values(token: RefreshToken) -> Values:
         "expires_at": token.expires_at,
         "used_at": token.used_at,
         "revoked_at": token.revoked_at,
+        "device_name": token.device_name,
+        "session_started_at": token.session_started_at,
     }
 
 
@@ -276,4 +278,6 @@ def refresh_token_from_row(row: Any) -> RefreshToken:
         expires_at=row.expires_at,
         used_at=row.used_at,
         revoked_at=row.revoked_at,
+        device_name=row.device_name,
+        session_started_at=row.session_started_at,
     )

@@ -279,3 +279,32 @@ login_attempts = Table(
     # Pruning counters and trust markers long past (see PasswordGate).
     Index(None, "window_started_at"),
 )
+
+# Single-use tickets that open a change-notification stream (``?ticket=`` on
+# /api/sync/events, for browsers' EventSource, which cannot send a header). Only the SHA-256
+# of a ticket is kept; redeeming one deletes it, so it works once whichever worker sees it.
+event_tickets = Table(
+    "event_tickets",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    _owner(),
+    Column("expires_at", _tz(), nullable=False),
+    Index(None, "expires_at"),
+)
+
+# Every device id that wrote or was sent entries, kept by triggers on ``entries`` and
+# ``deliveries`` (migration 0009): the app issues no statement of its own for it.
+sync_devices = Table(
+    "sync_devices",
+    metadata,
+    _owner(),
+    Column("device_id", Text, nullable=False),
+    Column("first_seen_at", _tz(), nullable=False),
+    Column("last_seen_at", _tz(), nullable=False),
+    Column("entries_written", BigInteger, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("user_id", "device_id"),
+)
+
+# Sessions (a sign-in's refresh-token family) carry their name and start through rotation.
+refresh_tokens.append_column(Column("device_name", Text))
+refresh_tokens.append_column(Column("session_started_at", _tz()))

@@ -59,9 +59,9 @@ class JwtTokenService:
     def access_ttl_seconds(self) -> int:
         return self._ttl
 
-    def issue_access(self, user_id: uuid.UUID) -> str:
+    def issue_access(self, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> str:
         now = self._clock.now()
-        claims = {
+        claims: dict[str, object] = {
             "sub": str(user_id),
             "iat": now.timestamp(),
             "exp": (now + timedelta(seconds=self._ttl)).timestamp(),
@@ -69,6 +69,8 @@ class JwtTokenService:
             "iss": self._issuer,
             "aud": self._audience,
         }
+        if session_id is not None:
+            claims["sid"] = str(session_id)
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def read_access(self, token: str) -> AccessClaims:
@@ -105,9 +107,11 @@ class JwtTokenService:
             expires = claims["exp"]
             if isinstance(expires, bool) or not isinstance(expires, (int, float)):
                 raise AuthenticationFailed(_INVALID)
+            session = claims.get("sid")
             verified = AccessClaims(
                 user_id=uuid.UUID(str(claims["sub"])),
                 issued_at=datetime.fromtimestamp(issued, timezone.utc),
+                session_id=uuid.UUID(str(session)) if session is not None else None,
             )
             return verified, float(expires)
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:

@@ -3,6 +3,7 @@
 
 from reflective_app.controllers.auth import AuthController
 from reflective_app.controllers.encryption import EncryptionController
+from reflective_app.controllers.live import LiveSyncController, SessionController
 from reflective_app.controllers.ops import HealthController, RootController
 from reflective_app.controllers.sync import SyncController
 from reflective_app.controllers.tags import TagController
@@ -12,7 +13,9 @@ __all__ = [
     "AuthController",
     "EncryptionController",
     "HealthController",
+    "LiveSyncController",
     "RootController",
+    "SessionController",
     "SyncController",
     "TagController",
     "UserController",

@@ -80,9 +80,13 @@ class AuthController(Controller):
         """Sign in with a form-urlencoded ``username`` (the email) and ``password``. Answers
         an access token and a refresh token; 401 for a wrong email or password (the same
         answer, in the same time, either way). Repeated failures for one account or from one
-        address answer 429 with ``Retry-After``."""
+        address answer 429 with ``Retry-After``. An optional ``device_name`` names the session
+        (else the User-Agent, cut to 100 characters)."""
         address = request.client.host if request.client else None
-        return TokenResponse.of(await sign_in(data.username, data.password, address))
+        device_name = data.device_name or request.headers.get("user-agent")
+        return TokenResponse.of(
+            await sign_in(data.username, data.password, address, device_name=device_name)
+        )
 
     @post(
         "/refresh",

@@ -23,6 +23,8 @@ class TokenForm(msgspec.Struct):
 
     username: str
     password: str
+    # Names the session in GET /api/auth/sessions (default: the User-Agent).
+    device_name: str | None = None
 
     def __repr__(self) -> str:
         return "TokenForm(<hidden>)"

@@ -265,6 +265,11 @@ class RefreshTokenRepository(Protocol):
 
     async def revoke_all(self, user_id: uuid.UUID, now: datetime) -> None: ...
 
+    async def live(self, user_id: uuid.UUID, now: datetime) -> list[RefreshToken]:
+        """The user's refresh tokens that can still be used (one per live session), newest
+        session first."""
+        ...
+
 
 class LoginAttemptRepository(Protocol):
     """Failed sign-ins by hashed key. Shared by every worker, so limits hold across them."""

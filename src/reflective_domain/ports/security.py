@@ -26,7 +26,9 @@ class TokenService(Protocol):
     @property
     def access_ttl_seconds(self) -> int: ...
 
-    def issue_access(self, user_id: uuid.UUID) -> str: ...
+    def issue_access(self, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> str:
+        """An access token for ``user_id``, naming the session (refresh-token family)."""
+        ...
 
     def read_access(self, token: str) -> AccessClaims:
         """What a valid token says; raises AuthenticationFailed otherwise."""

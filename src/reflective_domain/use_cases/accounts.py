@@ -17,7 +17,12 @@ from reflective_domain.accounts import (
 from reflective_domain.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
 from reflective_domain.ports import Clock, IdGenerator, PasswordHasher, TokenService
 from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from reflective_domain.sessions import RefreshToken, TokenPair, hash_refresh_token
+from reflective_domain.sessions import (
+    RefreshToken,
+    TokenPair,
+    hash_refresh_token,
+    session_name,
+)
 from reflective_domain.streaks import STREAK_WINDOW_DAYS, streak_window_start, writing_streak
 from reflective_domain.throttling import LoginAttempts, Scope, SignInThrottle
 from reflective_domain.use_cases._guards import load_user
@@ -93,7 +98,13 @@ class _Sessions:
     ) -> None:
         self._tokens, self._clock, self._ids, self._policy = tokens, clock, ids, policy
 
-    def issue(self, user_id: uuid.UUID, family_id: uuid.UUID) -> tuple[TokenPair, RefreshToken]:
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        family_id: uuid.UUID,
+        predecessor: RefreshToken | None = None,
+        device_name: str | None = None,
+    ) -> tuple[TokenPair, RefreshToken]:
         now = self._clock.now()
         raw = self._tokens.new_refresh_token()
         record = RefreshToken(
@@ -103,9 +114,14 @@ class _Sessions:
             token_hash=hash_refresh_token(raw),
             issued_at=now,
             expires_at=now + self._policy.refresh_ttl,
+            # A session keeps its name and start through every rotation.
+            device_name=predecessor.device_name if predecessor else session_name(device_name),
+            session_started_at=(
+                (predecessor.session_started_at or predecessor.issued_at) if predecessor else now
+            ),
         )
         pair = TokenPair(
-            access_token=self._tokens.issue_access(user_id),
+            access_token=self._tokens.issue_access(user_id, family_id),
             refresh_token=raw,
             expires_in=self._tokens.access_ttl_seconds,
         )
@@ -202,7 +218,11 @@ class SignIn:
         self._gate = PasswordGate(uow, hasher, clock, throttle)
 
     async def __call__(
-        self, email: str, password: str, client_address: str | None = None
+        self,
+        email: str,
+        password: str,
+        client_address: str | None = None,
+        device_name: str | None = None,
     ) -> TokenPair:
         try:
             normalised: str | None = normalise_email(email)
@@ -218,7 +238,9 @@ class SignIn:
         async with self._uow() as uow:
             await self._gate.record(uow, account, client_address, ok)
             if ok and user is not None and not user.disabled:
-                pair, record = self._sessions.issue(user.id, self._ids.new_id())
+                pair, record = self._sessions.issue(
+                    user.id, self._ids.new_id(), device_name=device_name
+                )
                 await uow.refresh_tokens.add(record)
             await uow.commit()
         if not ok or user is None:
@@ -262,7 +284,7 @@ class RefreshSession:
                 raise AuthenticationFailed(INVALID_REFRESH)
             record.mark_used(now)
             await uow.refresh_tokens.save(record)
-            pair, successor = self._sessions.issue(record.user_id, record.family_id)
+            pair, successor = self._sessions.issue(record.user_id, record.family_id, record)
             await uow.refresh_tokens.add(successor)
             await uow.commit()
         return pair

@@ -20,6 +20,11 @@ from tests.integration.api.conftest import TEST_SECRET
 # Methods the framework answers itself on every route.
 _FRAMEWORK_METHODS = {"OPTIONS", "HEAD"}
 
+# Operations that answer an endless stream (Server-Sent Events): a suite that reads whole
+# answers would wait forever. Their own tests (tests/integration/api/test_live.py,
+# tests/integration/live) check who receives what.
+STREAMING = frozenset({"GET /api/sync/events"})
+
 
 @dataclass(frozen=True)
 class Operation:

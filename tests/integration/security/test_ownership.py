@@ -33,7 +33,7 @@ from tests.integration.security.helpers import (
     push_entry,
     stored_state,
 )
-from tests.integration.security.routes import Operation, app_operations
+from tests.integration.security.routes import STREAMING, Operation, app_operations
 
 # --- how to make "an object of user A" for each kind of id a path can take ----------------
 
@@ -52,10 +52,29 @@ async def _tag(client: Client, owner: Account) -> str:
     return str((await make_tag(client, owner))["id"])
 
 
+async def _device(client: Client, owner: Account) -> str:
+    device_id = f"device-{uuid.uuid4().hex[:8]}"
+    await push_entry(client, owner, device=device_id)
+    return device_id
+
+
+async def _session(client: Client, owner: Account) -> str:
+    """Another sign-in of the owner: its session id."""
+    signed_in = await client.post(
+        "/api/auth/token", data={"username": owner.email, "password": owner.password}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    token = signed_in.json()["access_token"]
+    listed = await client.get("/api/auth/sessions", headers={"Authorization": f"Bearer {token}"})
+    return str(next(s["id"] for s in listed.json()["sessions"] if s["current"]))
+
+
 OBJECT_FACTORIES: dict[str, ObjectFactory] = {
     "backup_id": _backup,
     "conflict_id": _conflict,
     "tag_id": _tag,
+    "device_id": _device,
+    "session_id": _session,
 }
 """Path parameter name -> creates an object of that kind for the given user, answers its id."""
 
@@ -67,7 +86,11 @@ REQUEST_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
 ownership check, not body validation)."""
 
 ID_OPERATIONS = [op for op in app_operations() if op.path_parameters]
-GET_OPERATIONS = [op for op in app_operations() if op.method == "GET" and not op.path_parameters]
+GET_OPERATIONS = [
+    op
+    for op in app_operations()
+    if op.method == "GET" and not op.path_parameters and op.label not in STREAMING
+]
 BULK_DELETIONS = [op for op in app_operations() if op.method == "DELETE" and not op.path_parameters]
 
 

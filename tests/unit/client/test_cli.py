@@ -121,3 +121,16 @@ def test_status_and_empty_entries(cli: Cli) -> None:
     status = cli("solo", "status").output
     assert "solo@example.com" in status and "0600" in status
     assert "entries stay on this device" in cli("solo", "sync").output
+
+
+def test_sessions_are_listed_and_one_is_ended(cli: Cli) -> None:
+    cli("laptop", "register", "--email", "sessions@example.com")
+    cli("phone", "login", "--email", "sessions@example.com")
+    listed = cli("laptop", "sessions").output
+    assert "2 sessions" in listed and listed.count("this one") == 1
+    mine = cli("phone", "sessions").output.splitlines()
+    phone_id = next(line for line in mine if "this one" in line).split()[1]
+    assert "Ended session" in cli("laptop", "sessions", "--end", phone_id).output
+    assert "1 sessions" in cli("laptop", "sessions").output
+    unknown = cli("laptop", "sessions", "--end", "zzzz", ok=False)
+    assert unknown.exit_code == 1 and "no session" in unknown.output

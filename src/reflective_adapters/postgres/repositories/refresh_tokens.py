@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -52,3 +52,16 @@ class PgRefreshTokens:
             .values(revoked_at=now)
         )
         await self._s.execute(stmt)
+
+    async def live(self, user_id: uuid.UUID, now: datetime) -> list[RefreshToken]:
+        stmt = (
+            select(refresh_tokens)
+            .where(
+                _t.user_id == user_id,
+                _t.used_at.is_(None),
+                _t.revoked_at.is_(None),
+                _t.expires_at > now,
+            )
+            .order_by(func.coalesce(_t.session_started_at, _t.issued_at).desc(), _t.id)
+        )
+        return [refresh_token_from_row(row) for row in await self._s.execute(stmt)]

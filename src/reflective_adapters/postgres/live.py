@@ -1,0 +1,235 @@
+"""Live sync on PostgreSQL: event tickets, the device directory, and the listener that turns
+NOTIFY (sent by triggers in the writing transaction, migration 0009) into callbacks.
+
+One dedicated asyncpg connection per process LISTENs; whatever it hears is fanned out in
+memory by the app. After the connection is lost (a database restart), it reconnects with
+backoff and reports that notifications may have been missed (``on_reconnect``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reflective_adapters.postgres.schema import deliveries, event_tickets, sync_devices
+from reflective_domain.live import EventTicket, SyncDevice
+
+log = structlog.get_logger("reflective.live")
+
+CHANGES_CHANNEL = "reflective_changes"
+CONFLICTS_CHANNEL = "reflective_conflicts"
+METRICS_CHANNEL = "reflective_metrics"
+LISTENER_APPLICATION_NAME = "reflective-listener"
+
+
+class PgTicketStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, ticket: EventTicket, now: datetime) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(delete(event_tickets).where(event_tickets.c.expires_at <= now))
+            await connection.execute(
+                event_tickets.insert().values(
+                    token_hash=ticket.token_hash,
+                    user_id=ticket.user_id,
+                    expires_at=ticket.expires_at,
+                )
+            )
+
+    async def redeem(self, token_hash: bytes, now: datetime) -> uuid.UUID | None:
+        # DELETE .. RETURNING: of two workers redeeming one ticket at once, one gets the row.
+        stmt = (
+            delete(event_tickets)
+            .where(event_tickets.c.token_hash == token_hash)
+            .returning(event_tickets.c.user_id, event_tickets.c.expires_at)
+        )
+        async with self._engine.begin() as connection:
+            row = (await connection.execute(stmt)).first()
+        if row is None or row.expires_at <= now:
+            return None
+        user_id: uuid.UUID = row.user_id
+        return user_id
+
+
+class PgDeviceDirectory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def list(self, user_id: uuid.UUID) -> list[SyncDevice]:
+        d = sync_devices.c
+        stmt = (
+            select(d.device_id, d.first_seen_at, d.last_seen_at, d.entries_written)
+            .where(d.user_id == user_id)
+            .order_by(d.last_seen_at.desc(), d.device_id)
+        )
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(stmt)
+            return [SyncDevice(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    async def forget(self, user_id: uuid.UUID, device_id: str) -> bool:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                delete(deliveries).where(
+                    deliveries.c.user_id == user_id, deliveries.c.device_id == device_id
+                )
+            )
+            found = await connection.execute(
+                delete(sync_devices)
+                .where(sync_devices.c.user_id == user_id, sync_devices.c.device_id == device_id)
+                .returning(sync_devices.c.device_id)
+            )
+            return found.first() is not None
+
+
+def asyncpg_connector(engine: AsyncEngine) -> Callable[[], Awaitable[asyncpg.Connection]]:
+    """Opens plain asyncpg connections to the engine's database, with the arguments
+    SQLAlchemy's dialect would use (unix sockets, ssl and all)."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    kwargs = dict(kwargs)
+    kwargs.pop("prepared_statement_cache_size", None)
+    kwargs.pop("async_fallback", None)
+    # Named apart from the app's pooled connections (``engine.APPLICATION_NAME``).
+    kwargs["server_settings"] = {"application_name": LISTENER_APPLICATION_NAME}
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(*args, **kwargs, timeout=10)
+
+    return connect
+
+
+Handler = Callable[[str, str], None]
+"""Called with (channel, payload) for each notification, in the event loop."""
+
+
+class ChangeListener:
+    """LISTEN on ``channels`` over one dedicated connection, for the life of the app."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        channels: tuple[str, ...],
+        on_notify: Handler,
+        on_reconnect: Callable[[], None],
+        *,
+        check_interval: float = 15.0,
+        min_backoff: float = 0.1,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._connect = connect
+        self._channels = channels
+        self._on_notify = on_notify
+        self._on_reconnect = on_reconnect
+        self._check_interval = check_interval
+        self._min_backoff, self._max_backoff = min_backoff, max_backoff
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._connection: asyncpg.Connection | None = None
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+
+    async def start(self) -> None:
+        """Connect and listen; returns once listening (the first connection's error, if
+        the database is not reachable, is logged and retried in the background)."""
+        self._task = asyncio.create_task(self._run(), name="reflective-change-listener")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._close()
+
+    def _deliver(self, _connection: Any, _pid: int, channel: str, payload: str) -> None:
+        try:
+            self._on_notify(channel, payload)
+        except Exception:  # one bad notification must not stop the listener
+            log.exception("notification_failed", channel=channel)
+
+    async def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), timeout=2)
+            if not connection.is_closed():
+                connection.terminate()
+
+    async def _listen(self) -> asyncio.Event:
+        lost = asyncio.Event()
+        connection = await self._connect()
+        self._connection = connection
+        connection.add_termination_listener(lambda _c: lost.set())
+        for channel in self._channels:
+            await connection.add_listener(channel, self._deliver)
+        return lost
+
+    async def _run(self) -> None:
+        backoff = self._min_backoff
+        first = True
+        while not self._stopping.is_set():
+            try:
+                lost = await self._listen()
+            except Exception as exc:  # refused, starting up, timed out...: keep trying
+                await self._close()
+                log.warning(
+                    "listener_connect_failed", error_type=type(exc).__name__, retry_in_s=backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            backoff = self._min_backoff
+            self.connected.set()
+            if not first:
+                self.reconnects += 1
+                log.info("listener_reconnected")
+                # Whatever was notified while the connection was down is lost: every stream
+                # is told to pull again.
+                self._on_reconnect()
+            first = False
+            await self._watch(lost)
+            self.connected.clear()
+            await self._close()
+            log.warning("listener_connection_lost")
+
+    async def _watch(self, lost: asyncio.Event) -> None:
+        """Until the connection is lost: its end is reported by asyncpg, and a periodic
+        round trip catches a connection that died silently."""
+        while not lost.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(lost.wait(), timeout=self._check_interval)
+                return
+            connection = self._connection
+            if connection is None:
+                return
+            try:
+                await connection.fetchval("SELECT 1", timeout=5)
+            except Exception:
+                return
+
+
+def listen_channels() -> tuple[str, ...]:
+    return (CHANGES_CHANNEL, CONFLICTS_CHANNEL, METRICS_CHANNEL)
+
+
+__all__ = [
+    "CHANGES_CHANNEL",
+    "CONFLICTS_CHANNEL",
+    "METRICS_CHANNEL",
+    "ChangeListener",
+    "PgDeviceDirectory",
+    "PgTicketStore",
+    "asyncpg_connector",
+    "listen_channels",
+]

@@ -1,0 +1,216 @@
+"""Live sync (the change-notification stream and its tickets), devices and sessions."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
+from litestar.params import FromPath, HeaderParameter, Parameter, SkipValidation
+from litestar.response import ServerSentEvent
+from litestar.response.sse import ServerSentEventMessage
+
+from reflective_app.dto.live import (
+    DeviceList,
+    DeviceView,
+    EventTicketResponse,
+    SessionList,
+    SessionView,
+)
+from reflective_app.injected import ClockDep, UserId
+from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
+from reflective_app.openapi import BEARER_AUTH
+from reflective_domain.errors import AuthenticationFailed, ValidationFailed
+from reflective_domain.live import (
+    CurrentCursor,
+    ForgetDevice,
+    IssueEventTicket,
+    ListDevices,
+    RedeemEventTicket,
+)
+from reflective_domain.ports import TokenService
+from reflective_domain.use_cases.accounts import Authorize
+from reflective_domain.use_cases.sessions import EndSession, ListSessions
+
+NOT_AUTHENTICATED = "Not authenticated"
+MAX_DEVICE_ID = 256
+
+HubDep = NamedDependency[SkipValidation[EventHub]]
+TokensDep = NamedDependency[SkipValidation[TokenService]]
+
+
+def _bearer(request: Request[Any, Any, Any]) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _message(change: Change) -> ServerSentEventMessage:
+    if change.resync:
+        return ServerSentEventMessage(data=json.dumps({"kind": "resync"}))
+    if change.metrics:
+        return ServerSentEventMessage(data=json.dumps({"kind": "metrics"}))
+    cursor = str(change.cursor)
+    data = json.dumps({"cursor": cursor, "kinds": list(change.kinds)})
+    return ServerSentEventMessage(data=data, id=cursor)
+
+
+async def _stream(
+    hub: EventHub, subscription: Subscription, first: list[Change]
+) -> AsyncIterator[ServerSentEventMessage]:
+    try:
+        yield ServerSentEventMessage(data=None, comment="subscribed")
+        for change in first:
+            yield _message(change)
+        while True:
+            changes = await subscription.next(hub.heartbeat_seconds)
+            if not changes:
+                yield ServerSentEventMessage(data=None, comment="heartbeat")
+                continue
+            for change in changes:
+                if change.closed:
+                    return
+                yield _message(change)
+    finally:
+        hub.unsubscribe(subscription)
+
+
+class LiveSyncController(Controller):
+    path = "/api/sync"
+    tags = ["sync"]
+
+    @post(
+        "/events/ticket", status_code=201, operation_id="create_event_ticket", security=BEARER_AUTH
+    )
+    async def ticket(
+        self,
+        user_id: UserId,
+        issue_event_ticket: NamedDependency[IssueEventTicket],
+        clock: ClockDep,
+    ) -> EventTicketResponse:
+        """A single-use ticket, valid for 60 seconds, that opens ``GET /api/sync/events``
+        as ``?ticket=`` (for a browser's EventSource, which cannot send a header; the access
+        token itself never goes in a URL)."""
+        return EventTicketResponse.of(await issue_event_ticket(user_id), clock.now())
+
+    @get("/events", operation_id="sync_events", security=BEARER_AUTH)
+    async def events(
+        self,
+        request: Request[Any, Any, Any],
+        event_hub: HubDep,
+        authorize: NamedDependency[Authorize],
+        redeem_event_ticket: NamedDependency[RedeemEventTicket],
+        current_cursor: NamedDependency[CurrentCursor],
+        ticket: Annotated[
+            str | None,
+            Parameter(description="From POST /api/sync/events/ticket, instead of a header"),
+        ] = None,
+        last_event_id: Annotated[
+            str | None,
+            HeaderParameter(name="Last-Event-ID", description="The last event's id (a cursor)"),
+        ] = None,
+    ) -> ServerSentEvent:
+        """Server-Sent Events: ``{"cursor": "...", "kinds": [...]}`` (id: the cursor) each
+        time the user's change sequence moves (``kinds``: ``entries`` and/or ``conflicts``;
+        then pull ``/sync/changes`` from your cursor), ``{"kind": "metrics"}`` when metrics
+        change, ``{"kind": "resync"}`` after notifications may have been missed (pull, and
+        refresh metrics), and a comment every 15 s. ``Last-Event-ID`` newer changes are
+        announced at once. No entry data travels here. Authenticate with the header or a
+        ticket; 429 beyond the per-user stream limit."""
+        token = _bearer(request)
+        if token is not None:
+            user_id = await authorize(token)
+        elif ticket:
+            user_id = await redeem_event_ticket(ticket)
+        else:
+            raise AuthenticationFailed(NOT_AUTHENTICATED)
+        try:
+            subscription = event_hub.subscribe(user_id)
+        except TooManyStreams as exc:
+            raise HTTPException(status_code=429, detail=str(exc)) from None
+        except HubClosed as exc:
+            raise HTTPException(
+                status_code=503, detail=str(exc), headers={"Retry-After": "5"}
+            ) from None
+        first: list[Change] = []
+        try:
+            if last_event_id is not None and last_event_id.strip().isdigit():
+                now = await current_cursor(user_id)
+                if now > int(last_event_id.strip()):
+                    first.append(Change(cursor=now, kinds=("entries",)))
+        except BaseException:
+            event_hub.unsubscribe(subscription)
+            raise
+        return ServerSentEvent(
+            _stream(event_hub, subscription, first),
+            background=BackgroundTask(event_hub.unsubscribe, subscription),
+        )
+
+    @get("/devices", operation_id="list_devices", security=BEARER_AUTH)
+    async def devices(
+        self, user_id: UserId, list_devices: NamedDependency[ListDevices]
+    ) -> DeviceList:
+        """Every device id that wrote entries or was sent them, most recently seen first:
+        first and last seen (its last write or delivery) and how many entry versions and
+        deletions it wrote."""
+        found = await list_devices(user_id)
+        return DeviceList(devices=[DeviceView.of(d) for d in found], total_count=len(found))
+
+    @delete(
+        "/devices/{device_id:str}",
+        status_code=204,
+        operation_id="forget_device",
+        security=BEARER_AUTH,
+    )
+    async def forget(
+        self,
+        user_id: UserId,
+        device_id: FromPath[str],
+        forget_device: NamedDependency[ForgetDevice],
+    ) -> None:
+        """Forget a device: what the server recorded as sent to it is dropped, so its next
+        upload without a base revision over a version another device wrote is a conflict
+        rather than a fast-forward. Its entries stay. 404 when unknown."""
+        if not device_id or len(device_id) > MAX_DEVICE_ID:
+            raise ValidationFailed("device_id", f"device_id must be 1..{MAX_DEVICE_ID} characters")
+        await forget_device(user_id, device_id)
+
+
+class SessionController(Controller):
+    path = "/api/auth/sessions"
+    tags = ["auth"]
+    security = BEARER_AUTH
+
+    @get("/", operation_id="list_sessions")
+    async def sessions(
+        self,
+        request: Request[Any, Any, Any],
+        user_id: UserId,
+        list_sessions: NamedDependency[ListSessions],
+        tokens: TokensDep,
+    ) -> SessionList:
+        """The account's sessions (one per sign-in, while it can be refreshed), newest
+        first; ``current`` marks the one this access token belongs to."""
+        token = _bearer(request)
+        current = tokens.read_access(token).session_id if token else None
+        found = await list_sessions(user_id)
+        return SessionList(
+            sessions=[SessionView.of(s, current) for s in found], total_count=len(found)
+        )
+
+    @delete("/{session_id:uuid}", status_code=204, operation_id="end_session")
+    async def end(
+        self,
+        user_id: UserId,
+        session_id: FromPath[uuid.UUID],
+        end_session: NamedDependency[EndSession],
+    ) -> None:
+        """End one session: its refresh token is refused from now on. Access tokens it
+        already issued stay valid until they expire (ACCESS_TOKEN_EXPIRE_MINUTES, 30 by
+        default). 404 for a session of another account or one already ended."""
+        await end_session(user_id, session_id)

@@ -1,0 +1,42 @@
+"""The sessions a user can see and end: one per sign-in (its refresh-token family)."""
+
+from __future__ import annotations
+
+import uuid
+
+from reflective_domain.errors import NotFound
+from reflective_domain.ports import Clock
+from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
+from reflective_domain.sessions import Session
+
+UNKNOWN_SESSION = "Session not found"
+
+
+class ListSessions:
+    """The user's live sessions (those that can still be refreshed), newest first."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow, self._clock = uow, clock
+
+    async def __call__(self, user_id: uuid.UUID) -> list[Session]:
+        async with self._uow() as uow:
+            tokens = await uow.refresh_tokens.live(user_id, self._clock.now())
+        return [Session.of(token) for token in tokens]
+
+
+class EndSession:
+    """End one of the user's sessions: its refresh tokens are refused from now on. Access
+    tokens already issued in it stay valid until they expire (ACCESS_TOKEN_EXPIRE_MINUTES).
+    Another user's session, or one already ended, is NotFound."""
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow, self._clock = uow, clock
+
+    async def __call__(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            live = await uow.refresh_tokens.live(user_id, now)
+            if not any(token.family_id == session_id for token in live):
+                raise NotFound(UNKNOWN_SESSION)
+            await uow.refresh_tokens.revoke_family(session_id, now)
+            await uow.commit()

@@ -1,0 +1,177 @@
+"""``reflective serve --workers 2`` as real processes on a PostgreSQL of their own (which
+the tests may restart), and a way to tell which worker process holds a connection.
+
+The PostgreSQL is the fault tests' ``restartable_pg``: a dedicated embedded server in a temp
+directory, never the session's shared one nor the machine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.api.conftest import TEST_SECRET
+from tests.integration.faults.conftest import (  # noqa: F401 (fixtures used by the tests)
+    RestartablePostgres,
+    _server_command,
+    free_port,
+    he_vectors,
+    restartable_pg,
+)
+
+if not Path("/proc/net/tcp").exists():  # pragma: no cover
+    pytest.skip("telling worker processes apart needs Linux's /proc", allow_module_level=True)
+
+
+class WorkersServer:
+    """``reflective serve --workers N`` in a process group of its own."""
+
+    def __init__(self, database_url: str, workdir: Path, workers: int = 2) -> None:
+        self.database_url = database_url
+        self.workdir = workdir
+        self.workers = workers
+        self.log_path = workdir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, size: int = 4000) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-size:]
+        return ""
+
+    async def start(self, timeout: float = 90.0) -> None:
+        for _attempt in range(3):  # a free port can be taken before the server binds it
+            if await self._start_once(timeout):
+                return
+        raise RuntimeError(f"the server did not start:\n{self.log_tail()}")
+
+    async def _start_once(self, timeout: float) -> bool:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "SECRET_KEY": TEST_SECRET,
+            "REFLECTIVE_DATA_DIR": str(self.workdir / "data"),
+            "REFLECTIVE_ENV": "development",
+            "LOG_LEVEL": "WARNING",
+            # The listener also checks its connection this often.
+            "EVENTS_HEARTBEAT_SECONDS": "1",
+        }
+        env.pop("TEST_DATABASE_URL", None)
+        command = [*_server_command(), "--host", "127.0.0.1", "--port", str(self.port)]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*command, "--workers", str(self.workers)],
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    self.process = None
+                    return False
+                with contextlib.suppress(httpx.TransportError):
+                    ready = (await client.get("/api/health/ready")).status_code == 200
+                    if ready and len(self.worker_pids()) >= self.workers:
+                        return True
+                await asyncio.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"the server was not ready within {timeout} s:\n{self.log_tail()}")
+
+    def worker_pids(self) -> list[int]:
+        """The supervisor's child processes that listen on the server's port."""
+        assert self.process is not None
+        children = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                if ppid == self.process.pid and _socket_inodes(int(entry)):
+                    children.append(int(entry))
+        return children
+
+    def owner_of(self, client_port: int) -> int:
+        """The worker process holding the server side of the connection from
+        ``client_port``."""
+        inode = _connection_inode(self.port, client_port)
+        assert inode is not None, f"no connection from port {client_port}"
+        for pid in self.worker_pids():
+            if inode in _socket_inodes(pid):
+                return pid
+        raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM to the supervisor, as a service manager stops it; its exit status."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    return inodes
+
+
+def _connection_inode(server_port: int, client_port: int) -> str | None:
+    """The inode of the server-side socket of a 127.0.0.1 TCP connection."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote, inode = fields[1], fields[2], fields[9]
+                if (
+                    int(local.rsplit(":", 1)[1], 16) == server_port
+                    and int(remote.rsplit(":", 1)[1], 16) == client_port
+                ):
+                    return inode
+    return None
+
+
+@pytest.fixture
+async def workers_server(
+    restartable_pg: RestartablePostgres,  # noqa: F811 (the fixture re-exported above)
+    tmp_path: Path,
+) -> AsyncIterator[tuple[WorkersServer, RestartablePostgres]]:
+    server = WorkersServer(restartable_pg.url, tmp_path)
+    await server.start()
+    try:
+        yield server, restartable_pg
+    finally:
+        server.kill()

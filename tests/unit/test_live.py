@@ -1,0 +1,165 @@
+"""Live sync without a database: tickets, sessions (memory adapters) and the per-worker hub
+that fans notifications out to streams."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from reflective_adapters.memory.live import MemoryTicketStore
+from reflective_app.live import Change, EventHub, HubClosed, TooManyStreams
+from reflective_domain.errors import AuthenticationFailed, NotFound
+from reflective_domain.live import IssueEventTicket, RedeemEventTicket, hash_ticket
+from reflective_domain.sessions import session_name
+from reflective_domain.use_cases.sessions import EndSession, ListSessions
+from tests.fakes import FakeClock
+from tests.services import Services
+
+CHANGES, CONFLICTS, METRICS = "reflective_changes", "reflective_conflicts", "reflective_metrics"
+
+# --- tickets ------------------------------------------------------------------------------
+
+
+async def test_a_ticket_is_redeemed_once_for_its_user() -> None:
+    store, clock, user = MemoryTicketStore(), FakeClock(), uuid.uuid4()
+    issued = await IssueEventTicket(store, clock)(user)
+    assert issued.ticket not in repr(issued)
+    redeem = RedeemEventTicket(store, clock)
+    assert await redeem(issued.ticket) == user
+    with pytest.raises(AuthenticationFailed, match="Invalid or expired ticket"):
+        await redeem(issued.ticket)
+
+
+async def test_a_ticket_lives_60_seconds() -> None:
+    store, clock, user = MemoryTicketStore(), FakeClock(), uuid.uuid4()
+    issue, redeem = IssueEventTicket(store, clock), RedeemEventTicket(store, clock)
+    fresh = await issue(user)
+    clock.advance(seconds=59)
+    assert await redeem(fresh.ticket) == user
+    late = await issue(user)
+    clock.advance(seconds=60)
+    with pytest.raises(AuthenticationFailed):
+        await redeem(late.ticket)
+
+
+async def test_tickets_are_kept_hashed_and_expired_ones_dropped() -> None:
+    store, clock = MemoryTicketStore(), FakeClock()
+    issue = IssueEventTicket(store, clock)
+    first = await issue(uuid.uuid4())
+    assert hash_ticket(first.ticket) != first.ticket.encode()
+    clock.advance(seconds=61)
+    await issue(uuid.uuid4())
+    assert len(store) == 1  # the expired one went when the next was issued
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+def test_session_names_are_printable_and_short() -> None:
+    assert session_name("  Phone\n\x00 ") == "Phone"
+    assert session_name("x" * 500) == "x" * 100
+    assert session_name("   ") is None and session_name(None) is None
+
+
+async def test_sessions_keep_name_and_start_through_refresh(services: Services) -> None:
+    user = await services.new_user("ada@example.com")
+    started = services.clock.now()
+    pair = await services.sign_in(
+        "ada@example.com", "correct horse battery", device_name="Ada's phone"
+    )
+    services.clock.advance(minutes=5)
+    await services.refresh(pair.refresh_token)
+    (session,) = await ListSessions(services.uow, services.clock)(user)
+    assert session.device_name == "Ada's phone"
+    assert session.created_at == started
+    assert session.last_used_at == services.clock.now()
+    claims = services.tokens.read_access(pair.access_token)
+    assert claims.session_id == session.id
+
+
+async def test_ending_a_session_refuses_its_refresh_token_only(services: Services) -> None:
+    user = await services.new_user("ada@example.com")
+    phone = await services.sign_in("ada@example.com", "correct horse battery", device_name="p")
+    laptop = await services.sign_in("ada@example.com", "correct horse battery", device_name="l")
+    sessions = await ListSessions(services.uow, services.clock)(user)
+    assert {s.device_name for s in sessions} == {"p", "l"}
+    phone_id = next(s.id for s in sessions if s.device_name == "p")
+    await EndSession(services.uow, services.clock)(user, phone_id)
+    with pytest.raises(AuthenticationFailed):
+        await services.refresh(phone.refresh_token)
+    await services.refresh(laptop.refresh_token)
+    with pytest.raises(NotFound):  # already ended
+        await EndSession(services.uow, services.clock)(user, phone_id)
+
+
+async def test_another_users_session_is_not_found(services: Services) -> None:
+    ada = await services.new_user("ada@example.com")
+    bob = await services.new_user("bob@example.com")
+    pair = await services.sign_in("ada@example.com", "correct horse battery")
+    (adas,) = await ListSessions(services.uow, services.clock)(ada)
+    assert await ListSessions(services.uow, services.clock)(bob) == []
+    with pytest.raises(NotFound):
+        await EndSession(services.uow, services.clock)(bob, adas.id)
+    await services.refresh(pair.refresh_token)  # untouched
+
+
+# --- the hub ------------------------------------------------------------------------------
+
+
+async def test_notifications_reach_only_their_users_streams() -> None:
+    hub = EventHub()
+    ada, bob = uuid.uuid4(), uuid.uuid4()
+    adas, bobs = hub.subscribe(ada), hub.subscribe(bob)
+    hub.notify(CHANGES, f"{ada}:7")
+    assert await adas.next(1) == [Change(cursor=7, kinds=("entries",))]
+    assert await bobs.next(0.01) == []  # nothing: a heartbeat is due
+
+
+async def test_a_burst_becomes_one_event_with_the_highest_cursor() -> None:
+    hub = EventHub()
+    ada = uuid.uuid4()
+    stream = hub.subscribe(ada)
+    hub.notify(CHANGES, f"{ada}:3")
+    hub.notify(CONFLICTS, f"{ada}:4")
+    hub.notify(CHANGES, f"{ada}:2")  # late, lower: does not move the cursor back
+    hub.notify(METRICS, str(ada))
+    assert await stream.next(1) == [
+        Change(cursor=4, kinds=("conflicts", "entries")),
+        Change(metrics=True),
+    ]
+
+
+async def test_malformed_notifications_are_ignored() -> None:
+    hub = EventHub()
+    ada = uuid.uuid4()
+    stream = hub.subscribe(ada)
+    for channel, payload in [(CHANGES, "nonsense"), (CHANGES, f"{ada}:x"), ("other", f"{ada}:1")]:
+        hub.notify(channel, payload)
+    assert await stream.next(0.01) == []
+
+
+async def test_streams_are_capped_per_user_and_give_their_place_back() -> None:
+    hub = EventHub(max_per_user=2)
+    ada = uuid.uuid4()
+    first, _second = hub.subscribe(ada), hub.subscribe(ada)
+    with pytest.raises(TooManyStreams, match="at most 2"):
+        hub.subscribe(ada)
+    hub.subscribe(uuid.uuid4())  # another user is not affected
+    hub.unsubscribe(first)
+    hub.subscribe(ada)
+    assert hub.stream_count == 3
+
+
+async def test_resync_and_shutdown_reach_every_stream() -> None:
+    hub = EventHub()
+    streams = [hub.subscribe(uuid.uuid4()) for _ in range(3)]
+    hub.resync_all()
+    assert [await s.next(1) for s in streams] == [[Change(resync=True)]] * 3
+    waiting = asyncio.create_task(streams[0].next(30))
+    await asyncio.sleep(0)
+    hub.close_all()
+    assert await asyncio.wait_for(waiting, 5) == [Change(closed=True)]
+    with pytest.raises(HubClosed):
+        hub.subscribe(uuid.uuid4())
