@@ -3,7 +3,7 @@ stack it surfaced."""
 
 from __future__ import annotations
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from sqlalchemy import exc as sa_exc
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (

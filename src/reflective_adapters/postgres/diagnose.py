@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from sqlalchemy.engine import URL
 
 URL_FORM = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
