@@ -231,19 +231,14 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number") from None
-    if value < 0:
-        raise SettingsError(f"{name} must be at least 0")
-    return value
+    return _whole_number(env, name, default, minimum=0)
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _whole_number(env, name, default, minimum=1)
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -251,8 +246,8 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be at least 1")
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
     return value
 
 
