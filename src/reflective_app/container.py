@@ -39,6 +39,8 @@ from reflective_domain.use_cases.metrics import (
     Aggregate,
     DeleteAllMetrics,
     MetricLimits,
+    RetractMetrics,
+    RollupBook,
     UploadMetrics,
 )
 from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
@@ -123,6 +125,8 @@ class Container(containers.DeclarativeContainer):
         MetricLimits,
         max_batch=settings.provided.max_metrics_per_request,
         max_per_user=settings.provided.max_metrics_per_user,
+        max_bytes_per_user=settings.provided.metric_quota_bytes,
+        chunk=settings.provided.metrics_upload_chunk,
     )
 
     # Encrypted metrics
@@ -131,13 +135,15 @@ class Container(containers.DeclarativeContainer):
     )
     aggregate = providers.Factory(Aggregate, uow_factory, he_aggregator)
     delete_all_metrics = providers.Factory(DeleteAllMetrics, uow_factory)
+    rollup_book = providers.Singleton(RollupBook, he_aggregator)
+    retract_metrics = providers.Factory(RetractMetrics, uow_factory, he_aggregator)
 
     # Entry sync and conflicts
     push_entry = providers.Factory(PushEntry, uow_factory, clock, ids, entry_limits)
     pull_changes = providers.Factory(PullChanges, uow_factory)
     list_backups = providers.Factory(ListBackups, uow_factory)
-    delete_entry = providers.Factory(DeleteEntry, uow_factory, clock)
-    delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
+    delete_entry = providers.Factory(DeleteEntry, uow_factory, clock, rollup_book)
+    delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory, rollup_book)
     list_conflicts = providers.Factory(ListConflicts, uow_factory)
     resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock, entry_limits)
 
@@ -172,5 +178,6 @@ USE_CASES = (
     "delete_all_entries",
     "list_conflicts",
     "resolve_conflict",
+    "retract_metrics",
 )
 """Providers handlers receive as dependencies, by the same name."""

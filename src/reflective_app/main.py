@@ -18,7 +18,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from reflective_app.bodies import JsonRequest
+from reflective_app.bodies import POLICY_STATE_KEY, BodyPolicy, JsonRequest, LargeUploads
 from reflective_app.container import Container
 from reflective_app.controllers import (
     AuthController,
@@ -63,6 +63,16 @@ def _cors(settings: Settings) -> CORSConfig | None:
     )
 
 
+def _body_policy(settings: Settings) -> BodyPolicy:
+    """One per app, so per worker process: large-upload admission and body timeouts."""
+    return BodyPolicy(
+        large_threshold=settings.max_body_bytes,
+        large_limit=settings.max_metrics_body_bytes,
+        large_uploads=LargeUploads(settings.large_uploads_per_worker),
+        idle_timeout=float(settings.body_idle_timeout_seconds),
+    )
+
+
 def create_app(container: Container | None = None, settings: Settings | None = None) -> Litestar:
     """A Litestar app over ``container`` (a new one by default) and ``settings`` (default:
     the environment)."""
@@ -103,7 +113,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         request_class=JsonRequest,
         lifespan=[lifespan],
         logging_config=None,
-        state=State({"container": container}),
+        state=State({"container": container, POLICY_STATE_KEY: _body_policy(settings)}),
         debug=False,
     )
 

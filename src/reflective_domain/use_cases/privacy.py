@@ -52,6 +52,7 @@ async def delete_cloud_data(
     """Remove exactly the kinds of data named (the HE key lives on the user)."""
     metrics = entries = conflicts = 0
     if CloudData.METRICS in kinds:
+        await uow.metrics.lock_writes(user_id)  # after the user's lock, as everywhere
         metrics = await uow.metrics.delete_all(user_id)
     if CloudData.CONFLICTS in kinds:
         conflicts = await uow.conflicts.delete_all(user_id)

@@ -21,14 +21,23 @@ async def analytics_user(client: Client, user: Account, he_vectors: Vectors) -> 
 
 
 async def upload_all(client: Client, account: Account, vectors: Vectors) -> None:
-    body = {"metrics": [metric_payload(m, log_id="e1") for m in vectors["metrics"]]}
+    body = {"metrics": batch(vectors)}
     response = await client.post("/api/encryption/metrics", json=body, headers=account.headers)
     assert response.status_code == 201, response.text
     assert response.json() == {
         "success": True,
         "message": response.json()["message"],
-        "details": {"count": len(vectors["metrics"]), "new": len(vectors["metrics"])},
+        "details": {
+            "count": len(vectors["metrics"]),
+            "new": len(vectors["metrics"]),
+            "replaced": 0,
+        },
     }
+
+
+def batch(vectors: Vectors) -> list[dict[str, Any]]:
+    """Every vector metric, each naming its own entry."""
+    return [metric_payload(m, log_id=f"e{i}") for i, m in enumerate(vectors["metrics"])]
 
 
 async def test_context_needs_no_auth_and_carries_no_key(
@@ -258,10 +267,14 @@ async def test_a_resent_batch_is_not_counted_twice(
 ) -> None:
     # The web client retries a batch whose answer it never got: same log_ids, same bytes.
     await upload_all(client, analytics_user, he_vectors)
-    body = {"metrics": [metric_payload(m, log_id="e1") for m in he_vectors["metrics"]]}
+    body = {"metrics": batch(he_vectors)}
     again = await client.post("/api/encryption/metrics", json=body, headers=analytics_user.headers)
     assert again.status_code == 201
-    assert again.json()["details"] == {"count": len(he_vectors["metrics"]), "new": 0}
+    assert again.json()["details"] == {
+        "count": len(he_vectors["metrics"]),
+        "new": 0,
+        "replaced": 0,
+    }
     answer = await client.post(
         "/api/encryption/aggregate",
         json={"metric_type": "word_count", "operation": "sum"},

@@ -181,6 +181,7 @@ class LiveServer:
         self.log_path = workdir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.env: dict[str, str] = {}  # extra settings for the server
 
     @property
     def base_url(self) -> str:
@@ -208,6 +209,7 @@ class LiveServer:
             "REFLECTIVE_DATA_DIR": str(self.workdir / "data"),
             "REFLECTIVE_ENV": "development",
             "LOG_LEVEL": "WARNING",
+            **self.env,
         }
         env.pop("TEST_DATABASE_URL", None)
         with self.log_path.open("ab") as log:
