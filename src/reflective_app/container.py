@@ -83,6 +83,7 @@ class Container(containers.DeclarativeContainer):
 
     # Homomorphic encryption: the parameters announced to clients, and key-free arithmetic.
     ckks_parameters = providers.Singleton(CkksParameters.default)
+    ckks_also_accepted = providers.Object((CkksParameters.original(),))
     ciphertext_validator = providers.Singleton(SealCiphertextValidator)
     he_aggregator = providers.Singleton(SealAggregator)
 
@@ -104,7 +105,7 @@ class Container(containers.DeclarativeContainer):
     # Privacy tiers
     get_privacy = providers.Factory(GetPrivacy, uow_factory)
     change_tier = providers.Factory(
-        ChangeTier, uow_factory, ciphertext_validator, clock, ckks_parameters
+        ChangeTier, uow_factory, ciphertext_validator, clock, ckks_parameters, ckks_also_accepted
     )
     revoke_sync = providers.Factory(RevokeSync, change_tier)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import JSONBody, Parameter
 
@@ -21,7 +22,6 @@ from reflective_app.dto.encryption import (
 from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, UserId
 from reflective_app.metric_stream import metric_uploads
 from reflective_app.openapi import BEARER_AUTH
-from reflective_domain.errors import ValidationFailed
 from reflective_domain.use_cases.metrics import Aggregate, RetractMetrics, UploadMetrics
 
 _STRING = Schema(type=OpenAPIType.STRING)
@@ -139,7 +139,10 @@ class EncryptionController(Controller):
         """Retract every metric of one entry (``log_id``): they leave every sum and average.
         Answers how many were removed (0 when none was stored)."""
         if log_id is None:  # checked here, after authentication, rather than by the framework
-            raise ValidationFailed("log_id", "the log_id query parameter is required")
+            raise ValidationException(
+                detail="Validation failed",
+                extra=[{"message": "log_id is required", "key": "log_id", "source": "query"}],
+            )
         deleted = await retract_metrics(user_id, log_id)
         return Message(
             success=True,
