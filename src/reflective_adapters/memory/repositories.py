@@ -316,6 +316,32 @@ class MemoryMetrics:
     async def stored_bytes(self, user_id: uuid.UUID) -> int:
         return sum(metric_bytes(m) for m in self._of(user_id))
 
+    async def day_counts(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> dict[date, int]:
+        wanted = set(days)
+        counts: dict[date, int] = {}
+        for m in self._of(user_id, metric_type):
+            if m.day in wanted:
+                counts[m.day] = counts.get(m.day, 0) + 1
+        return counts
+
+    async def on_days(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> list[EncryptedMetric]:
+        wanted = set(days)
+        return [m for m in self._of(user_id, metric_type) if m.day in wanted]
+
+    async def without_day_rollup(
+        self, user_id: uuid.UUID, metric_type: str, first: date, last: date
+    ) -> list[EncryptedMetric]:
+        return [
+            m
+            for m in self._of(user_id, metric_type)
+            if first <= m.day <= last
+            and (user_id, metric_type, Period.DAY, m.day) not in self._t.rollups
+        ]
+
     async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
         held = {m.upload_key for m in self._of(user_id) if m.upload_key is not None}
         return held & set(keys)

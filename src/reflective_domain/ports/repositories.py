@@ -186,6 +186,24 @@ class MetricRepository(Protocol):
         """What the user's metrics use of their quota (see ``metric_bytes``)."""
         ...
 
+    async def day_counts(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> dict[date, int]:
+        """How many raw metrics each of these UTC days holds (days with none left out)."""
+        ...
+
+    async def on_days(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> list[EncryptedMetric]:
+        """The raw metrics of these UTC days."""
+        ...
+
+    async def without_day_rollup(
+        self, user_id: uuid.UUID, metric_type: str, first: date, last: date
+    ) -> list[EncryptedMetric]:
+        """Raw metrics of the UTC days first..last (inclusive) that have no day rollup."""
+        ...
+
     async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
         """Which of these upload keys the user's stored metrics already have."""
         ...

@@ -125,6 +125,9 @@ class RollupBook:
         saved: list[Rollup] = []
         gone: list[tuple[str, Period, date]] = []
         for metric_type, starts in starts_by_type.items():
+            if period is Period.DAY:
+                await self._fold_days(uow, parameters, user_id, metric_type, starts, deltas)
+                continue
             held = await uow.metrics.rollups(user_id, metric_type, period, starts)
             old_by_start = {r.start: r for r in held}
             for start in starts:
@@ -146,6 +149,53 @@ class RollupBook:
                 else:
                     total = await self._aggregator.combine(parameters, plus, minus)
                 saved.append(Rollup(user_id, metric_type, period, start, count, total))
+        if gone:
+            await uow.metrics.delete_rollups(user_id, gone)
+        if saved:
+            await uow.metrics.save_rollups(saved)
+
+    async def _fold_days(
+        self,
+        uow: UnitOfWork,
+        parameters: CkksParameters,
+        user_id: uuid.UUID,
+        metric_type: str,
+        days: list[date],
+        deltas: dict[tuple[str, date], list[_Delta]],
+    ) -> None:
+        """Day rollups exist for days of two or more metrics only: a day of one metric is
+        served by that metric itself (aggregation reads the raw metrics of whole days that
+        have no rollup), so a sparse journal does not store every ciphertext twice. Called
+        after the metric rows changed, so the counts read here are the new ones."""
+        counts = await uow.metrics.day_counts(user_id, metric_type, days)
+        held = {
+            r.start: r for r in await uow.metrics.rollups(user_id, metric_type, Period.DAY, days)
+        }
+        rebuild = [d for d in days if counts.get(d, 0) >= 2 and d not in held]
+        raw: dict[date, list[bytes]] = defaultdict(list)
+        for metric in await uow.metrics.on_days(user_id, metric_type, rebuild):
+            raw[metric.day].append(metric.ciphertext)
+        saved: list[Rollup] = []
+        gone: list[tuple[str, Period, date]] = []
+        for day in days:
+            count, old = counts.get(day, 0), held.get(day)
+            if count < 2:
+                if old is not None:
+                    gone.append((metric_type, Period.DAY, day))
+                continue
+            if old is None:  # it held at most one metric before: made from what it holds
+                total = await self._sum(parameters, raw[day])
+            else:
+                parts = deltas[(metric_type, day)]
+                plus = [old.ciphertext] + [d.plus for d in parts if d.plus is not None]
+                minus = [d.minus for d in parts if d.minus is not None]
+                total = (
+                    plus[0]
+                    if len(plus) == 1 and not minus
+                    else await self._aggregator.combine(parameters, plus, minus)
+                )
+            assert total is not None
+            saved.append(Rollup(user_id, metric_type, Period.DAY, day, count, total))
         if gone:
             await uow.metrics.delete_rollups(user_id, gone)
         if saved:
@@ -422,6 +472,8 @@ class Aggregate:
                 rollups += await uow.metrics.rollups_between(
                     user_id, kind, Period.DAY, first_day, last_day
                 )
+                # Days of a single metric keep no rollup: that metric is the day's sum.
+                raw += await uow.metrics.without_day_rollup(user_id, kind, first_day, last_day)
             for day in plan.edge_days:
                 assert plan.time_range is not None
                 start = max(plan.time_range.start, datetime.combine(day, time(0), UTC))

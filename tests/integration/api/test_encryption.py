@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -34,6 +35,10 @@ async def upload_all(client: Client, account: Account, vectors: Vectors) -> None
             "replaced": 0,
         },
     }
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def batch(vectors: Vectors) -> list[dict[str, Any]]:
@@ -314,20 +319,31 @@ async def test_lean_and_original_keys_aggregate_side_by_side(
                 assert answer.json()["count"] == expected["count"]
                 value = decrypt(vectors, answer.json()["encrypted_result"])
                 assert abs(value - expected[operation]) < vectors["tolerance"]
-    # The first half of 2026 on the lean user's metrics: a ranged sum.
-    half = {"start": "2026-01-01T00:00:00Z", "end": "2026-06-30T23:59:59.999999Z"}
-    answer = await client.post(
-        "/api/encryption/aggregate",
-        json={"metric_type": "word_count", "operation": "sum", "time_range": half},
-        headers=user.headers,
-    )
-    in_half = [
-        m["value"]
-        for m in he_lean_vectors["metrics"]
-        if m["metric_type"] == "word_count" and m["timestamp"] < "2026-07"
-    ]
-    assert answer.json()["count"] == len(in_half)
-    assert abs(decrypt(he_lean_vectors, answer.json()["encrypted_result"]) - sum(in_half)) < 1e-3
+    # Ranged sums: whole months (rollups), whole days around them (days of one metric keep
+    # no rollup and are read raw) and cut edge days.
+    for start, end in (
+        ("2026-01-01T00:00:00Z", "2026-06-30T23:59:59.999999Z"),
+        ("2026-01-02T00:00:00Z", "2026-03-05T23:59:59.999999Z"),
+        ("2026-02-14T21:00:00Z", "2026-07-04T11:00:00Z"),
+    ):
+        answer = await client.post(
+            "/api/encryption/aggregate",
+            json={
+                "metric_type": "word_count",
+                "operation": "sum",
+                "time_range": {"start": start, "end": end},
+            },
+            headers=user.headers,
+        )
+        in_range = [
+            m["value"]
+            for m in he_lean_vectors["metrics"]
+            if m["metric_type"] == "word_count"
+            and moment(start) <= moment(m["timestamp"]) <= moment(end)
+        ]
+        assert answer.json()["count"] == len(in_range), (start, end)
+        total = decrypt(he_lean_vectors, answer.json()["encrypted_result"])
+        assert abs(total - sum(in_range)) < 1e-3, (start, end)
     # Crossed: an original-parameter ciphertext is refused for the lean user, and back.
     for account, vectors in ((user, he_vectors), (other_user, he_lean_vectors)):
         crossed = await client.post(

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import Text, cast, func, literal, select, tuple_
+from sqlalchemy import Date, Text, cast, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,11 @@ from reflective_adapters.postgres.mappers import (
 from reflective_adapters.postgres.schema import entries, metric_rollups
 from reflective_adapters.postgres.schema import metrics as metrics_table
 from reflective_domain.metrics import METRIC_ROW_OVERHEAD_BYTES, EncryptedMetric, Period, Rollup
+
+
+def _utc_day(ts: Any) -> Any:
+    """The UTC calendar day of a timestamptz column, as rollups key it."""
+    return cast(func.timezone("UTC", ts), Date)
 
 
 class PgMetrics:
@@ -88,6 +94,60 @@ class PgMetrics:
             func.coalesce(func.sum(func.octet_length(m.ciphertext) + METRIC_ROW_OVERHEAD_BYTES), 0)
         ).where(m.user_id == user_id)
         return int((await self._s.execute(stmt)).scalar_one())
+
+    async def day_counts(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> dict[date, int]:
+        if not days:
+            return {}
+        m = metrics_table.c
+        day = _utc_day(m.ts)
+        stmt = (
+            select(day, func.count())
+            .where(m.user_id == user_id, m.metric_type == metric_type, day.in_(list(days)))
+            .group_by(day)
+        )
+        return {row[0]: int(row[1]) for row in await self._s.execute(stmt)}
+
+    async def on_days(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> list[EncryptedMetric]:
+        if not days:
+            return []
+        m = metrics_table.c
+        stmt = select(metrics_table).where(
+            m.user_id == user_id, m.metric_type == metric_type, _utc_day(m.ts).in_(list(days))
+        )
+        return [metric_from_row(row) for row in await self._s.execute(stmt)]
+
+    async def without_day_rollup(
+        self, user_id: uuid.UUID, metric_type: str, first: date, last: date
+    ) -> list[EncryptedMetric]:
+        m, r = metrics_table.c, metric_rollups.c
+        start = datetime.combine(first, time(0), timezone.utc)
+        end = datetime.combine(last + timedelta(days=1), time(0), timezone.utc)
+        rolled = (
+            select(r.starts_on)
+            .where(
+                r.user_id == user_id,
+                r.metric_type == metric_type,
+                r.period == Period.DAY.value,
+                r.starts_on == _utc_day(m.ts),
+            )
+            .exists()
+        )
+        stmt = (
+            select(metrics_table)
+            .where(
+                m.user_id == user_id,
+                m.metric_type == metric_type,
+                m.ts >= start,
+                m.ts < end,
+                ~rolled,
+            )
+            .order_by(m.ts, m.id)
+        )
+        return [metric_from_row(row) for row in await self._s.execute(stmt)]
 
     async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
         if not keys:
