@@ -212,11 +212,10 @@ class RollupBook:
         """Delete ``metrics`` and subtract them from their rollups."""
         if not metrics:
             return 0
-        key = user.he_public_key
-        if key is None:  # no key, no metrics: nothing can be held
-            return 0
         await uow.metrics.delete_many(user.id, [m.id for m in metrics])
-        await self.apply(uow, key.parameters, user.id, (), metrics)
+        key = user.he_public_key
+        if key is not None:  # (without a key no metrics are kept, nor rollups)
+            await self.apply(uow, key.parameters, user.id, (), metrics)
         return len(metrics)
 
     async def retract_entries(
