@@ -22,15 +22,13 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import msgspec
 from litestar import Request
 from litestar.exceptions import HTTPException, ServiceUnavailableException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import Empty
-
-T = TypeVar("T")
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 POLICY_STATE_KEY = "body_policy"
@@ -180,16 +178,6 @@ class JsonRequest(Request[Any, Any, Any]):
             return await super().json()
         except (UnicodeDecodeError, RecursionError):
             raise MalformedBody from None
-
-
-def decode_body(decoder: msgspec.json.Decoder[T], body: bytes | bytearray) -> T:
-    """Decode with a prebuilt decoder; errors become the API's 422 shapes."""
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise validation_error(exc) from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        raise MalformedBody from None
 
 
 def validation_error(exc: msgspec.ValidationError, prefix: str = "") -> ValidationException:
