@@ -94,8 +94,14 @@ def body_policy(request: Request[Any, Any, Any]) -> BodyPolicy:
 async def large_upload(request: Request[Any, Any, Any]) -> AsyncIterator[None]:
     """Hold one of this worker's large-upload slots (503 with Retry-After when none is free)
     for the whole handling of an upload route, database work included, so the cap also
-    bounds the connections such uploads hold."""
-    slots = body_policy(request).large_uploads
+    bounds the connections such uploads hold. A body that announces an ordinary size
+    (Content-Length within ``large_threshold``, which the server holds it to) needs none."""
+    policy = body_policy(request)
+    announced = request.content_length
+    if announced is not None and announced <= policy.large_threshold:
+        yield
+        return
+    slots = policy.large_uploads
     slots.claim()
     try:
         yield

@@ -120,6 +120,15 @@ async def test_idle_large_uploads_leave_memory_flat_and_the_next_one_is_refused(
             return False
 
         assert await wait_for(refused, timeout=60, interval=0.1), "no 503 for one upload too many"
+        # An ordinary-sized upload needs no slot: it is served while every slot is taken.
+        small = metrics_batch(he_vectors, 2)
+        async with httpx.AsyncClient(base_url=live_server.base_url, timeout=60) as client:
+            sent = await client.post(
+                "/api/encryption/metrics",
+                content=small.body,
+                headers={**accounts[0].headers, "Content-Type": "application/json"},
+            )
+        assert sent.status_code == 201, sent.text
         answers = await asyncio.gather(
             *(asyncio.wait_for(status_of(r), 30) for r, _ in connections), return_exceptions=True
         )
