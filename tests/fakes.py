@@ -118,6 +118,14 @@ class PlaintextHe:
         self.additions += max(len(items) - 1, 0)
         return plain_ciphertext(sum(plain_value(i) for i in items))
 
+    async def combine(
+        self, parameters: CkksParameters, plus: Sequence[bytes], minus: Sequence[bytes]
+    ) -> bytes:
+        self.additions += len(plus) + len(minus) - 1
+        return plain_ciphertext(
+            sum(plain_value(i) for i in plus) - sum(plain_value(i) for i in minus)
+        )
+
     async def multiply_plain(self, parameters: CkksParameters, item: bytes, factor: float) -> bytes:
         return plain_ciphertext(plain_value(item) * factor)
 

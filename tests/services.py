@@ -83,11 +83,11 @@ class Services:
 
     @property
     def delete_entry(self) -> sync.DeleteEntry:
-        return sync.DeleteEntry(self.uow, self.clock)
+        return sync.DeleteEntry(self.uow, self.clock, metrics.RollupBook(self.he))
 
     @property
     def delete_all_entries(self) -> sync.DeleteAllEntries:
-        return sync.DeleteAllEntries(self.uow)
+        return sync.DeleteAllEntries(self.uow, metrics.RollupBook(self.he))
 
     @property
     def conflicts(self) -> conflict_cases.ListConflicts:
@@ -101,6 +101,10 @@ class Services:
     @property
     def upload_metrics(self) -> metrics.UploadMetrics:
         return metrics.UploadMetrics(self.uow, self.he, self.he, self.ids)
+
+    @property
+    def retract_metrics(self) -> metrics.RetractMetrics:
+        return metrics.RetractMetrics(self.uow, self.he)
 
     @property
     def aggregate(self) -> metrics.Aggregate:

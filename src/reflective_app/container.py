@@ -53,6 +53,8 @@ from reflective_domain.use_cases.metrics import (
     Aggregate,
     DeleteAllMetrics,
     MetricLimits,
+    RetractMetrics,
+    RollupBook,
     UploadMetrics,
 )
 from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
@@ -112,6 +114,7 @@ class Container(containers.DeclarativeContainer):
 
     # Homomorphic encryption: the parameters announced to clients, and key-free arithmetic.
     ckks_parameters = providers.Singleton(CkksParameters.default)
+    ckks_also_accepted = providers.Object((CkksParameters.original(),))
     ciphertext_validator = providers.Singleton(SealCiphertextValidator)
     he_aggregator = providers.Singleton(SealAggregator)
 
@@ -139,7 +142,7 @@ class Container(containers.DeclarativeContainer):
     # Privacy tiers
     get_privacy = providers.Factory(GetPrivacy, uow_factory)
     change_tier = providers.Factory(
-        ChangeTier, uow_factory, ciphertext_validator, clock, ckks_parameters
+        ChangeTier, uow_factory, ciphertext_validator, clock, ckks_parameters, ckks_also_accepted
     )
     revoke_sync = providers.Factory(RevokeSync, change_tier)
 
@@ -162,6 +165,8 @@ class Container(containers.DeclarativeContainer):
         MetricLimits,
         max_batch=settings.provided.max_metrics_per_request,
         max_per_user=settings.provided.max_metrics_per_user,
+        max_bytes_per_user=settings.provided.metric_quota_bytes,
+        chunk=settings.provided.metrics_upload_chunk,
     )
 
     rate_limits = providers.Singleton(rate_limits_from, settings)
@@ -173,13 +178,15 @@ class Container(containers.DeclarativeContainer):
     )
     aggregate = providers.Factory(Aggregate, uow_factory, he_aggregator)
     delete_all_metrics = providers.Factory(DeleteAllMetrics, uow_factory)
+    rollup_book = providers.Singleton(RollupBook, he_aggregator)
+    retract_metrics = providers.Factory(RetractMetrics, uow_factory, he_aggregator)
 
     # Entry sync and conflicts
     push_entry = providers.Factory(PushEntry, uow_factory, clock, ids, entry_limits)
     pull_changes = providers.Factory(PullChanges, uow_factory)
     list_backups = providers.Factory(ListBackups, uow_factory)
-    delete_entry = providers.Factory(DeleteEntry, uow_factory, clock)
-    delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
+    delete_entry = providers.Factory(DeleteEntry, uow_factory, clock, rollup_book)
+    delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory, rollup_book)
     list_conflicts = providers.Factory(ListConflicts, uow_factory)
     resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock, entry_limits)
 
@@ -241,5 +248,6 @@ USE_CASES = (
     "forget_device",
     "list_sessions",
     "end_session",
+    "retract_metrics",
 )
 """Providers handlers receive as dependencies, by the same name."""

@@ -201,7 +201,10 @@ CLIENT_DISCONNECTED = "Client disconnected before the request was read"
 
 
 def _is_disconnect(exc: HTTPException) -> bool:
-    # Litestar reports a client gone mid-body as an InternalServerException.
+    # Litestar reports a client gone mid-body as an InternalServerException; our own body
+    # reader (bodies.py) as a 499.
+    if exc.status_code == CLIENT_CLOSED_REQUEST:
+        return True
     return exc.status_code == HTTP_500_INTERNAL_SERVER_ERROR and "disconnected" in str(exc.detail)
 
 

@@ -20,7 +20,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from reflective_app.admission import Admission, Gate
-from reflective_app.bodies import JsonRequest
+from reflective_app.bodies import POLICY_STATE_KEY, BodyPolicy, JsonRequest, LargeUploads
 from reflective_app.container import Container
 from reflective_app.controllers import (
     AuthController,
@@ -66,6 +66,16 @@ def _cors(settings: Settings) -> CORSConfig | None:
         allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
         expose_headers=["X-Request-ID"],
         allow_credentials=False,  # bearer tokens, no cookies
+    )
+
+
+def _body_policy(settings: Settings) -> BodyPolicy:
+    """One per app, so per worker process: large-upload admission and body timeouts."""
+    return BodyPolicy(
+        large_threshold=settings.max_body_bytes,
+        large_limit=settings.max_metrics_body_bytes,
+        large_uploads=LargeUploads(settings.large_uploads_per_worker),
+        idle_timeout=float(settings.body_idle_timeout_seconds),
     )
 
 
@@ -119,7 +129,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         request_class=JsonRequest,
         lifespan=[lifespan],
         logging_config=None,
-        state=State({"container": container}),
+        state=State({"container": container, POLICY_STATE_KEY: _body_policy(settings)}),
         debug=False,
     )
 

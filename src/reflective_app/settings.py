@@ -18,6 +18,7 @@ from dotenv.parser import parse_stream
 from reflective_adapters.postgres.embedded import data_dir_from_env
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 SECRET_FILE_NAME = "secret_key"
 MIN_SECRET_LENGTH = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -42,13 +43,14 @@ class Settings:
     refresh_token_expire_days: int = 30
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = MIB
-    # The web client posts every entry's metrics in one request, ~0.45 MB of base64 each.
-    max_metrics_body_bytes: int = 600 * MIB
+    # The web client posts every entry's metrics in one request, ~0.45 MB of base64 each;
+    # the upload is read as a stream, so this is a safety limit, the metric quota the real one.
+    max_metrics_body_bytes: int = 8 * GIB
     log_level: str = "INFO"
     password_hash_concurrency: int = 4
     max_entry_bytes: int = MIB
     user_storage_quota_bytes: int = 256 * MIB
-    max_metrics_per_request: int = 5000
+    max_metrics_per_request: int = 100_000
     max_metrics_per_user: int = 100_000
     token_issuer: str = "reflective-server"
     token_audience: str = "reflective-client"
@@ -88,6 +90,11 @@ class Settings:
     # on each worker.
     events_heartbeat_seconds: float = 15.0
     max_event_streams_per_user: int = 8
+    # Analytics v2: metric quota in bytes, large-upload admission, streaming chunk size.
+    metric_quota_bytes: int = 4 * GIB
+    large_uploads_per_worker: int = 4
+    body_idle_timeout_seconds: int = 30
+    metrics_upload_chunk: int = 50
 
     @property
     def production(self) -> bool:
@@ -133,12 +140,12 @@ def _parse(env: Mapping[str, str]) -> Settings:
         refresh_token_expire_days=_positive_int(env, "REFRESH_TOKEN_EXPIRE_DAYS", 30),
         cors_origins=tuple(o.strip() for o in (get("CORS_ORIGINS") or "").split(",") if o.strip()),
         max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", MIB),
-        max_metrics_body_bytes=_positive_int(env, "MAX_METRICS_BODY_BYTES", 600 * MIB),
+        max_metrics_body_bytes=_positive_int(env, "MAX_METRICS_BODY_BYTES", 8 * GIB),
         log_level=log_level,
         password_hash_concurrency=_positive_int(env, "PASSWORD_HASH_CONCURRENCY", 4),
         max_entry_bytes=_positive_int(env, "MAX_ENTRY_BYTES", MIB),
         user_storage_quota_bytes=_positive_int(env, "USER_STORAGE_QUOTA_BYTES", 256 * MIB),
-        max_metrics_per_request=_positive_int(env, "MAX_METRICS_PER_REQUEST", 5000),
+        max_metrics_per_request=_positive_int(env, "MAX_METRICS_PER_REQUEST", 100_000),
         max_metrics_per_user=_positive_int(env, "MAX_METRICS_PER_USER", 100_000),
         rate_limit_register=_rate(env, "RATE_LIMIT_REGISTER", (20, 3600)),
         rate_limit_refresh=_rate(env, "RATE_LIMIT_REFRESH", (60, 60)),
@@ -170,6 +177,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
         admission_wait_seconds=_positive_float(env, "ADMISSION_WAIT_SECONDS", 2.0),
         events_heartbeat_seconds=float(_positive_int(env, "EVENTS_HEARTBEAT_SECONDS", 15)),
         max_event_streams_per_user=_positive_int(env, "MAX_EVENT_STREAMS_PER_USER", 8),
+        metric_quota_bytes=_positive_int(env, "METRIC_QUOTA_BYTES", 4 * GIB),
+        large_uploads_per_worker=_positive_int(env, "LARGE_UPLOADS_PER_WORKER", 4),
+        body_idle_timeout_seconds=_positive_int(env, "BODY_IDLE_TIMEOUT_SECONDS", 30),
+        metrics_upload_chunk=_positive_int(env, "METRICS_UPLOAD_CHUNK", 50),
     )
 
 

@@ -316,6 +316,17 @@ def delete_all_metrics() -> Call[Deleted]:
     )
 
 
+def retract_metrics(log_id: str) -> Call[int]:
+    """Remove an entry's metrics from every sum (the server subtracts them)."""
+    return Call(
+        "DELETE",
+        "/api/encryption/metrics",
+        _json(lambda d: int(d.get("details", {}).get("deleted", 0))),
+        params={"log_id": log_id},
+        idempotent=True,
+    )
+
+
 CONFLICT_PAGE = 500  # the server's largest page
 
 

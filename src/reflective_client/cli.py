@@ -452,8 +452,8 @@ def resolve(ctx: Context, conflict_id: str, choice: str, file: TextIO | None) ->
 def stats(ctx: Context, weeks: int, rebuild: bool) -> None:
     """Word counts and mood: computed by the server on ciphertexts, decrypted here.
 
-    Metrics are uploaded once per entry, when first synced: later edits and deletions show
-    only after `--rebuild`."""
+    Edits re-upload an entry's metrics (the server replaces the old ones) and deletions
+    retract them; `--rebuild` starts over from every entry's current metrics."""
 
     async def action(device: Device, profile: Profile) -> None:
         if rebuild:

@@ -35,6 +35,8 @@ from reflective_client.store import (
     CONFLICT,
     DIRTY,
     METRICS_PENDING,
+    METRICS_QUEUED,
+    METRICS_UPLOADED,
     LocalEntry,
     LocalStore,
 )
@@ -264,6 +266,10 @@ class Device:
                     state=DIRTY,
                     word_count=metrics.word_count,
                     sentiment=metrics.sentiment,
+                    # The editing device uploads the new metrics; the server replaces the
+                    # entry's old ones with them (by log_id), so sums follow the edit.
+                    origin="local",
+                    metrics=METRICS_PENDING,
                 )
             self.store.save(entry)
         return entry
@@ -273,6 +279,10 @@ class Device:
             entry = self.store.get(entry_id)
             if entry is None or entry.deleted:
                 raise NotFoundError(f"no entry {entry_id} on this device", 404)
+            if entry.metrics in (METRICS_QUEUED, METRICS_UPLOADED):
+                # A synced entry's tombstone retracts its metrics on the server; without
+                # entry sync (analytics_sync) the next sync retracts them explicitly.
+                self._queue_retraction(entry_id)
             if entry.base_revision is None and entry.state != CONFLICT:
                 self.store.remove(entry_id)  # the server never had it
             else:
@@ -337,6 +347,7 @@ class Device:
             uploader = MetricUploader(self.api, self.store, self.keys)
             uploader.queue(progress)
             uploaded = await uploader.flush(progress)
+            await self._send_retractions()
         return DeviceSyncReport(tier, entries, uploaded)
 
     async def watch(
@@ -356,13 +367,29 @@ class Device:
                 pass  # the server is away: try again shortly
             await asyncio.sleep(reconnect_delay)
 
-    async def rebuild_metrics(self, progress: Progress = _silent) -> int:
-        """Make the server's metrics describe the entries as they are now.
+    def _queue_retraction(self, entry_id: str) -> None:
+        pending = json.loads(self.store.get_meta("metric_retractions") or "[]")
+        if entry_id not in pending:
+            pending.append(entry_id)
+        self.store.set_meta("metric_retractions", json.dumps(pending))
 
-        Metrics are uploaded once per entry, when it is first synced; the API cannot retract
-        or replace one metric, so edits and deletions are not reflected. On full_sync every
-        device holds every entry, so one device can start over: pull, delete all metrics,
-        upload every live entry's current metrics. Returns how many metrics were uploaded.
+    async def _send_retractions(self) -> None:
+        """Retract the metrics of entries deleted here (idempotent: resent after a lost
+        answer, it removes nothing more)."""
+        pending = json.loads(self.store.get_meta("metric_retractions") or "[]")
+        for entry_id in list(pending):
+            await self.api.retract_metrics(entry_id)
+            pending.remove(entry_id)
+            self.store.set_meta("metric_retractions", json.dumps(pending))
+
+    async def rebuild_metrics(self, progress: Progress = _silent) -> int:
+        """Make the server's metrics describe the entries as they are now, from scratch.
+
+        Not needed for edits and deletions: an edit re-uploads the entry's metrics, which
+        replace the old ones on the server, and a deletion retracts them. This remains for
+        repairing a store: on full_sync every device holds every entry, so one device can
+        start over: pull, delete all metrics, upload every live entry's current metrics.
+        Returns how many metrics were uploaded.
         """
         privacy = await self.api.privacy()
         if privacy.current_tier != "full_sync":

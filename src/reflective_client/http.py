@@ -330,6 +330,9 @@ class AsyncReflectiveClient:
     async def delete_all_metrics(self) -> Deleted:
         return await self.call(calls.delete_all_metrics())
 
+    async def retract_metrics(self, log_id: str) -> int:
+        return await self.call(calls.retract_metrics(log_id))
+
     async def conflicts(self) -> list[Conflict]:
         return await self.call(calls.conflicts())
 
@@ -615,6 +618,9 @@ class ReflectiveClient:
 
     def delete_all_metrics(self) -> Deleted:
         return self.call(calls.delete_all_metrics())
+
+    def retract_metrics(self, log_id: str) -> int:
+        return self.call(calls.retract_metrics(log_id))
 
     def conflicts(self) -> list[Conflict]:
         return self.call(calls.conflicts())

@@ -37,6 +37,7 @@ from reflective_client.store import (
     CONFLICT,
     DIRTY,
     METRICS_NOT_MINE,
+    METRICS_PENDING,
     LocalEntry,
     LocalStore,
 )
@@ -324,7 +325,12 @@ class SyncEngine:
                     )
                     # remote: the current revision; local: a new one the pull will confirm.
                     revision = conflict.remote_revision if choice == "remote" else None
-                    self.store.save(self._adopted(local, version, revision))
+                    # The resolving device answers for the entry's metrics from now on.
+                    self.store.save(
+                        self._adopted(local, version, revision).changed(
+                            origin="local", metrics=METRICS_PENDING
+                        )
+                    )
             report.resolutions += 1
         await self.pull(report)
         return report
@@ -374,10 +380,12 @@ class SyncEngine:
             device_id=merged.device_id,
             base_revision=revision,
             state=CLEAN,
-            origin="remote" if local is None else local.origin,
+            origin="local",
             word_count=metrics.word_count,
             sentiment=metrics.sentiment,
-            metrics=METRICS_NOT_MINE if local is None else local.metrics,
+            # Merged here: this device uploads the merged text's metrics, which replace the
+            # entry's earlier ones on the server.
+            metrics=METRICS_PENDING,
         )
 
 

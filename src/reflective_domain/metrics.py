@@ -45,6 +45,9 @@ class EncryptedMetric:
     timestamp: datetime
     ciphertext: bytes
     upload_key: bytes | None = None
+    log_id: str | None = None
+    """The entry the metric measures; a later upload for the same entry and type replaces
+    this metric, and deleting the entry retracts it."""
 
     def __post_init__(self) -> None:
         check_metric_type(self.metric_type)
@@ -59,6 +62,23 @@ class EncryptedMetric:
             f"EncryptedMetric({self.metric_type!r}, {self.timestamp.isoformat()}, "
             f"<{len(self.ciphertext)} bytes>)"
         )
+
+
+MAX_LOG_ID_LENGTH = 200
+
+
+def normalize_log_id(raw: str | None) -> str | None:
+    """The entry id a metric names, in one spelling: a UUID in its canonical lowercase form
+    (so it matches the entry's own id), anything else as given."""
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw or len(raw) > MAX_LOG_ID_LENGTH:
+        raise ValidationFailed("log_id", f"log_id must be 1..{MAX_LOG_ID_LENGTH} characters")
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return raw
 
 
 def upload_key(log_id: str | None, metric_type: str, ciphertext: bytes) -> bytes | None:
@@ -211,3 +231,11 @@ def plan_aggregation(time_range: TimeRange | None) -> AggregationPlan:
 
 
 MAX_METRICS_PER_BATCH = 5000
+
+METRIC_ROW_OVERHEAD_BYTES = 128
+"""What one stored metric costs beyond its ciphertext (row, index entries), for the quota."""
+
+
+def metric_bytes(metric: EncryptedMetric) -> int:
+    """How much of a user's metric quota one stored metric uses."""
+    return len(metric.ciphertext) + METRIC_ROW_OVERHEAD_BYTES

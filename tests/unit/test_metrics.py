@@ -213,6 +213,7 @@ async def test_a_resent_batch_is_recognised_and_not_counted_twice(services):
     assert (again.received, again.new) == (3, 1)
     total = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM))
     assert (total.count, plain_value(total.ciphertext)) == (3, 19)
-    # A new measurement of the same entry (new ciphertext) is a new metric.
+    # A new measurement of the same entry (new ciphertext) replaces the old one.
     newer = [MetricUpload("word_count", DAY, plain_ciphertext(6), log_id="entry-1")]
-    assert (await services.upload_metrics(uid, newer)).new == 1
+    stored = await services.upload_metrics(uid, newer)
+    assert (stored.new, stored.replaced) == (1, 1)

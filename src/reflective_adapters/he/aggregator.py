@@ -42,6 +42,13 @@ class SealAggregator:
             raise ValueError("add needs at least one ciphertext")
         return await self._offload.run(add, parameters, list(items), self._codec)
 
+    async def combine(
+        self, parameters: CkksParameters, plus: Sequence[bytes], minus: Sequence[bytes]
+    ) -> bytes:
+        if not plus:
+            raise ValueError("combine needs at least one ciphertext to subtract from")
+        return await self._offload.run(combine, parameters, list(plus), list(minus), self._codec)
+
     async def multiply_plain(self, parameters: CkksParameters, item: bytes, factor: float) -> bytes:
         if not math.isfinite(factor) or factor == 0:
             raise ValueError("factor must be finite and non-zero")
@@ -78,6 +85,36 @@ def add(parameters: CkksParameters, items: Sequence[bytes], codec: SealCodec) ->
                 "ciphertext cannot be added to the others: it is at another level or scale",
                 index,
             ) from exc
+    return codec.save_ciphertext(total)
+
+
+def combine(
+    parameters: CkksParameters, plus: Sequence[bytes], minus: Sequence[bytes], codec: SealCodec
+) -> bytes:
+    """The encrypted sum of ``plus`` minus the sum of ``minus``: how a rollup takes back a
+    replaced or retracted metric. Loaded one at a time, like :func:`add`."""
+    context = context_for(parameters)
+    total: Any = None
+    for sign, items in ((1, plus), (-1, minus)):
+        for index, item in enumerate(items):
+            try:
+                ciphertext = codec.load_ciphertext(context, item)
+            except SealFormatError as exc:
+                raise InvalidCiphertext(exc.reason, index) from exc
+            if total is None:
+                total = ciphertext
+                continue
+            try:
+                if sign > 0:
+                    context.evaluator.add_inplace(total, ciphertext)
+                else:
+                    context.evaluator.sub_inplace(total, ciphertext)
+            except _SEAL_ERRORS as exc:
+                raise InvalidCiphertext(
+                    "ciphertext cannot be combined with the others: it is at another level "
+                    "or scale",
+                    index,
+                ) from exc
     return codec.save_ciphertext(total)
 
 

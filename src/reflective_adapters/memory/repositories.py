@@ -14,7 +14,7 @@ from reflective_adapters.memory.store import Tables
 from reflective_domain.accounts import AccountState, User
 from reflective_domain.entries import Conflict, Entry, UploadContext
 from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
-from reflective_domain.metrics import EncryptedMetric, Period, Rollup
+from reflective_domain.metrics import EncryptedMetric, Period, Rollup, metric_bytes
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
 from reflective_domain.throttling import LoginAttempts
@@ -386,9 +386,63 @@ class MemoryMetrics:
             if m.user_id == user_id and (metric_type is None or m.metric_type == metric_type)
         ]
 
+    async def lock_writes(self, user_id: uuid.UUID) -> None:
+        """Units of work on the memory store already run one at a time."""
+
     async def add_many(self, metrics: Sequence[EncryptedMetric]) -> None:
         for metric in metrics:
             self._t.metrics[metric.id] = metric
+
+    async def with_log_ids(
+        self, user_id: uuid.UUID, log_ids: Sequence[str]
+    ) -> list[EncryptedMetric]:
+        wanted = set(log_ids)
+        return [m for m in self._of(user_id) if m.log_id is not None and m.log_id in wanted]
+
+    async def of_entries(self, user_id: uuid.UUID, limit: int) -> list[EncryptedMetric]:
+        entries = {str(eid) for (uid, eid) in self._t.entries if uid == user_id}
+        return [m for m in self._of(user_id) if m.log_id in entries][:limit]
+
+    async def delete_many(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
+        for metric_id in ids:
+            metric = self._t.metrics.get(metric_id)
+            if metric is not None and metric.user_id == user_id:
+                del self._t.metrics[metric_id]
+
+    async def delete_rollups(
+        self, user_id: uuid.UUID, keys: Sequence[tuple[str, Period, date]]
+    ) -> None:
+        for metric_type, period, start in keys:
+            self._t.rollups.pop((user_id, metric_type, period, start), None)
+
+    async def stored_bytes(self, user_id: uuid.UUID) -> int:
+        return sum(metric_bytes(m) for m in self._of(user_id))
+
+    async def day_counts(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> dict[date, int]:
+        wanted = set(days)
+        counts: dict[date, int] = {}
+        for m in self._of(user_id, metric_type):
+            if m.day in wanted:
+                counts[m.day] = counts.get(m.day, 0) + 1
+        return counts
+
+    async def on_days(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> list[EncryptedMetric]:
+        wanted = set(days)
+        return [m for m in self._of(user_id, metric_type) if m.day in wanted]
+
+    async def without_day_rollup(
+        self, user_id: uuid.UUID, metric_type: str, first: date, last: date
+    ) -> list[EncryptedMetric]:
+        return [
+            m
+            for m in self._of(user_id, metric_type)
+            if first <= m.day <= last
+            and (user_id, metric_type, Period.DAY, m.day) not in self._t.rollups
+        ]
 
     async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
         held = {m.upload_key for m in self._of(user_id) if m.upload_key is not None}

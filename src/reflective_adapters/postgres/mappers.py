@@ -217,6 +217,7 @@ def metric_values(metric: EncryptedMetric) -> Values:
         "ts": metric.timestamp,
         "ciphertext": metric.ciphertext,
         "upload_key": metric.upload_key,
+        "log_id": metric.log_id,
     }
 
 
@@ -228,6 +229,7 @@ def metric_from_row(row: Any) -> EncryptedMetric:
         timestamp=row.ts,
         ciphertext=bytes(row.ciphertext),
         upload_key=None if row.upload_key is None else bytes(row.upload_key),
+        log_id=row.log_id,
     )
 
 

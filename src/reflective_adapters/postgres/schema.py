@@ -224,8 +224,16 @@ metrics = Table(
     Column("ciphertext", LargeBinary, nullable=False),
     # SHA-256 of (log_id, metric type, ciphertext): a resent upload is recognised, not stored.
     Column("upload_key", LargeBinary),
+    # The entry the metric measures: replaced by a later upload for it, retracted with it.
+    Column("log_id", Text),
     PrimaryKeyConstraint("user_id", "id"),
     Index(None, "user_id", "metric_type", "ts"),
+    Index(
+        "ix_metrics_user_id_log_id",
+        "user_id",
+        "log_id",
+        postgresql_where=text("log_id IS NOT NULL"),
+    ),
     Index(
         "uq_metrics_user_id_upload_key",
         "user_id",

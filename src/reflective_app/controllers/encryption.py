@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import JSONBody
+from litestar.params import JSONBody, Parameter
 
-from reflective_app.bodies import decode_body, read_body
+from reflective_app.bodies import body_chunks, large_upload
 from reflective_app.dto.common import Message
 from reflective_app.dto.encryption import (
-    METRICS_UPLOAD_DECODER,
     AggregateRequest,
     AggregateResponse,
     ContextResponse,
 )
 from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, UserId
 from reflective_app.limits import rate_limit
+from reflective_app.metric_stream import metric_uploads
 from reflective_app.openapi import BEARER_AUTH
-from reflective_domain.use_cases.metrics import Aggregate, UploadMetrics
+from reflective_domain.use_cases.metrics import Aggregate, RetractMetrics, UploadMetrics
 
 _STRING = Schema(type=OpenAPIType.STRING)
 _METRICS_UPLOAD_SCHEMA = Schema(
@@ -45,7 +47,8 @@ _METRICS_UPLOAD_SCHEMA = Schema(
                     "log_id": Schema(
                         one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.INTEGER)],
                         description="the entry measured; a resent metric with the same log_id, "
-                        "type and ciphertext is recognised and not stored twice",
+                        "type and ciphertext is recognised and not stored twice, a new one "
+                        "replaces the entry's earlier metric of that type",
                     ),
                 },
             ),
@@ -84,7 +87,7 @@ class EncryptionController(Controller):
         status_code=201,
         operation_id="upload_metrics",
         security=BEARER_AUTH,
-        request_max_body_size=None,  # capped by MAX_METRICS_BODY_BYTES in read_body
+        request_max_body_size=None,  # capped by MAX_METRICS_BODY_BYTES in body_chunks
         operation_class=_MetricsUploadOperation,
         guards=[rate_limit("metrics_upload", per="user")],
     )
@@ -97,18 +100,56 @@ class EncryptionController(Controller):
     ) -> Message:
         """Store a batch of encrypted metrics, all or nothing. 403 on local_only; 422 naming
         the index of the first ciphertext that does not load under the user's parameters;
-        413 beyond the body limit."""
-        await upload_metrics.permit(user_id)  # before reading what may be hundreds of MB
-        body = await read_body(request, settings.max_metrics_body_bytes)
-        upload = decode_body(METRICS_UPLOAD_DECODER, body)
-        del body  # the decoded ciphertexts are copies; free the raw body now
-        stored = await upload_metrics(user_id, [item.to_domain() for item in upload.metrics])
+        413 beyond the body limit or the account's metric quota; 503 with Retry-After when
+        this worker is already reading its share of large uploads."""
+        async with large_upload(request):  # 503 at once when this worker has no slot
+            await upload_metrics.permit(user_id)  # before reading what may be gigabytes
+            # Parsed, validated and written as it arrives, one chunk of metrics at a time;
+            # any error, a client gone half-way included, rolls the whole upload back.
+            limit = settings.max_metrics_body_bytes
+            async with (
+                aclosing(body_chunks(request, limit, admitted=True)) as chunks,
+                aclosing(metric_uploads(chunks)) as items,
+            ):
+                stored = await upload_metrics.stream(user_id, items)
         resent = stored.received - stored.new
         message = f"Stored {stored.new} encrypted metrics" + (
             f" ({resent} already stored)" if resent else ""
         )
+        if stored.replaced:
+            message += f", replacing {stored.replaced}"
         return Message(
-            success=True, message=message, details={"count": stored.received, "new": stored.new}
+            success=True,
+            message=message,
+            details={"count": stored.received, "new": stored.new, "replaced": stored.replaced},
+        )
+
+    @delete(
+        "/metrics",
+        status_code=200,
+        operation_id="retract_metrics",
+        security=BEARER_AUTH,
+    )
+    async def retract_metrics(
+        self,
+        user_id: UserId,
+        retract_metrics: NamedDependency[RetractMetrics],
+        log_id: Annotated[
+            str | None, Parameter(description="the entry measured (required)")
+        ] = None,
+    ) -> Message:
+        """Retract every metric of one entry (``log_id``): they leave every sum and average.
+        Answers how many were removed (0 when none was stored)."""
+        if log_id is None:  # checked here, after authentication, rather than by the framework
+            raise ValidationException(
+                detail="Validation failed",
+                extra=[{"message": "log_id is required", "key": "log_id", "source": "query"}],
+            )
+        deleted = await retract_metrics(user_id, log_id)
+        return Message(
+            success=True,
+            message=f"Retracted {deleted} encrypted metrics",
+            details={"deleted": deleted},
         )
 
     @post(

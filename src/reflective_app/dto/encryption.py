@@ -60,16 +60,6 @@ class MetricItem(msgspec.Struct):
         return MetricUpload(self.metric_type, self.timestamp, self.encrypted_value, log_id)
 
 
-class MetricsUpload(msgspec.Struct):
-    """Unknown extra fields are accepted and ignored."""
-
-    metrics: list[MetricItem]
-
-
-# Built once: the upload route decodes its (possibly hundreds of MB) body with this directly.
-METRICS_UPLOAD_DECODER = msgspec.json.Decoder(MetricsUpload)
-
-
 class TimeRangeView(msgspec.Struct):
     """Inclusive at both ends."""
 

@@ -26,6 +26,12 @@ class HeAggregator(Protocol):
         """The encrypted sum of ``items`` (at least one)."""
         ...
 
+    async def combine(
+        self, parameters: CkksParameters, plus: Sequence[bytes], minus: Sequence[bytes]
+    ) -> bytes:
+        """The encrypted sum of ``plus`` minus the sum of ``minus`` (``plus`` not empty)."""
+        ...
+
     async def multiply_plain(self, parameters: CkksParameters, item: bytes, factor: float) -> bytes:
         """``item`` times a plaintext constant, rescaled."""
         ...

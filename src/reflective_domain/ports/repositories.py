@@ -205,7 +205,53 @@ class DeliveryLog(Protocol):
 
 
 class MetricRepository(Protocol):
+    async def lock_writes(self, user_id: uuid.UUID) -> None:
+        """Serialize this transaction with the user's other metric writers until it ends
+        (uploads, replacements, retractions), without blocking the user's entry sync. Whoever
+        also locks the user row takes that lock first."""
+        ...
+
     async def add_many(self, metrics: Sequence[EncryptedMetric]) -> None: ...
+
+    async def with_log_ids(
+        self, user_id: uuid.UUID, log_ids: Sequence[str]
+    ) -> list[EncryptedMetric]:
+        """The stored metrics naming any of these entries, every type."""
+        ...
+
+    async def of_entries(self, user_id: uuid.UUID, limit: int) -> list[EncryptedMetric]:
+        """Up to ``limit`` metrics whose ``log_id`` is one of the user's stored entries."""
+        ...
+
+    async def delete_many(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None: ...
+
+    async def delete_rollups(
+        self, user_id: uuid.UUID, keys: Sequence[tuple[str, Period, date]]
+    ) -> None:
+        """Remove the rollups of these (metric type, period, start) keys."""
+        ...
+
+    async def stored_bytes(self, user_id: uuid.UUID) -> int:
+        """What the user's metrics use of their quota (see ``metric_bytes``)."""
+        ...
+
+    async def day_counts(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> dict[date, int]:
+        """How many raw metrics each of these UTC days holds (days with none left out)."""
+        ...
+
+    async def on_days(
+        self, user_id: uuid.UUID, metric_type: str, days: Sequence[date]
+    ) -> list[EncryptedMetric]:
+        """The raw metrics of these UTC days."""
+        ...
+
+    async def without_day_rollup(
+        self, user_id: uuid.UUID, metric_type: str, first: date, last: date
+    ) -> list[EncryptedMetric]:
+        """Raw metrics of the UTC days first..last (inclusive) that have no day rollup."""
+        ...
 
     async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
         """Which of these upload keys the user's stored metrics already have."""

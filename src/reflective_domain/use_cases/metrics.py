@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from reflective_domain.accounts import User
 from reflective_domain.errors import (
     ConcurrentUpdate,
+    InvalidCiphertext,
     LimitExceeded,
     NotFound,
     ValidationFailed,
@@ -23,6 +25,8 @@ from reflective_domain.metrics import (
     Period,
     Rollup,
     check_metric_type,
+    metric_bytes,
+    normalize_log_id,
     plan_aggregation,
     upload_key,
     utc,
@@ -48,24 +52,202 @@ class MetricUpload:
 
 @dataclass(frozen=True, slots=True)
 class MetricsStored:
-    """How many metrics a batch held, and how many of them were new (the rest were resent)."""
+    """How many metrics a batch held, how many of them were new (the rest were resent), and
+    how many stored metrics the new ones replaced."""
 
     received: int
     new: int
-
-
-_Part = tuple[bytes, int]  # an encrypted sum and how many metrics it holds
+    replaced: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class MetricLimits:
-    max_batch: int = 5000
+    max_batch: int = 100_000
     max_per_user: int = 100_000
+    max_bytes_per_user: int = 4 * 1024**3
+    chunk: int = 100
+    """Metrics validated and written at a time: what an upload holds in memory."""
+
+
+class RollupBook:
+    """Keeps day and month rollups equal to the sum of the live metrics they cover: new
+    metrics are added, replaced or retracted ones subtracted homomorphically, in the caller's
+    transaction. A rollup whose count reaches zero is removed."""
+
+    def __init__(self, aggregator: HeAggregator) -> None:
+        self._aggregator = aggregator
+
+    async def apply(
+        self,
+        uow: UnitOfWork,
+        parameters: CkksParameters,
+        user_id: uuid.UUID,
+        added: Sequence[EncryptedMetric],
+        removed: Sequence[EncryptedMetric] = (),
+    ) -> None:
+        if not added and not removed:
+            return
+        # Each day's added and removed ciphertexts are summed once and used for both periods.
+        days: dict[tuple[str, date], tuple[list[bytes], list[bytes]]] = defaultdict(
+            lambda: ([], [])
+        )
+        for metric in added:
+            days[(metric.metric_type, metric.day)][0].append(metric.ciphertext)
+        for metric in removed:
+            days[(metric.metric_type, metric.day)][1].append(metric.ciphertext)
+        day_deltas: dict[tuple[str, date], _Delta] = {}
+        month_deltas: dict[tuple[str, date], list[_Delta]] = defaultdict(list)
+        for (metric_type, day), (plus, minus) in days.items():
+            delta = _Delta(
+                await self._sum(parameters, plus),
+                await self._sum(parameters, minus),
+                len(plus) - len(minus),
+            )
+            day_deltas[(metric_type, day)] = delta
+            month_deltas[(metric_type, Period.MONTH.start_of(day))].append(delta)
+        for period, deltas in (
+            (Period.DAY, {k: [v] for k, v in day_deltas.items()}),
+            (Period.MONTH, month_deltas),
+        ):
+            await self._fold(uow, parameters, user_id, period, deltas)
+
+    async def _fold(
+        self,
+        uow: UnitOfWork,
+        parameters: CkksParameters,
+        user_id: uuid.UUID,
+        period: Period,
+        deltas: dict[tuple[str, date], list[_Delta]],
+    ) -> None:
+        starts_by_type: dict[str, list[date]] = defaultdict(list)
+        for metric_type, start in deltas:
+            starts_by_type[metric_type].append(start)
+        saved: list[Rollup] = []
+        gone: list[tuple[str, Period, date]] = []
+        for metric_type, starts in starts_by_type.items():
+            if period is Period.DAY:
+                await self._fold_days(uow, parameters, user_id, metric_type, starts, deltas)
+                continue
+            held = await uow.metrics.rollups(user_id, metric_type, period, starts)
+            old_by_start = {r.start: r for r in held}
+            for start in starts:
+                parts = deltas[(metric_type, start)]
+                old = old_by_start.get(start)
+                count = (old.count if old else 0) + sum(d.count for d in parts)
+                if count < 0 or (old is None and any(d.minus is not None for d in parts)):
+                    raise ConcurrentUpdate("metric rollups are out of step; upload again")
+                if count == 0:
+                    if old is not None:
+                        gone.append((metric_type, period, start))
+                    continue
+                plus = ([old.ciphertext] if old else []) + [
+                    d.plus for d in parts if d.plus is not None
+                ]
+                minus = [d.minus for d in parts if d.minus is not None]
+                if len(plus) == 1 and not minus:
+                    total = plus[0]
+                else:
+                    total = await self._aggregator.combine(parameters, plus, minus)
+                saved.append(Rollup(user_id, metric_type, period, start, count, total))
+        if gone:
+            await uow.metrics.delete_rollups(user_id, gone)
+        if saved:
+            await uow.metrics.save_rollups(saved)
+
+    async def _fold_days(
+        self,
+        uow: UnitOfWork,
+        parameters: CkksParameters,
+        user_id: uuid.UUID,
+        metric_type: str,
+        days: list[date],
+        deltas: dict[tuple[str, date], list[_Delta]],
+    ) -> None:
+        """Day rollups exist for days of two or more metrics only: a day of one metric is
+        served by that metric itself (aggregation reads the raw metrics of whole days that
+        have no rollup), so a sparse journal does not store every ciphertext twice. Called
+        after the metric rows changed, so the counts read here are the new ones."""
+        counts = await uow.metrics.day_counts(user_id, metric_type, days)
+        held = {
+            r.start: r for r in await uow.metrics.rollups(user_id, metric_type, Period.DAY, days)
+        }
+        rebuild = [d for d in days if counts.get(d, 0) >= 2 and d not in held]
+        raw: dict[date, list[bytes]] = defaultdict(list)
+        for metric in await uow.metrics.on_days(user_id, metric_type, rebuild):
+            raw[metric.day].append(metric.ciphertext)
+        saved: list[Rollup] = []
+        gone: list[tuple[str, Period, date]] = []
+        for day in days:
+            count, old = counts.get(day, 0), held.get(day)
+            if count < 2:
+                if old is not None:
+                    gone.append((metric_type, Period.DAY, day))
+                continue
+            if old is None:  # it held at most one metric before: made from what it holds
+                total = await self._sum(parameters, raw[day])
+            else:
+                parts = deltas[(metric_type, day)]
+                plus = [old.ciphertext] + [d.plus for d in parts if d.plus is not None]
+                minus = [d.minus for d in parts if d.minus is not None]
+                total = (
+                    plus[0]
+                    if len(plus) == 1 and not minus
+                    else await self._aggregator.combine(parameters, plus, minus)
+                )
+            assert total is not None
+            saved.append(Rollup(user_id, metric_type, Period.DAY, day, count, total))
+        if gone:
+            await uow.metrics.delete_rollups(user_id, gone)
+        if saved:
+            await uow.metrics.save_rollups(saved)
+
+    async def _sum(self, parameters: CkksParameters, ciphertexts: list[bytes]) -> bytes | None:
+        if not ciphertexts:
+            return None
+        if len(ciphertexts) == 1:
+            return ciphertexts[0]
+        return await self._aggregator.add(parameters, ciphertexts)
+
+    async def retract(self, uow: UnitOfWork, user: User, metrics: Sequence[EncryptedMetric]) -> int:
+        """Delete ``metrics`` and subtract them from their rollups."""
+        if not metrics:
+            return 0
+        await uow.metrics.delete_many(user.id, [m.id for m in metrics])
+        key = user.he_public_key
+        if key is not None:  # (without a key no metrics are kept, nor rollups)
+            await self.apply(uow, key.parameters, user.id, (), metrics)
+        return len(metrics)
+
+    async def retract_entries(
+        self, uow: UnitOfWork, user: User, entry_ids: Sequence[uuid.UUID] | None
+    ) -> int:
+        """Retract the metrics of these entries (``None``: of every stored entry), a chunk at
+        a time. The caller holds the user's lock; the metric writers' lock is taken here."""
+        await uow.metrics.lock_writes(user.id)
+        if entry_ids is not None:
+            found = await uow.metrics.with_log_ids(user.id, [str(i) for i in entry_ids])
+            return await self.retract(uow, user, found)
+        retracted = 0
+        while chunk := await uow.metrics.of_entries(user.id, 200):
+            retracted += await self.retract(uow, user, chunk)
+        return retracted
+
+
+@dataclass(frozen=True, slots=True)
+class _Delta:
+    plus: bytes | None
+    minus: bytes | None
+    count: int
 
 
 class UploadMetrics:
-    """Store a batch atomically, after every ciphertext passed validation under the user's own
-    parameters, and fold it into the daily rollups in the same transaction."""
+    """Store an upload atomically: every ciphertext validated under the user's own
+    parameters, metrics of an entry replacing that entry's earlier ones of the same type, and
+    the day and month rollups kept equal to the live metrics, all in one transaction.
+
+    Items are read from an async iterable and handled ``limits.chunk`` at a time, so an
+    upload of any size holds one chunk in memory.
+    """
 
     def __init__(
         self,
@@ -75,7 +257,8 @@ class UploadMetrics:
         ids: IdGenerator,
         limits: MetricLimits | None = None,
     ) -> None:
-        self._uow, self._validator, self._aggregator, self._ids = uow, validator, aggregator, ids
+        self._uow, self._validator, self._ids = uow, validator, ids
+        self._book = RollupBook(aggregator)
         self._limits = limits or MetricLimits()
 
     async def permit(self, user_id: uuid.UUID) -> None:
@@ -85,123 +268,173 @@ class UploadMetrics:
             await user_permitted(uow, user_id, CloudData.METRICS)
 
     async def __call__(self, user_id: uuid.UUID, items: Sequence[MetricUpload]) -> MetricsStored:
-        if not items:
-            raise ValidationFailed("metrics", "metrics must not be empty")
         if len(items) > self._limits.max_batch:
             raise LimitExceeded(f"at most {self._limits.max_batch} metrics per request")
-        for index, item in enumerate(items):
-            try:
-                check_metric_type(item.metric_type)
-                utc(item.timestamp)
-            except ValidationFailed as exc:
-                raise ValidationFailed(f"metrics.{index}.{exc.field}", exc.message) from exc
-        # Validate outside the transaction: it is the slow part and needs no lock.
+
+        async def each() -> AsyncIterator[MetricUpload]:
+            for item in items:
+                yield item
+
+        return await self.stream(user_id, each())
+
+    async def stream(self, user_id: uuid.UUID, items: AsyncIterable[MetricUpload]) -> MetricsStored:
+        """Store every item of ``items`` or, on any error (including the iterable failing
+        half-way, e.g. a client that disconnects), nothing. No transaction is opened before
+        the first item has arrived, so a client that sends nothing holds no connection."""
+        pending = aiter(items)
+        try:
+            first = await anext(pending)
+        except StopAsyncIteration:
+            raise ValidationFailed("metrics", "metrics must not be empty") from None
+
+        async def every() -> AsyncIterator[MetricUpload]:
+            yield first
+            async for item in pending:
+                yield item
+
         async with self._uow() as uow:
             user = await user_permitted(uow, user_id, CloudData.METRICS)
-        key = user.he_public_key
-        assert key is not None  # a tier that keeps metrics always holds the key
-        await self._validator.check_ciphertexts(key.parameters, [i.ciphertext for i in items])
-        metrics = [
-            EncryptedMetric(
-                self._ids.new_id(),
+            key = user.he_public_key
+            assert key is not None  # a tier that keeps metrics always holds the key
+            await uow.metrics.lock_writes(user_id)
+            upload = _Upload(
                 user_id,
-                i.metric_type,
-                i.timestamp,
-                i.ciphertext,
-                upload_key(i.log_id, i.metric_type, i.ciphertext),
+                key.parameters,
+                count=await uow.metrics.count(user_id),
+                size=await uow.metrics.stored_bytes(user_id),
             )
-            for i in items
-        ]
-        async with self._uow() as uow:
-            locked = await user_permitted(uow, user_id, CloudData.METRICS, lock=True)
-            if locked.he_public_key != key:
+            chunk: list[tuple[int, MetricUpload]] = []
+            index = 0
+            async for item in every():
+                if index >= self._limits.max_batch:
+                    raise LimitExceeded(f"at most {self._limits.max_batch} metrics per request")
+                chunk.append((index, _checked(index, item)))
+                index += 1
+                if len(chunk) >= self._limits.chunk:
+                    await self._write(uow, upload, chunk)
+                    chunk = []
+            if chunk:
+                await self._write(uow, upload, chunk)
+            if index == 0:
+                raise ValidationFailed("metrics", "metrics must not be empty")
+            # The user row is read again, unlocked: a tier change or new key that deletes
+            # metrics waits for this transaction's lock on the metrics, so either it ran
+            # before (and is seen here) or it runs after and deletes what this stores.
+            current = await uow.users.get(user_id)
+            if (
+                current is None
+                or not current.privacy_tier.permits(CloudData.METRICS)
+                or current.he_public_key != key
+            ):
                 raise ConcurrentUpdate("the HE key changed during the upload; upload again")
-            metrics = await self._not_yet_stored(uow, user_id, metrics)
-            held = await uow.metrics.count(user_id)
-            if held + len(metrics) > self._limits.max_per_user:
-                raise LimitExceeded(
-                    f"metric quota exceeded: at most {self._limits.max_per_user} metrics per "
-                    f"account ({held} stored); delete metrics to make room"
-                )
-            if metrics:
-                await uow.metrics.add_many(metrics)
-                await self._roll_up(uow, key.parameters, user_id, metrics)
             await uow.commit()
-        return MetricsStored(received=len(items), new=len(metrics))
+        return MetricsStored(received=index, new=upload.new, replaced=upload.replaced)
 
-    @staticmethod
-    async def _not_yet_stored(
-        uow: UnitOfWork, user_id: uuid.UUID, metrics: list[EncryptedMetric]
-    ) -> list[EncryptedMetric]:
-        """Drop resent metrics, so a retried batch is never counted twice."""
-        keys = [m.upload_key for m in metrics if m.upload_key is not None]
-        if not keys:
-            return metrics
-        seen = await uow.metrics.known_upload_keys(user_id, keys)
-        fresh = []
-        for metric in metrics:
-            if metric.upload_key is not None:
-                if metric.upload_key in seen:
-                    continue
-                seen.add(metric.upload_key)
-            fresh.append(metric)
-        return fresh
-
-    async def _roll_up(
-        self,
-        uow: UnitOfWork,
-        parameters: CkksParameters,
-        user_id: uuid.UUID,
-        metrics: Sequence[EncryptedMetric],
+    async def _write(
+        self, uow: UnitOfWork, upload: _Upload, chunk: list[tuple[int, MetricUpload]]
     ) -> None:
-        """Fold the batch into its day and month rollups. The batch's sum for each day is
-        computed once and added to both."""
-        groups: dict[tuple[str, date], list[bytes]] = defaultdict(list)
-        for metric in metrics:
-            groups[(metric.metric_type, metric.day)].append(metric.ciphertext)
-        day_parts: dict[tuple[str, date], list[_Part]] = {}
-        month_parts: dict[tuple[str, date], list[_Part]] = defaultdict(list)
-        for (metric_type, day), ciphertexts in groups.items():
-            part = (await self._sum(parameters, ciphertexts), len(ciphertexts))
-            day_parts[(metric_type, day)] = [part]
-            month_parts[(metric_type, Period.MONTH.start_of(day))].append(part)
-        updated: list[Rollup] = []
-        for period, parts in ((Period.DAY, day_parts), (Period.MONTH, month_parts)):
-            updated += await self._fold(uow, parameters, user_id, period, parts)
-        await uow.metrics.save_rollups(updated)
+        first = chunk[0][0]
+        try:
+            await self._validator.check_ciphertexts(
+                upload.parameters, [item.ciphertext for _, item in chunk]
+            )
+        except InvalidCiphertext as exc:
+            raise InvalidCiphertext(exc.message, first + (exc.index or 0)) from exc
+        # Within a chunk, a later metric of the same entry and type wins.
+        latest: dict[tuple[str, str] | int, EncryptedMetric] = {}
+        for index, item in chunk:
+            metric = EncryptedMetric(
+                self._ids.new_id(),
+                upload.user_id,
+                item.metric_type,
+                item.timestamp,
+                item.ciphertext,
+                upload_key(item.log_id, item.metric_type, item.ciphertext),
+                item.log_id,
+            )
+            slot: tuple[str, str] | int = (
+                index if item.log_id is None else (item.log_id, item.metric_type)
+            )
+            latest.pop(slot, None)
+            latest[slot] = metric
+        metrics = list(latest.values())
+        keys = [m.upload_key for m in metrics if m.upload_key is not None]
+        seen = await uow.metrics.known_upload_keys(upload.user_id, keys) if keys else set()
+        fresh = [m for m in metrics if m.upload_key is None or m.upload_key not in seen]
+        named = {(m.log_id, m.metric_type) for m in fresh if m.log_id is not None}
+        replaced: list[EncryptedMetric] = []
+        if named:
+            held = await uow.metrics.with_log_ids(
+                upload.user_id, sorted({log_id for log_id, _ in named if log_id is not None})
+            )
+            replaced = [m for m in held if (m.log_id, m.metric_type) in named]
+        upload.count += len(fresh) - len(replaced)
+        upload.size += sum(metric_bytes(m) for m in fresh) - sum(metric_bytes(m) for m in replaced)
+        self._check_quota(upload)
+        if replaced:
+            await uow.metrics.delete_many(upload.user_id, [m.id for m in replaced])
+        if fresh:
+            await uow.metrics.add_many(fresh)
+        await self._book.apply(uow, upload.parameters, upload.user_id, fresh, replaced)
+        upload.new += len(fresh)
+        upload.replaced += len(replaced)
 
-    async def _fold(
-        self,
-        uow: UnitOfWork,
-        parameters: CkksParameters,
-        user_id: uuid.UUID,
-        period: Period,
-        parts: dict[tuple[str, date], list[_Part]],
-    ) -> list[Rollup]:
-        """Add each period's new parts to the rollup already held for it."""
-        starts_by_type: dict[str, list[date]] = defaultdict(list)
-        for metric_type, start in parts:
-            starts_by_type[metric_type].append(start)
-        folded: list[Rollup] = []
-        for metric_type, starts in starts_by_type.items():
-            held = await uow.metrics.rollups(user_id, metric_type, period, starts)
-            old_by_start = {r.start: r for r in held}
-            for start in starts:
-                new = parts[(metric_type, start)]
-                ciphertexts = [c for c, _ in new]
-                count = sum(n for _, n in new)
-                old = old_by_start.get(start)
-                if old is not None:
-                    ciphertexts.insert(0, old.ciphertext)
-                    count += old.count
-                total = await self._sum(parameters, ciphertexts)
-                folded.append(Rollup(user_id, metric_type, period, start, count, total))
-        return folded
+    def _check_quota(self, upload: _Upload) -> None:
+        limits = self._limits
+        if upload.count > limits.max_per_user:
+            raise LimitExceeded(
+                f"metric quota exceeded: at most {limits.max_per_user} metrics per account; "
+                "delete metrics to make room"
+            )
+        if upload.size > limits.max_bytes_per_user:
+            raise LimitExceeded(
+                f"metric quota exceeded: at most {limits.max_bytes_per_user} bytes of metrics "
+                "per account; delete metrics to make room"
+            )
 
-    async def _sum(self, parameters: CkksParameters, ciphertexts: list[bytes]) -> bytes:
-        if len(ciphertexts) == 1:
-            return ciphertexts[0]
-        return await self._aggregator.add(parameters, ciphertexts)
+
+@dataclass(slots=True)
+class _Upload:
+    """What an upload in progress has done so far."""
+
+    user_id: uuid.UUID
+    parameters: CkksParameters
+    count: int
+    size: int
+    new: int = 0
+    replaced: int = 0
+
+
+def _checked(index: int, item: MetricUpload) -> MetricUpload:
+    try:
+        check_metric_type(item.metric_type)
+        timestamp = utc(item.timestamp)
+        log_id = normalize_log_id(item.log_id)
+    except ValidationFailed as exc:
+        raise ValidationFailed(f"metrics.{index}.{exc.field}", exc.message) from exc
+    return MetricUpload(item.metric_type, timestamp, item.ciphertext, log_id)
+
+
+class RetractMetrics:
+    """Remove the metrics of one entry (every type), subtracting them from the rollups."""
+
+    def __init__(self, uow: UnitOfWorkFactory, aggregator: HeAggregator) -> None:
+        self._uow = uow
+        self._book = RollupBook(aggregator)
+
+    async def __call__(self, user_id: uuid.UUID, log_id: str) -> int:
+        try:
+            normalized = normalize_log_id(log_id)
+        except ValidationFailed as exc:
+            raise ValidationFailed("log_id", exc.message) from exc
+        assert normalized is not None
+        async with self._uow() as uow:
+            user = await user_permitted(uow, user_id, CloudData.METRICS, lock=True)
+            await uow.metrics.lock_writes(user_id)
+            found = await uow.metrics.with_log_ids(user_id, [normalized])
+            retracted = await self._book.retract(uow, user, found)
+            await uow.commit()
+        return retracted
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +471,8 @@ class Aggregate:
                 rollups += await uow.metrics.rollups_between(
                     user_id, kind, Period.DAY, first_day, last_day
                 )
+                # Days of a single metric keep no rollup: that metric is the day's sum.
+                raw += await uow.metrics.without_day_rollup(user_id, kind, first_day, last_day)
             for day in plan.edge_days:
                 assert plan.time_range is not None
                 start = max(plan.time_range.start, datetime.combine(day, time(0), UTC))
@@ -266,6 +501,7 @@ class DeleteAllMetrics:
     async def __call__(self, user_id: uuid.UUID) -> int:
         async with self._uow() as uow:
             await uow.users.lock(user_id)
+            await uow.metrics.lock_writes(user_id)
             deleted = await uow.metrics.delete_all(user_id)
             await uow.commit()
         return deleted

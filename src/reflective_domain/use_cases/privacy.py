@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from reflective_domain.accounts import User
+from reflective_domain.errors import InvalidCiphertext
 from reflective_domain.he_params import CkksParameters, HePublicKey
 from reflective_domain.ports import CiphertextValidator, Clock, UnitOfWork
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
@@ -52,6 +54,7 @@ async def delete_cloud_data(
     """Remove exactly the kinds of data named (the HE key lives on the user)."""
     metrics = entries = conflicts = 0
     if CloudData.METRICS in kinds:
+        await uow.metrics.lock_writes(user_id)  # after the user's lock, as everywhere
         metrics = await uow.metrics.delete_all(user_id)
     if CloudData.CONFLICTS in kinds:
         conflicts = await uow.conflicts.delete_all(user_id)
@@ -82,9 +85,13 @@ class ChangeTier:
         validator: CiphertextValidator,
         clock: Clock,
         parameters: CkksParameters,
+        also_accepted: Sequence[CkksParameters] = (),
     ) -> None:
         self._uow, self._validator, self._clock = uow, validator, clock
         self._parameters = parameters
+        # A key made under an earlier announced set (a client that read the context before
+        # the server changed it) is registered under the set it loads under.
+        self._candidates = (parameters, *(p for p in also_accepted if p != parameters))
 
     async def __call__(
         self,
@@ -106,12 +113,26 @@ class ChangeTier:
             ):
                 key = user.he_public_key  # same key: keep the parameters it was made under
             if key is not None and key is not user.he_public_key:
-                await self._validator.check_public_key(key)
+                key = await self._checked(key.data)
             change = user.change_tier(target, self._clock.now(), consent_at, key)
             deleted = await delete_cloud_data(uow, user_id, change.delete)
             await uow.users.save(user)
             await uow.commit()
         return TierChanged(PrivacyState.of(user), deleted)
+
+    async def _checked(self, data: bytes) -> HePublicKey:
+        """The key under the first accepted parameter set it loads under."""
+        refusal: InvalidCiphertext | None = None
+        for parameters in self._candidates:
+            key = HePublicKey(data, parameters)
+            try:
+                await self._validator.check_public_key(key)
+            except InvalidCiphertext as exc:
+                refusal = refusal or exc  # the announced set's reason is the one to show
+                continue
+            return key
+        assert refusal is not None
+        raise refusal
 
 
 class RevokeSync:

@@ -27,6 +27,7 @@ from reflective_domain.ports import Clock, IdGenerator, UnitOfWork
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
 from reflective_domain.use_cases._guards import state_permitted
+from reflective_domain.use_cases.metrics import RollupBook
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
@@ -235,8 +236,10 @@ class ListBackups:
 class DeleteEntry:
     """Delete one entry, leaving a tombstone so other devices learn of it."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
-        self._uow, self._clock = uow, clock
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, metrics: RollupBook | None = None
+    ) -> None:
+        self._uow, self._clock, self._metrics = uow, clock, metrics
 
     async def __call__(
         self,
@@ -258,6 +261,10 @@ class DeleteEntry:
             seq = await uow.users.next_change_seq(user_id, freed)
             entry.delete(device_id or "unknown", seq, self._clock.now())
             await uow.entries.save(entry)
+            if self._metrics is not None:  # the deleted entry's metrics leave every sum
+                user = await uow.users.get(user_id)  # with the HE key the sums are under
+                if user is not None:
+                    await self._metrics.retract_entries(uow, user, [entry_id])
             await uow.commit()
         return entry
 
@@ -266,12 +273,16 @@ class DeleteAllEntries:
     """Remove every entry, its conflicts and delivery marks (allowed on any tier, so a client
     can clean up after a downgrade)."""
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self._uow = uow
+    def __init__(self, uow: UnitOfWorkFactory, metrics: RollupBook | None = None) -> None:
+        self._uow, self._metrics = uow, metrics
 
     async def __call__(self, user_id: uuid.UUID) -> int:
         async with self._uow() as uow:
             await uow.users.lock(user_id)
+            if self._metrics is not None:  # the deleted entries' metrics leave every sum
+                user = await uow.users.get(user_id)
+                if user is not None:
+                    await self._metrics.retract_entries(uow, user, None)
             await uow.conflicts.delete_all(user_id)
             deleted = await uow.entries.delete_all(user_id)
             await uow.deliveries.delete_all(user_id)

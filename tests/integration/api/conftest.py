@@ -28,6 +28,7 @@ from reflective_app.settings import Settings
 
 TEST_SECRET = "test-secret-key-" + "x" * 48
 HE_VECTORS = Path(__file__).parents[2] / "data" / "he_ckks_node_seal_6.json"
+HE_LEAN_VECTORS = Path(__file__).parents[2] / "data" / "he_ckks_node_seal_6_lean.json"
 
 Client = httpx.AsyncClient
 
@@ -170,6 +171,13 @@ async def other_user(client: Client) -> Account:
 @pytest.fixture(scope="session")
 def he_vectors() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(HE_VECTORS.read_text())
+    return data
+
+
+@pytest.fixture(scope="session")
+def he_lean_vectors() -> dict[str, Any]:
+    """node-seal vectors under the lean parameters announced to new keys."""
+    data: dict[str, Any] = json.loads(HE_LEAN_VECTORS.read_text())
     return data
 
 

@@ -21,7 +21,9 @@ def metric_payload(metric: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def decrypt(vectors: dict[str, Any], encrypted_result: str) -> float:
-    client = SealClient(
-        CkksParameters.default(), secret_key=base64.b64decode(vectors["secret_key"])
+    params = vectors["context_params"]
+    parameters = CkksParameters(
+        params["poly_modulus_degree"], tuple(params["coeff_mod_bit_sizes"]), float(params["scale"])
     )
+    client = SealClient(parameters, secret_key=base64.b64decode(vectors["secret_key"]))
     return client.decrypt(base64.b64decode(encrypted_result))

@@ -44,7 +44,9 @@ async def make_tag(client: Client, account: Account, name: str | None = None) ->
 
 
 async def upload_metrics(client: Client, account: Account, metrics: list[dict[str, Any]]) -> None:
-    body = {"metrics": [metric_payload(m) for m in metrics]}
+    # Each metric names an entry, the same ones for every user: a retraction by log_id must
+    # still touch only its caller's metrics.
+    body = {"metrics": [metric_payload(m, log_id=f"entry-{i}") for i, m in enumerate(metrics)]}
     response = await client.post("/api/encryption/metrics", json=body, headers=account.headers)
     assert response.status_code == 201, response.text
 

@@ -322,6 +322,10 @@ async def test_aggregates_only_own_metrics(
 BULK_DELETION_BODIES: dict[str, Callable[[Account], dict[str, Any]]] = {
     "DELETE /api/users/me": lambda account: {"password": account.password},
 }
+# Query parameters for deletions that need one: here a log_id both users' metrics name.
+BULK_DELETION_PARAMS: dict[str, dict[str, str]] = {
+    "DELETE /api/encryption/metrics": {"log_id": "entry-0"},
+}
 
 
 async def _age_every_tag(engine: AsyncEngine) -> None:
@@ -346,6 +350,8 @@ async def test_bulk_deletions_leave_other_users_alone(
     await _age_every_tag(pg_engine)
     before = await stored_state(client, first.account)
     request: dict[str, Any] = {"method": "DELETE", "url": operation.path}
+    if operation.label in BULK_DELETION_PARAMS:
+        request["params"] = BULK_DELETION_PARAMS[operation.label]
     if operation.takes_body:
         if operation.label not in BULK_DELETION_BODIES:
             pytest.fail(

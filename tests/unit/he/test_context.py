@@ -17,7 +17,7 @@ from tests.unit.he.client_side import SealClient, load
 
 
 def test_contexts_are_cached_per_parameter_set(parameters: CkksParameters) -> None:
-    assert context_for(parameters) is context_for(CkksParameters.default())
+    assert context_for(parameters) is context_for(CkksParameters.original())
     other = CkksParameters(8192, (60, 40, 60), float(2**40))
     assert context_for(other) is not context_for(parameters)
 

@@ -1,0 +1,174 @@
+"""The metrics upload body, ``{"metrics": [{...}, ...]}``, parsed as it arrives.
+
+A yajl-based incremental parser (ijson) turns each chunk of bytes into events; a small state
+machine assembles the items of the top-level ``metrics`` array one at a time and converts each
+into a domain :class:`MetricUpload` with the same DTO (and the same 422s) as a whole-body
+decode would. Nothing but the item being assembled is held, so memory follows the chunk size,
+not the body. Unknown fields, at the top or in an item, are skipped whatever they hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import ijson
+import msgspec
+from litestar.exceptions import ValidationException
+
+from reflective_app.bodies import MalformedBody, validation_error
+from reflective_app.dto.encryption import MetricItem
+from reflective_domain.use_cases.metrics import MetricUpload
+
+_FIELDS = frozenset(MetricItem.__struct_fields__)
+_SCALARS = frozenset(("string", "number", "boolean", "null"))
+_OPEN = frozenset(("start_map", "start_array"))
+_CLOSE = frozenset(("end_map", "end_array"))
+
+
+class _Events:
+    """ijson's push target: collects the events of one chunk."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, Any]] = []
+
+    def send(self, event: tuple[str, str, Any]) -> None:
+        self.items.append(event)
+
+
+def _invalid(key: str, message: str) -> ValidationException:
+    return ValidationException(
+        detail="Validation failed",
+        extra=[{"message": message, "key": key, "source": "body"}],
+    )
+
+
+class _Assembler:
+    """Builds the items of ``metrics`` from parser events (prefixes are not trusted: a key
+    may contain dots, so the position is tracked by depth)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.skip_to: int | None = None  # skipping a value until depth returns to this
+        self.top_key: str | None = None
+        self.in_metrics = False
+        self.seen_metrics = False
+        self.item: dict[str, Any] | None = None
+        self.field: str | None = None
+        self.index = 0
+
+    def feed(self, kind: str, value: Any) -> dict[str, Any] | None:
+        """Take one event; return an item when one is complete."""
+        if self.skip_to is not None:
+            self._move(kind)
+            if self.depth == self.skip_to:
+                self.skip_to = None
+            return None
+        if self.depth == 0:
+            if kind != "start_map":
+                raise _invalid("data", "Expected `object`")
+            self.depth = 1
+            return None
+        if self.depth == 1:
+            self._top(kind, value)
+            return None
+        if self.depth == 2:
+            self._array(kind)
+            return None
+        return self._field(kind, value)
+
+    def _move(self, kind: str) -> None:
+        if kind in _OPEN:
+            self.depth += 1
+        elif kind in _CLOSE:
+            self.depth -= 1
+
+    def _top(self, kind: str, value: Any) -> None:
+        if kind == "map_key":
+            self.top_key = value
+            return None
+        if kind == "end_map":
+            self.depth = 0
+            return None
+        if self.top_key == "metrics":
+            if kind != "start_array":
+                raise _invalid("metrics", "Expected `array`")
+            self.in_metrics = self.seen_metrics = True
+            self.depth = 2
+            return None
+        if kind in _OPEN:  # an unknown field holding a container: skip it whole
+            self.depth += 1
+            self.skip_to = 1
+        return None
+
+    def _array(self, kind: str) -> None:
+        if kind == "end_array":
+            self.in_metrics = False
+            self.depth = 1
+            return None
+        if kind != "start_map":
+            raise _invalid(f"metrics[{self.index}]", "Expected `object`")
+        self.item = {}
+        self.depth = 3
+        return None
+
+    def _field(self, kind: str, value: Any) -> dict[str, Any] | None:
+        assert self.item is not None
+        if kind == "map_key":
+            self.field = value
+            return None
+        if kind == "end_map":
+            item, self.item = self.item, None
+            self.depth = 2
+            self.index += 1
+            return item
+        if self.field in _FIELDS:
+            if kind not in _SCALARS:
+                raise _invalid(
+                    f"metrics[{self.index}].{self.field}", "Expected a string, number or null"
+                )
+            self.item[self.field] = value
+        elif kind in _OPEN:
+            self.depth += 1
+            self.skip_to = 3
+        return None
+
+
+def _convert(index: int, raw: dict[str, Any]) -> MetricUpload:
+    try:
+        item = msgspec.convert(raw, MetricItem)
+    except msgspec.ValidationError as exc:
+        raise validation_error(exc, f"metrics[{index}]") from None
+    return item.to_domain()
+
+
+async def metric_uploads(chunks: AsyncIterator[bytes]) -> AsyncGenerator[MetricUpload, None]:
+    """Each metric of the body, in order, as soon as its closing brace has arrived."""
+    events = _Events()
+    parser = ijson.parse_coro(events, use_float=True)
+    assembler = _Assembler()
+
+    def drain() -> list[MetricUpload]:
+        done = []
+        for _, kind, value in events.items:
+            raw = assembler.feed(kind, value)
+            if raw is not None:
+                done.append(_convert(assembler.index - 1, raw))
+        events.items.clear()
+        return done
+
+    async for chunk in chunks:
+        try:
+            parser.send(chunk)
+        except ijson.JSONError:
+            raise MalformedBody from None
+        for item in drain():
+            yield item
+    try:
+        parser.close()
+    except ijson.JSONError:
+        raise MalformedBody from None
+    for item in drain():
+        yield item
+    if not assembler.seen_metrics:
+        raise _invalid("data", "Object missing required field `metrics`")
