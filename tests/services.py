@@ -87,7 +87,7 @@ class Services:
 
     @property
     def delete_all_entries(self) -> sync.DeleteAllEntries:
-        return sync.DeleteAllEntries(self.uow, metrics.RollupBook(self.he))
+        return sync.DeleteAllEntries(self.uow)
 
     @property
     def conflicts(self) -> conflict_cases.ListConflicts:

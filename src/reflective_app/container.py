@@ -186,7 +186,7 @@ class Container(containers.DeclarativeContainer):
     pull_changes = providers.Factory(PullChanges, uow_factory)
     list_backups = providers.Factory(ListBackups, uow_factory)
     delete_entry = providers.Factory(DeleteEntry, uow_factory, clock, rollup_book)
-    delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory, rollup_book)
+    delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
     list_conflicts = providers.Factory(ListConflicts, uow_factory)
     resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock, entry_limits)
 

@@ -270,19 +270,17 @@ class DeleteEntry:
 
 
 class DeleteAllEntries:
-    """Remove every entry, its conflicts and delivery marks (allowed on any tier, so a client
-    can clean up after a downgrade)."""
+    """Remove every entry, its conflicts and delivery marks from the server (allowed on any
+    tier, so a client can clean up after a downgrade). The entries stay in the user's journal,
+    so their metrics stay in the sums: the web client calls this when it moves from full_sync
+    to analytics_sync, keeping its analytics. Only deleting an entry retracts its metrics."""
 
-    def __init__(self, uow: UnitOfWorkFactory, metrics: RollupBook | None = None) -> None:
-        self._uow, self._metrics = uow, metrics
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
 
     async def __call__(self, user_id: uuid.UUID) -> int:
         async with self._uow() as uow:
             await uow.users.lock(user_id)
-            if self._metrics is not None:  # the deleted entries' metrics leave every sum
-                user = await uow.users.get(user_id)
-                if user is not None:
-                    await self._metrics.retract_entries(uow, user, None)
             await uow.conflicts.delete_all(user_id)
             deleted = await uow.entries.delete_all(user_id)
             await uow.deliveries.delete_all(user_id)

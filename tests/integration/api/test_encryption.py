@@ -433,3 +433,41 @@ async def test_deleting_an_entry_retracts_its_metrics(
     )
     assert answer.json()["count"] == 1
     assert abs(decrypt(vectors, answer.json()["encrypted_result"]) - words[1]["value"]) < 1e-3
+
+
+async def test_removing_every_entry_from_the_server_keeps_their_metrics(
+    client: Client, user: Account, he_lean_vectors: Vectors
+) -> None:
+    # The web client's full_sync -> analytics_sync downgrade calls DELETE /sync/backup/content:
+    # the entries leave the server but stay in the journal, so their stats stay too.
+    vectors = he_lean_vectors
+    await set_tier(client, user, "full_sync", vectors["public_key"])
+    entry_id = str(uuid.uuid4())
+    pushed = await client.post(
+        "/api/sync/backup",
+        json={
+            "id": entry_id,
+            "encrypted_content": b64(b"ciphertext"),
+            "content_iv": b64(b"i" * 12),
+            "created_at": "2026-01-03T08:00:00Z",
+            "updated_at": "2026-01-03T08:00:00Z",
+            "device_id": "laptop",
+        },
+        headers=user.headers,
+    )
+    assert pushed.status_code == 201, pushed.text
+    words = [m for m in vectors["metrics"] if m["metric_type"] == "word_count"]
+    body = {"metrics": [metric_payload(words[0], log_id=entry_id)]}
+    assert (
+        await client.post("/api/encryption/metrics", json=body, headers=user.headers)
+    ).status_code == 201
+    removed = await client.delete("/api/sync/backup/content", headers=user.headers)
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["deleted_backups"] == 1
+    answer = await client.post(
+        "/api/encryption/aggregate",
+        json={"metric_type": "word_count", "operation": "sum"},
+        headers=user.headers,
+    )
+    assert answer.json()["count"] == 1
+    assert abs(decrypt(vectors, answer.json()["encrypted_result"]) - words[0]["value"]) < 1e-3
