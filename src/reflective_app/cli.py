@@ -1,4 +1,7 @@
-"""The ``reflective`` command. Subcommands register on the ``main`` group."""
+"""The server's commands (``serve``, ``db``, ``users``, ``dev-reset``) on the ``main`` group.
+
+The installed ``reflective`` command is ``reflective_cli.main``: it takes these from here and the
+client's from ``reflective_client``; this module never imports the client."""
 
 from __future__ import annotations
 
@@ -16,8 +19,6 @@ from reflective_app.commands.dev_reset import dev_reset
 from reflective_app.commands.serve import serve
 from reflective_app.commands.users import users
 from reflective_app.settings import Settings, SettingsError
-from reflective_client.cli import client
-from reflective_client.demo import demo
 
 
 @click.group()
@@ -120,5 +121,3 @@ for command in (
 main.add_command(serve)
 main.add_command(users)
 main.add_command(dev_reset)
-main.add_command(client)
-main.add_command(demo)

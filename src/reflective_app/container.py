@@ -21,7 +21,7 @@ from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
 from reflective_app.database import open_database, open_engine, unit_of_work_factory
 from reflective_app.live import open_event_hub
-from reflective_app.settings import Settings
+from reflective_app.settings import Settings, signing_secret
 from reflective_domain.entries import EntryLimits
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.live import (
@@ -101,7 +101,7 @@ class Container(containers.DeclarativeContainer):
     )
     tokens = providers.Singleton(
         JwtTokenService,
-        secret=settings.provided.secret_key,
+        secret=providers.Callable(signing_secret, settings),
         issuer=settings.provided.token_issuer,
         audience=settings.provided.token_audience,
         access_ttl_seconds=settings.provided.access_ttl_seconds,

@@ -1,5 +1,6 @@
 """Every error the API answers with, in one place: domain errors one-to-one onto statuses,
-framework errors into the contract's ``{"detail": ...}`` shape, anything else into a bare 500.
+framework errors into the ``{"detail": ...}`` shape of docs/API_CONTRACT.md, anything else
+into a bare 500.
 
 Error bodies carry the domain's own messages (written for the user) and never a stack trace;
 logs get the error's type and code location only, never its message or the request.

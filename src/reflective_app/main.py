@@ -21,6 +21,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from reflective_app.admission import Admission, Gate
 from reflective_app.bodies import POLICY_STATE_KEY, BodyPolicy, JsonRequest, LargeUploads
+from reflective_app.body_limits import apply_entry_body_limit, entry_body_limit
 from reflective_app.container import Container
 from reflective_app.controllers import (
     AuthController,
@@ -99,7 +100,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     prometheus = PrometheusConfig(
         app_name="reflective", prefix="reflective", group_path=True, exclude=["^/api/metrics"]
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             RootController,
             HealthController,
@@ -132,6 +133,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         state=State({"container": container, POLICY_STATE_KEY: _body_policy(settings)}),
         debug=False,
     )
+    apply_entry_body_limit(app, entry_body_limit(container.entry_limits()))
+    return app
 
 
 _app: Litestar | None = None

@@ -8,14 +8,15 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
-from reflective_adapters.postgres.embedded import data_dir_from_env
+from reflective_adapters.postgres.embedded import DATA_DIR, data_dir_from_env
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -23,6 +24,7 @@ SECRET_FILE_NAME = "secret_key"
 MIN_SECRET_LENGTH = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("auto", "console", "json")
+ENVIRONMENTS = ("development", "production")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -31,70 +33,165 @@ class SettingsError(ValueError):
     """The environment does not describe a server that can start. The message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the server reads from its environment. ``repr`` hides the secrets."""
+T = TypeVar("T")
+# A setting's parser: (variable name, its non-empty stripped value) -> the value, or SettingsError.
+Parser = Callable[[str, str], T]
 
-    secret_key: str = field(repr=False)
-    data_dir: Path
-    environment: str = "development"
-    database_url: str | None = field(default=None, repr=False)
-    access_token_expire_minutes: int = 30
-    refresh_token_expire_days: int = 30
-    cors_origins: tuple[str, ...] = ()
-    max_body_bytes: int = MIB
+
+def setting(env: str, default: T, parse: Parser[T], *, secret: bool = False) -> T:
+    """One setting, declared once: its environment variable, its default and its parser."""
+    return field(default=default, repr=not secret, metadata={"env": env, "parse": parse})
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _choice(options: tuple[str, ...], normalise: Callable[[str], str]) -> Parser[str]:
+    def parse(name: str, raw: str) -> str:
+        value = normalise(raw)
+        if value not in options:
+            raise SettingsError(f"{name} must be one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _comma_list(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _comma_joined(name: str, raw: str) -> str:
+    return ",".join(_comma_list(name, raw))
+
+
+def _positive_int(name: str, raw: str) -> int:
+    return _whole_number(name, raw, minimum=1)
+
+
+def _non_negative_int(name: str, raw: str) -> int:
+    return _whole_number(name, raw, minimum=0)
+
+
+def _whole_seconds(name: str, raw: str) -> float:
+    return float(_positive_int(name, raw))
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise SettingsError(f"{name} must be more than 0")
+    return value
+
+
+def _rate(name: str, raw: str) -> tuple[int, int]:
+    """``N/SECONDS`` (e.g. ``20/3600``); ``0/1`` turns the limit off."""
+    count, _, seconds = raw.partition("/")
+    try:
+        parsed = (int(count), int(seconds))
+    except ValueError:
+        raise SettingsError(f"{name} must be REQUESTS/SECONDS, e.g. 20/3600") from None
+    if parsed[0] < 0 or parsed[1] < 1:
+        raise SettingsError(f"{name} must be REQUESTS/SECONDS with REQUESTS >= 0, SECONDS >= 1")
+    return parsed
+
+
+def _bool(name: str, raw: str) -> bool:
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false")
+
+
+def _whole_number(name: str, raw: str, *, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the server reads from its environment, each setting declared once here (its
+    variable, default and parser); ``repr`` hides the secrets. Building one has no side
+    effects: the development secret is made by ``signing_secret``, when the server starts."""
+
+    # None: not set; production refuses that, development generates one (``signing_secret``).
+    secret_key: str | None = setting("SECRET_KEY", None, _text, secret=True)
+    # Default from the environment as a whole (``data_dir_from_env``: as root or not).
+    data_dir: Path = field(metadata={"env": DATA_DIR})
+    environment: str = setting("REFLECTIVE_ENV", "development", _choice(ENVIRONMENTS, str.lower))
+    database_url: str | None = setting("DATABASE_URL", None, _text, secret=True)
+    access_token_expire_minutes: int = setting("ACCESS_TOKEN_EXPIRE_MINUTES", 30, _positive_int)
+    refresh_token_expire_days: int = setting("REFRESH_TOKEN_EXPIRE_DAYS", 30, _positive_int)
+    cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", (), _comma_list)
+    max_body_bytes: int = setting("MAX_BODY_BYTES", MIB, _positive_int)
     # The web client posts every entry's metrics in one request, ~0.45 MB of base64 each;
     # the upload is read as a stream, so this is a safety limit, the metric quota the real one.
-    max_metrics_body_bytes: int = 8 * GIB
-    log_level: str = "INFO"
-    password_hash_concurrency: int = 4
-    max_entry_bytes: int = MIB
-    user_storage_quota_bytes: int = 256 * MIB
-    max_metrics_per_request: int = 100_000
-    max_metrics_per_user: int = 100_000
+    max_metrics_body_bytes: int = setting("MAX_METRICS_BODY_BYTES", 8 * GIB, _positive_int)
+    log_level: str = setting("LOG_LEVEL", "INFO", _choice(LOG_LEVELS, str.upper))
+    password_hash_concurrency: int = setting("PASSWORD_HASH_CONCURRENCY", 4, _positive_int)
+    max_entry_bytes: int = setting("MAX_ENTRY_BYTES", MIB, _positive_int)
+    user_storage_quota_bytes: int = setting("USER_STORAGE_QUOTA_BYTES", 256 * MIB, _positive_int)
+    max_metrics_per_request: int = setting("MAX_METRICS_PER_REQUEST", 100_000, _positive_int)
+    max_metrics_per_user: int = setting("MAX_METRICS_PER_USER", 100_000, _positive_int)
+    # Constants, not read from the environment.
     token_issuer: str = "reflective-server"
     token_audience: str = "reflective-client"
     # Hardening. Rate limits are (requests, per seconds), counted in PostgreSQL so every worker
     # shares them; registration and refresh per client address, the rest per user.
-    rate_limit_register: tuple[int, int] = (20, 3600)
-    rate_limit_refresh: tuple[int, int] = (60, 60)
-    rate_limit_aggregate: tuple[int, int] = (60, 60)
-    rate_limit_metrics_upload: tuple[int, int] = (60, 3600)
-    rate_limit_export: tuple[int, int] = (10, 3600)
-    registration_hash_concurrency: int = 1
-    db_statement_timeout_ms: int = 30_000
-    db_lock_timeout_ms: int = 5_000
-    db_idle_in_transaction_timeout_ms: int = 60_000
-    db_command_timeout_seconds: int = 60
-    max_tags_per_user: int = 1000
+    rate_limit_register: tuple[int, int] = setting("RATE_LIMIT_REGISTER", (20, 3600), _rate)
+    rate_limit_refresh: tuple[int, int] = setting("RATE_LIMIT_REFRESH", (60, 60), _rate)
+    rate_limit_aggregate: tuple[int, int] = setting("RATE_LIMIT_AGGREGATE", (60, 60), _rate)
+    rate_limit_metrics_upload: tuple[int, int] = setting(
+        "RATE_LIMIT_METRICS_UPLOAD", (60, 3600), _rate
+    )
+    rate_limit_export: tuple[int, int] = setting("RATE_LIMIT_EXPORT", (10, 3600), _rate)
+    registration_hash_concurrency: int = setting("REGISTRATION_HASH_CONCURRENCY", 1, _positive_int)
+    db_statement_timeout_ms: int = setting("DB_STATEMENT_TIMEOUT_MS", 30_000, _positive_int)
+    db_lock_timeout_ms: int = setting("DB_LOCK_TIMEOUT_MS", 5_000, _positive_int)
+    db_idle_in_transaction_timeout_ms: int = setting(
+        "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60_000, _positive_int
+    )
+    db_command_timeout_seconds: int = setting("DB_COMMAND_TIMEOUT_SECONDS", 60, _positive_int)
+    max_tags_per_user: int = setting("MAX_TAGS_PER_USER", 1000, _positive_int)
     # Operations (see README, "Configuration reference").
-    log_format: str = "auto"  # auto: human-readable on a terminal, JSON otherwise
-    registration_open: bool = True
-    migrate_on_start: bool = True
-    db_pool_size: int = 20  # one per admitted request (ADMISSION_LIMIT)
-    db_max_overflow: int = 5
+    # auto: human-readable on a terminal, JSON otherwise
+    log_format: str = setting("LOG_FORMAT", "auto", _choice(LOG_FORMATS, str.lower))
+    registration_open: bool = setting("REGISTRATION_OPEN", True, _bool)
+    migrate_on_start: bool = setting("MIGRATE_ON_START", True, _bool)
+    db_pool_size: int = setting("DB_POOL_SIZE", 20, _positive_int)  # one per admitted request
+    db_max_overflow: int = setting("DB_MAX_OVERFLOW", 5, _non_negative_int)
     # PgBouncer in transaction mode: no server-side prepared statement cache per connection.
-    db_pgbouncer: bool = False
+    db_pgbouncer: bool = setting("DB_PGBOUNCER", False, _bool)
     # The HTTP server, against slow and oversized clients.
-    forwarded_allow_ips: str = ""  # none trusted: X-Forwarded-For is ignored
-    header_read_timeout: float = 10.0
-    keep_alive_timeout: int = 5
-    max_header_bytes: int = 32 * 1024
-    limit_concurrency: int = 1000
+    # none trusted by default: X-Forwarded-For is ignored
+    forwarded_allow_ips: str = setting("FORWARDED_ALLOW_IPS", "", _comma_joined)
+    header_read_timeout: float = setting("HEADER_READ_TIMEOUT", 10.0, _whole_seconds)
+    keep_alive_timeout: int = setting("KEEP_ALIVE_TIMEOUT", 5, _positive_int)
+    max_header_bytes: int = setting("MAX_HEADER_BYTES", 32 * 1024, _positive_int)
+    limit_concurrency: int = setting("LIMIT_CONCURRENCY", 1000, _positive_int)
     # Admission control, per worker: requests handled at once (about the connection pool's
     # size) and how long one may wait for its turn, or for a pooled connection, before it is
     # answered 503 with Retry-After.
-    admission_limit: int = 20
-    admission_wait_seconds: float = 2.0
+    admission_limit: int = setting("ADMISSION_LIMIT", 20, _positive_int)
+    admission_wait_seconds: float = setting("ADMISSION_WAIT_SECONDS", 2.0, _positive_float)
     # Live sync (GET /api/sync/events): heartbeat comment interval, open streams per user
     # on each worker.
-    events_heartbeat_seconds: float = 15.0
-    max_event_streams_per_user: int = 8
+    events_heartbeat_seconds: float = setting("EVENTS_HEARTBEAT_SECONDS", 15.0, _whole_seconds)
+    max_event_streams_per_user: int = setting("MAX_EVENT_STREAMS_PER_USER", 8, _positive_int)
     # Analytics v2: metric quota in bytes, large-upload admission, streaming chunk size.
-    metric_quota_bytes: int = 4 * GIB
-    large_uploads_per_worker: int = 4
-    body_idle_timeout_seconds: int = 30
-    metrics_upload_chunk: int = 50
+    metric_quota_bytes: int = setting("METRIC_QUOTA_BYTES", 4 * GIB, _positive_int)
+    large_uploads_per_worker: int = setting("LARGE_UPLOADS_PER_WORKER", 4, _positive_int)
+    body_idle_timeout_seconds: int = setting("BODY_IDLE_TIMEOUT_SECONDS", 30, _positive_int)
+    metrics_upload_chunk: int = setting("METRICS_UPLOAD_CHUNK", 50, _positive_int)
 
     @property
     def production(self) -> bool:
@@ -116,100 +213,45 @@ class Settings:
         return _parse(env)
 
 
+def environment_variables() -> dict[str, str]:
+    """Each setting's field name and its environment variable."""
+    return {f.name: f.metadata["env"] for f in fields(Settings) if "env" in f.metadata}
+
+
 def _parse(env: Mapping[str, str]) -> Settings:
-    def get(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
-
-    environment = (get("REFLECTIVE_ENV") or "development").lower()
-    if environment not in ("development", "production"):
-        raise SettingsError("REFLECTIVE_ENV must be 'development' or 'production'")
-    data_dir = data_dir_from_env(env)
-    log_level = (get("LOG_LEVEL") or "INFO").upper()
-    if log_level not in LOG_LEVELS:
-        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-    log_format = (get("LOG_FORMAT") or "auto").lower()
-    if log_format not in LOG_FORMATS:
-        raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
-    return Settings(
-        secret_key=_secret_key(get("SECRET_KEY"), environment, data_dir),
-        data_dir=data_dir,
-        environment=environment,
-        database_url=get("DATABASE_URL"),
-        access_token_expire_minutes=_positive_int(env, "ACCESS_TOKEN_EXPIRE_MINUTES", 30),
-        refresh_token_expire_days=_positive_int(env, "REFRESH_TOKEN_EXPIRE_DAYS", 30),
-        cors_origins=tuple(o.strip() for o in (get("CORS_ORIGINS") or "").split(",") if o.strip()),
-        max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", MIB),
-        max_metrics_body_bytes=_positive_int(env, "MAX_METRICS_BODY_BYTES", 8 * GIB),
-        log_level=log_level,
-        password_hash_concurrency=_positive_int(env, "PASSWORD_HASH_CONCURRENCY", 4),
-        max_entry_bytes=_positive_int(env, "MAX_ENTRY_BYTES", MIB),
-        user_storage_quota_bytes=_positive_int(env, "USER_STORAGE_QUOTA_BYTES", 256 * MIB),
-        max_metrics_per_request=_positive_int(env, "MAX_METRICS_PER_REQUEST", 100_000),
-        max_metrics_per_user=_positive_int(env, "MAX_METRICS_PER_USER", 100_000),
-        rate_limit_register=_rate(env, "RATE_LIMIT_REGISTER", (20, 3600)),
-        rate_limit_refresh=_rate(env, "RATE_LIMIT_REFRESH", (60, 60)),
-        rate_limit_aggregate=_rate(env, "RATE_LIMIT_AGGREGATE", (60, 60)),
-        rate_limit_metrics_upload=_rate(env, "RATE_LIMIT_METRICS_UPLOAD", (60, 3600)),
-        rate_limit_export=_rate(env, "RATE_LIMIT_EXPORT", (10, 3600)),
-        registration_hash_concurrency=_positive_int(env, "REGISTRATION_HASH_CONCURRENCY", 1),
-        db_statement_timeout_ms=_positive_int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000),
-        db_lock_timeout_ms=_positive_int(env, "DB_LOCK_TIMEOUT_MS", 5_000),
-        db_idle_in_transaction_timeout_ms=_positive_int(
-            env, "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 60_000
-        ),
-        db_command_timeout_seconds=_positive_int(env, "DB_COMMAND_TIMEOUT_SECONDS", 60),
-        max_tags_per_user=_positive_int(env, "MAX_TAGS_PER_USER", 1000),
-        log_format=log_format,
-        registration_open=_bool(env, "REGISTRATION_OPEN", True),
-        migrate_on_start=_bool(env, "MIGRATE_ON_START", True),
-        db_pool_size=_positive_int(env, "DB_POOL_SIZE", 20),
-        db_max_overflow=_non_negative_int(env, "DB_MAX_OVERFLOW", 5),
-        db_pgbouncer=_bool(env, "DB_PGBOUNCER", False),
-        forwarded_allow_ips=",".join(
-            a.strip() for a in (get("FORWARDED_ALLOW_IPS") or "").split(",") if a.strip()
-        ),
-        header_read_timeout=float(_positive_int(env, "HEADER_READ_TIMEOUT", 10)),
-        keep_alive_timeout=_positive_int(env, "KEEP_ALIVE_TIMEOUT", 5),
-        max_header_bytes=_positive_int(env, "MAX_HEADER_BYTES", 32 * 1024),
-        limit_concurrency=_positive_int(env, "LIMIT_CONCURRENCY", 1000),
-        admission_limit=_positive_int(env, "ADMISSION_LIMIT", 20),
-        admission_wait_seconds=_positive_float(env, "ADMISSION_WAIT_SECONDS", 2.0),
-        events_heartbeat_seconds=float(_positive_int(env, "EVENTS_HEARTBEAT_SECONDS", 15)),
-        max_event_streams_per_user=_positive_int(env, "MAX_EVENT_STREAMS_PER_USER", 8),
-        metric_quota_bytes=_positive_int(env, "METRIC_QUOTA_BYTES", 4 * GIB),
-        large_uploads_per_worker=_positive_int(env, "LARGE_UPLOADS_PER_WORKER", 4),
-        body_idle_timeout_seconds=_positive_int(env, "BODY_IDLE_TIMEOUT_SECONDS", 30),
-        metrics_upload_chunk=_positive_int(env, "METRICS_UPLOAD_CHUNK", 50),
-    )
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if "parse" not in f.metadata:
+            continue
+        name = f.metadata["env"]
+        raw = env.get(name, "").strip()
+        if raw:
+            values[f.name] = f.metadata["parse"](name, raw)
+    settings = Settings(data_dir=data_dir_from_env(env), **values)
+    _check_secret(settings)
+    return settings
 
 
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise SettingsError(f"{name} must be more than 0")
-    return value
+def _check_secret(settings: Settings) -> None:
+    if not settings.production:
+        return
+    if settings.secret_key is None:
+        raise SettingsError(
+            "SECRET_KEY is not set. In production it must be set explicitly, e.g. "
+            "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(64))')"
+        )
+    if len(settings.secret_key) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"SECRET_KEY must have at least {MIN_SECRET_LENGTH} characters")
 
 
-def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
-    """``N/SECONDS`` (e.g. ``20/3600``); ``0/1`` turns the limit off."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    count, _, seconds = raw.partition("/")
-    try:
-        parsed = (int(count), int(seconds))
-    except ValueError:
-        raise SettingsError(f"{name} must be REQUESTS/SECONDS, e.g. 20/3600") from None
-    if parsed[0] < 0 or parsed[1] < 1:
-        raise SettingsError(f"{name} must be REQUESTS/SECONDS with REQUESTS >= 0, SECONDS >= 1")
-    return parsed
+def signing_secret(settings: Settings) -> str:
+    """The token-signing secret: SECRET_KEY, or (development only) one generated once and kept
+    in the data directory. Called when the server starts (``reflective serve``, before any
+    worker, next to where the embedded database is prepared) and by the container."""
+    _check_secret(settings)
+    if settings.secret_key is not None:
+        return settings.secret_key
+    return _dev_secret(settings.data_dir / SECRET_FILE_NAME)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -228,52 +270,6 @@ def read_env_file(path: Path) -> dict[str, str]:
             )
     # Parsed again for the values, with python-dotenv's ${VAR} expansion.
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise SettingsError(f"{name} must be true or false")
-
-
-def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
-    return _whole_number(env, name, default, minimum=0)
-
-
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    return _whole_number(env, name, default, minimum=1)
-
-
-def _whole_number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
-
-
-def _secret_key(given: str | None, environment: str, data_dir: Path) -> str:
-    """The token-signing secret: given, or (development only) generated once and kept."""
-    if given is not None:
-        if environment == "production" and len(given) < MIN_SECRET_LENGTH:
-            raise SettingsError(f"SECRET_KEY must have at least {MIN_SECRET_LENGTH} characters")
-        return given
-    if environment == "production":
-        raise SettingsError(
-            "SECRET_KEY is not set. In production it must be set explicitly, e.g. "
-            "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(64))')"
-        )
-    return _dev_secret(data_dir / SECRET_FILE_NAME)
 
 
 def _dev_secret(path: Path) -> str:

@@ -1,6 +1,6 @@
 """The sync engine: push local changes, pull the change feed, surface and resolve conflicts.
 
-Rules (the server's, seen from the device; DESIGN "device-aware versioning"):
+Rules (the server's, seen from the device; docs/DESIGN.md, "Versioned entries and conflicts"):
 
 - A local write is stored **encrypted first**, then sent with ``base_revision`` (the server
   revision it was edited from). Resending the same ciphertext and IV is a no-op on the

@@ -1,4 +1,4 @@
-"""Wire formats: base64 and timestamps the way the contract writes them."""
+"""Wire formats: base64 and timestamps the way docs/API_CONTRACT.md writes them."""
 
 from __future__ import annotations
 

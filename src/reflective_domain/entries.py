@@ -1,4 +1,5 @@
-"""Versioned encrypted entries and the conflict rules (DESIGN: device-aware versioning).
+"""Versioned encrypted entries and the conflict rules (docs/DESIGN.md, "Versioned entries and
+conflicts").
 
 The server never reads an entry: a version is opaque ciphertext plus the metadata the client
 declares. What the server owns is the order of versions: a revision per entry and a change

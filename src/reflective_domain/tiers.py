@@ -62,7 +62,7 @@ _KEEPS: dict[PrivacyTier, frozenset[CloudData]] = {
 
 @dataclass(frozen=True, slots=True)
 class Features:
-    """What the client may offer on a tier (the contract's ``features_available``)."""
+    """What the client may offer on a tier (``features_available`` in docs/API_CONTRACT.md)."""
 
     local_storage: bool
     local_themes: bool

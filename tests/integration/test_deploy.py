@@ -17,6 +17,8 @@ import pytest
 
 from tests.integration.test_startup import Started, base_env, free_port, reflective
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
+
 DEPLOY = Path(__file__).parents[2] / "deploy"
 
 

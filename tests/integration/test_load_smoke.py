@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from benchmarks.load_driver import (
     CHANGES,
     LOGIN,
@@ -23,6 +24,8 @@ from benchmarks.load_tamper import forge_delivery, tamper
 from benchmarks.load_verify import verify
 
 from tests.integration.conftest import PgServer
+
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
 
 STEADY_SECONDS = 3.0
 

@@ -80,12 +80,13 @@ async def test_change_seqs_commit_in_order_and_a_polling_reader_misses_none(
     writers = 40
     writing_done = asyncio.Event()
     seen: list[int] = []
+    jitter = random.Random(13)  # seeded: the same pauses on every run
 
     async def write() -> int:
         async with pg_uow_factory() as uow:
             seq = await uow.users.next_change_seq(user.id)
             # Time between allocation and commit, where an unlocked allocator lets others pass.
-            await asyncio.sleep(random.uniform(0, 0.01))
+            await asyncio.sleep(jitter.uniform(0, 0.01))
             await uow.entries.add(Entry.create(uuid.uuid4(), user.id, version("d"), seq, T0))
             await uow.commit()
             return seq

@@ -3,23 +3,16 @@ mentions each."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
-from reflective_app.settings import Settings
+from reflective_app.settings import environment_variables
 
 ROOT = Path(__file__).parents[2]
-RENAMED = {"environment": "REFLECTIVE_ENV", "data_dir": "REFLECTIVE_DATA_DIR"}
-NOT_SETTINGS = {"token_issuer", "token_audience"}  # constants, not read from the environment
 
 
 def setting_names() -> set[str]:
-    return {
-        RENAMED.get(f.name, f.name.upper())
-        for f in dataclasses.fields(Settings)
-        if f.name not in NOT_SETTINGS
-    }
+    return set(environment_variables().values())
 
 
 def reference_rows() -> list[str]:

@@ -1,4 +1,4 @@
-"""The conflict rules of DESIGN.md, one by one, on the pure decision function."""
+"""The conflict rules of docs/DESIGN.md, one by one, on the pure decision function."""
 
 import uuid
 from datetime import datetime, timezone

@@ -77,7 +77,8 @@ users = Table(
     Column("sync_enabled_at", _tz()),
     # Refresh and access tokens issued before this moment are refused (password change).
     Column("sessions_revoked_at", _tz()),
-    # The last change sequence handed out for this user (DESIGN §7): bumped under the row lock.
+    # The last change sequence handed out for this user (docs/DESIGN.md, versioned entries,
+    # rule 7): bumped under the row lock.
     Column("change_seq", BigInteger, nullable=False, server_default=text("0")),
     # What the user's entries and conflicts hold (reflective_domain.entries.stored_size),
     # kept by every write in the statement that takes its change sequence: the quota in O(1).

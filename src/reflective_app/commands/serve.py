@@ -25,7 +25,7 @@ from reflective_adapters.postgres.embedded import (
 )
 from reflective_app import preflight
 from reflective_app.logs import configure_logging
-from reflective_app.settings import Settings, SettingsError
+from reflective_app.settings import Settings, SettingsError, signing_secret
 
 APP = "reflective_app.main:app"
 
@@ -75,8 +75,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     """Run the API server. Migrations are applied on start (MIGRATE_ON_START); without
     DATABASE_URL an embedded PostgreSQL under REFLECTIVE_DATA_DIR is used."""
     try:
-        # Read once here: a bad environment fails now, with its message, and a development
-        # secret is created before any worker starts (so all workers share it).
+        # Read once here: a bad environment fails now, with its message.
         settings = Settings.from_env()
     except SettingsError as exc:
         raise ConfigurationError(str(exc)) from exc
@@ -87,6 +86,14 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         raise ConfigurationError(str(exc)) from None
     embedded = settings.database_url is None
     try:
+        # The server's files: a development secret is made before any worker starts (so all
+        # workers share it), beside the embedded database.
+        try:
+            signing_secret(settings)
+        except SettingsError as exc:
+            raise ConfigurationError(str(exc)) from None
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write the development secret: {exc}") from None
         if settings.database_url is None:
             # Every process (workers, the reloader's children) shares one embedded server:
             # start it here, once, and hand its URL down.

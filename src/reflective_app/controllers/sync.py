@@ -11,6 +11,7 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
+from reflective_app.body_limits import ENTRY_BODY
 from reflective_app.dto.common import Message, as_utc, require_offset
 from reflective_app.dto.sync import (
     BackupList,
@@ -27,7 +28,7 @@ from reflective_app.dto.sync import (
 )
 from reflective_app.injected import Caller, UserId
 from reflective_app.openapi import BEARER_AUTH
-from reflective_domain.entries import EntryLimits, Outcome, Resolution
+from reflective_domain.entries import Outcome, Resolution
 from reflective_domain.errors import ResyncRequired
 from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
 from reflective_domain.use_cases.metrics import DeleteAllMetrics
@@ -39,10 +40,6 @@ from reflective_domain.use_cases.sync import (
     PullChanges,
     PushEntry,
 )
-
-# Room for the largest entry the domain accepts, as base64, plus the JSON around it.
-_LIMITS = EntryLimits()
-ENTRY_BODY_LIMIT = (_LIMITS.max_content_bytes + _LIMITS.max_embedding_bytes) * 4 // 3 + 64 * 1024
 
 _STORED_MESSAGES = {
     Outcome.CREATED: "Backup created",
@@ -66,7 +63,7 @@ class SyncController(Controller):
         "/backup",
         status_code=201,
         operation_id="upload_backup",
-        request_max_body_size=ENTRY_BODY_LIMIT,
+        opt={ENTRY_BODY: True},  # limit from the settings (body_limits.py)
     )
     async def upload(
         self, caller: Caller, data: JSONBody[BackupUpload], push_entry: NamedDependency[PushEntry]
@@ -207,7 +204,7 @@ class SyncController(Controller):
         "/conflicts/{conflict_id:uuid}/resolve",
         status_code=200,
         operation_id="resolve_conflict",
-        request_max_body_size=ENTRY_BODY_LIMIT,
+        opt={ENTRY_BODY: True},  # limit from the settings (body_limits.py)
     )
     async def resolve(
         self,

@@ -1,4 +1,4 @@
 """msgspec Structs for the HTTP edge: what the API reads and writes, nothing else.
 
-Unknown request fields are ignored (msgspec's default), as the contract requires.
+Unknown request fields are ignored (msgspec's default), as docs/API_CONTRACT.md requires.
 """

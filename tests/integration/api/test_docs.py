@@ -88,6 +88,7 @@ def render(url: str) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium() is None, reason="chromium is not installed (.ci/run installs it)")
 def test_swagger_ui_renders_operations_offline(live_server: int) -> None:
     dom = render(f"http://127.0.0.1:{live_server}/docs")
@@ -96,6 +97,7 @@ def test_swagger_ui_renders_operations_offline(live_server: int) -> None:
     assert "/api/auth/register" in dom and "/api/sync/backup" in dom
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium() is None, reason="chromium is not installed (.ci/run installs it)")
 def test_redoc_renders_operations_offline(live_server: int) -> None:
     dom = render(f"http://127.0.0.1:{live_server}/docs/redoc")

@@ -13,9 +13,10 @@ import pytest
 from dependency_injector import providers
 
 from reflective_adapters.postgres import make_engine, make_session_factory
+from reflective_app.body_limits import entry_body_limit
 from reflective_app.container import Container
-from reflective_app.controllers.sync import ENTRY_BODY_LIMIT
 from reflective_app.database import unit_of_work_factory
+from reflective_domain.entries import EntryLimits
 from tests.integration.api.conftest import Account, Client, set_tier, sign_up
 from tests.integration.api.he_client import metric_payload
 from tests.integration.api.sync_client import entry_upload
@@ -65,9 +66,25 @@ async def test_entry_uploads_over_the_entry_limit(
     over_domain_limit = entry_upload(content=b"x" * (1024 * 1024 + 1))  # body still fits
     response = await client.post("/api/sync/backup", json=over_domain_limit, headers=user.headers)
     assert response.status_code == 413
-    over_body_limit = entry_upload(content=b"x" * ENTRY_BODY_LIMIT)
+    over_body_limit = entry_upload(content=b"x" * entry_body_limit(EntryLimits()))
     response = await client.post("/api/sync/backup", json=over_body_limit, headers=user.headers)
     assert response.status_code == 413
+
+
+async def test_the_entry_routes_body_limit_follows_max_entry_bytes(
+    client: Client, user: Account, app_with: AppWith, he_vectors: dict[str, Any]
+) -> None:
+    """The entry routes' body limit comes from the app's settings, not from the defaults."""
+    await set_tier(client, user, "full_sync", he_vectors["public_key"])
+    three_mib = entry_upload(content=b"x" * (3 * 1024 * 1024))
+    refused = await client.post("/api/sync/backup", json=three_mib, headers=user.headers)
+    assert refused.status_code == 413  # the default MAX_ENTRY_BYTES is 1 MiB
+    async with app_with(max_entry_bytes=4 * 1024 * 1024) as larger:
+        stored = await larger.post("/api/sync/backup", json=three_mib, headers=user.headers)
+        assert stored.status_code == 201, stored.text
+        listed = await larger.get("/api/sync/backups", headers=user.headers)
+        assert listed.status_code == 200
+        assert len(listed.text) > 3 * 1024 * 1024  # the stored entry, as base64
 
 
 async def test_unexpected_errors_are_a_bare_500(

@@ -26,6 +26,8 @@ from tests.integration.api.conftest import Client, bearer, fast_hasher, serve
 from tests.integration.test_deploy import wait_for_port
 from tests.integration.test_startup import free_port
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
+
 
 def pgbouncer_binary() -> str | None:
     return shutil.which("pgbouncer", path=f"{os.environ.get('PATH', '')}:/usr/sbin")

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 from pathlib import Path
 
 import pytest
 
-from reflective_app.settings import MIB, Settings, SettingsError
+from reflective_app.settings import (
+    MIB,
+    Settings,
+    SettingsError,
+    environment_variables,
+    signing_secret,
+)
 
 
 def env(tmp_path: Path, **values: str) -> dict[str, str]:
@@ -28,13 +35,33 @@ def test_defaults(tmp_path: Path) -> None:
     assert not settings.production
 
 
+def test_parsing_has_no_side_effects(tmp_path: Path) -> None:
+    data_dir = tmp_path / "not-yet"
+    settings = Settings.from_env(env(data_dir), env_file=None)
+    assert settings.data_dir == data_dir and settings.secret_key is None
+    assert not data_dir.exists()  # no directory, no secret file: made when the server starts
+
+
 def test_development_secret_is_made_once_and_private(tmp_path: Path) -> None:
-    first = Settings.from_env(env(tmp_path), env_file=None)
-    second = Settings.from_env(env(tmp_path), env_file=None)
-    assert first.secret_key == second.secret_key and len(first.secret_key) >= 64
+    settings = Settings.from_env(env(tmp_path), env_file=None)
+    first = signing_secret(settings)
+    assert signing_secret(Settings.from_env(env(tmp_path), env_file=None)) == first
+    assert len(first) >= 64
     mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
     assert mode == 0o600
-    assert first.secret_key not in repr(first)
+    assert first not in repr(settings)
+    given = Settings.from_env(env(tmp_path, SECRET_KEY="s" * 40), env_file=None)
+    assert signing_secret(given) == "s" * 40
+    assert "s" * 40 not in repr(given)
+
+
+def test_each_setting_is_declared_once_with_its_variable_and_default(tmp_path: Path) -> None:
+    names = environment_variables()
+    assert len(set(names.values())) == len(names)
+    defaults = Settings.from_env(env(tmp_path), env_file=None)
+    for field in dataclasses.fields(Settings):
+        if "parse" in field.metadata:
+            assert getattr(defaults, field.name) == field.default, field.name
 
 
 def test_production_needs_a_secret(tmp_path: Path) -> None:

@@ -138,7 +138,7 @@ def test_sync_watch_on_the_command_line_until_ctrl_c(server: ServerProcess, tmp_
     _cli(server, tmp_path, "phone", "login", "--email", "cli-watch@example.com")
 
     script = Path(sys.executable).parent / "reflective"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "reflective_app.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "reflective_cli"]
     profile = ["--server", server.url, "--profile", str(tmp_path / "phone"), "--no-keyring"]
     watcher = subprocess.Popen(
         [*command, "client", *profile, "sync", "--watch"],

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,10 +47,13 @@ from tests.integration.faults.conftest import (
     wait_for_backend,
 )
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
+
 BATCH = 96  # ~330 KB ciphertexts: an INSERT long enough to stop PostgreSQL in the middle of
 JSON = {"Content-Type": "application/json"}
-# While the database is down an answer comes at once: no request waits out a timeout.
-PROMPT_SECONDS = 5.0
+# A request that gets no answer in this long is taken to hang (the bug below hung forever):
+# a bound against a hung suite, not a measure of how fast the answer is.
+HANG_SECONDS = 60.0
 
 
 def production_container(database_url: str, data_dir: Path) -> Container:
@@ -151,7 +153,7 @@ async def _stopped_during_a_batch(outage: Outage, mode: str) -> None:
     # Answered at once. Before the fix in reflective_adapters.postgres.engine, asyncpg waited
     # forever here for a socket to drain that was already gone (the request hung, holding its
     # pooled connection). Not asyncio.wait_for: cancelling the hung request ends it in a 503.
-    done, _ = await asyncio.wait({upload}, timeout=PROMPT_SECONDS)
+    done, _ = await asyncio.wait({upload}, timeout=HANG_SECONDS)
     if not done:
         upload.cancel()
         with contextlib.suppress(BaseException):
@@ -233,13 +235,12 @@ async def _restarted_under_an_idle_pool(outage: Outage) -> None:
 
 
 async def _assert_unavailable(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> None:
-    started = time.monotonic()
+    """Answered, not left waiting on the database: 503 with the outage's detail and a
+    Retry-After a client can honour (a whole number of seconds)."""
     response = await client.request(method, url, **kw)
-    elapsed = time.monotonic() - started
     assert response.status_code == 503, (method, url, response.status_code, response.text)
     assert response.json() == {"detail": UNAVAILABLE}, (method, url)
-    assert response.headers.get("retry-after"), (method, url)
-    assert elapsed < PROMPT_SECONDS, (method, url, elapsed)
+    assert response.headers.get("retry-after", "").isdigit(), (method, url, response.headers)
 
 
 async def _change_state(watcher: AsyncEngine, user_id: str) -> tuple[int, int, int]:

@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -50,6 +51,8 @@ from tests.integration.faults.conftest import (
     wait_for_backend,
     wait_until_no_backends,
 )
+
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
 
 BATCH = 240  # ~106 MB of JSON: an INSERT of ~80 MB of ciphertexts, a fair time to die in
 JSON = {"Content-Type": "application/json"}

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -20,6 +21,8 @@ from tests.integration.api.conftest import Account, bearer
 from tests.integration.api.sync_client import entry_upload
 from tests.integration.live.conftest import RestartablePostgres, WorkersServer
 from tests.integration.sse import EventStream, open_events
+
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
 
 Server = tuple[WorkersServer, RestartablePostgres]
 

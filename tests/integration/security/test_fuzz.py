@@ -38,6 +38,8 @@ from tests.integration.api.sync_client import entry_upload
 from tests.integration.security.helpers import Vectors
 from tests.integration.security.routes import STREAMING, app_openapi_document
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
+
 OPENAPI_PATH = "/docs/openapi.json"
 MAX_EXAMPLES = 8
 CHECKS = [not_a_server_error, response_schema_conformance]

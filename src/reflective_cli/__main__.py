@@ -1,0 +1,3 @@
+from reflective_cli import main
+
+main()
