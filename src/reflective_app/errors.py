@@ -47,6 +47,7 @@ from reflective_domain.errors import (
     LimitExceeded,
     NotFound,
     ResyncRequired,
+    StaleResolution,
     TierChangeRejected,
     TooManyAttempts,
     ValidationFailed,
@@ -128,6 +129,21 @@ def _entry_conflict(request: Request[Any, Any, Any], exc: EntryConflict) -> Resp
         "log_id": str(exc.entry_id),
     }
     return error_response(HTTP_409_CONFLICT, detail)
+
+
+def _stale_resolution(request: Request[Any, Any, Any], exc: StaleResolution) -> Response[Any]:
+    # The web client renders ``detail`` as text: a string, with the machine-readable fields
+    # beside it rather than inside it.
+    return Response(
+        {
+            "detail": exc.message,
+            "code": exc.code,
+            "conflict_id": str(exc.conflict_id),
+            "log_id": str(exc.entry_id),
+        },
+        status_code=HTTP_409_CONFLICT,
+        media_type=MediaType.JSON,
+    )
 
 
 def _invalid_ciphertext(request: Request[Any, Any, Any], exc: InvalidCiphertext) -> Response[Any]:
@@ -243,6 +259,7 @@ EXCEPTION_HANDLERS: dict[type[Exception], Handler] = {
     ValidationFailed: _validation_failed,
     AuthenticationFailed: _authentication_failed,
     EntryConflict: _entry_conflict,
+    StaleResolution: _stale_resolution,
     TooManyAttempts: _too_many_attempts,
     InvalidCiphertext: _invalid_ciphertext,
     DomainError: _domain,

@@ -339,6 +339,23 @@ class MemoryConflicts:
         )
         return [_copy(c) for c in found[offset : offset + limit]], len(found)
 
+    async def confirm_listed(
+        self, user_id: uuid.UUID, conflict_ids: Sequence[uuid.UUID]
+    ) -> list[Entry]:
+        shown = []
+        for conflict_id in conflict_ids:
+            conflict = self._t.conflicts.get(conflict_id)
+            if conflict is None or conflict.user_id != user_id or not conflict.is_open:
+                continue
+            entry = self._t.entries.get((user_id, conflict.entry_id))
+            if entry is None:
+                continue
+            confirmed = _copy(conflict)
+            confirmed.confirm(entry.revision)
+            self._t.conflicts[conflict_id] = confirmed
+            shown.append(_copy(entry))
+        return shown
+
     async def all(self, user_id: uuid.UUID) -> list[Conflict]:
         return [_copy(c) for c in sorted(self._of(user_id), key=lambda c: (c.detected_at, c.id))]
 

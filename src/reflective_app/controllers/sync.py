@@ -195,7 +195,8 @@ class SyncController(Controller):
     ) -> ConflictList:
         """Unresolved conflicts, oldest first, a page at a time (``total_count``: how many
         are open in all): the version that could not be applied (local) and the entry's
-        current one (remote)."""
+        current one (remote). Listed is shown: each listed conflict is confirmed against
+        both sides as listed, so a resolution that follows applies to them."""
         page = await list_conflicts(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
         return ConflictList(
             conflicts=[ConflictItem.of(view) for view in page.conflicts],
@@ -218,9 +219,11 @@ class SyncController(Controller):
     ) -> Message:
         """Resolve a conflict: ``local`` applies the conflicting upload, ``remote`` keeps the
         current version, ``merged`` applies ``final_encrypted_content`` + ``final_iv`` (422
-        without them). 404 when unknown or already resolved. 409 when the entry changed since
-        the conflict was shown (send ``remote_revision`` and ``generation`` from the listing
-        to be exact): list conflicts again and resolve against what is there now."""
+        without them). 404 when unknown or already resolved. Listing conflicts confirms them, so
+        the first resolution after a listing applies. 409 when a side changed since the last
+        listing (or since the ``remote_revision`` and ``generation`` sent): a string
+        ``detail`` with ``code``, ``conflict_id`` and ``log_id`` beside it; nothing is
+        written: list conflicts again and resolve against what they show now."""
         entry = await resolve_conflict(
             caller.user_id,
             conflict_id,

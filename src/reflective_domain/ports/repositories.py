@@ -175,6 +175,14 @@ class ConflictRepository(Protocol):
         """A page of unresolved conflicts, oldest first, and how many are open in all."""
         ...
 
+    async def confirm_listed(
+        self, user_id: uuid.UUID, conflict_ids: Sequence[uuid.UUID]
+    ) -> list[Entry]:
+        """Confirm each of these conflicts that is still open against its entry's current
+        revision (``Conflict.confirm``), in one write for the page, and return those entries:
+        the remote sides exactly as they are being shown."""
+        ...
+
     async def all(self, user_id: uuid.UUID) -> list[Conflict]: ...
 
     async def page_by_id(

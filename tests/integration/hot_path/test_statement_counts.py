@@ -40,10 +40,14 @@ async def synced(client: Client, he_vectors: dict[str, Any]) -> Account:
     account = await sign_up(client)
     await set_tier(client, account, "full_sync", he_vectors["public_key"])
     # A warm pool and a warm statement cache, as in steady state, and entries to list.
-    for _ in range(120):
+    for n in range(120):
         body = entry_upload(device="phone")
         response = await client.post("/api/sync/backup", json=body, headers=account.headers)
         assert response.status_code == 201
+        if n < 3:  # open conflicts to list: listing confirms the page in one statement
+            body = entry_upload(body["id"], device="tablet")
+            response = await client.post("/api/sync/backup", json=body, headers=account.headers)
+            assert response.status_code == 409
     return account
 
 
