@@ -46,6 +46,7 @@ from reflective_domain.use_cases.accounts import (
     UpdateProfile,
 )
 from reflective_domain.use_cases.admin import DeleteUser, FindUser, ListUsers, SetUserDisabled
+from reflective_domain.use_cases.batch import PushBatch
 from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
 from reflective_domain.use_cases.export import ExportData, ExportPages
 from reflective_domain.use_cases.limits import CheckRateLimit
@@ -176,6 +177,7 @@ class Container(containers.DeclarativeContainer):
 
     # Entry sync and conflicts
     push_entry = providers.Factory(PushEntry, uow_factory, clock, ids, entry_limits)
+    push_batch = providers.Factory(PushBatch, uow_factory, clock, ids, entry_limits)
     pull_changes = providers.Factory(PullChanges, uow_factory)
     list_backups = providers.Factory(ListBackups, uow_factory)
     delete_entry = providers.Factory(DeleteEntry, uow_factory, clock)
@@ -227,6 +229,7 @@ USE_CASES = (
     "aggregate",
     "delete_all_metrics",
     "push_entry",
+    "push_batch",
     "pull_changes",
     "list_backups",
     "delete_entry",

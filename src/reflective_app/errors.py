@@ -39,6 +39,7 @@ from reflective_app.database_errors import is_database_unavailable, is_unstorabl
 from reflective_domain.errors import (
     AlreadyExists,
     AuthenticationFailed,
+    BatchConflict,
     ConcurrentUpdate,
     DomainError,
     EntryConflict,
@@ -141,6 +142,14 @@ def _stale_resolution(request: Request[Any, Any, Any], exc: StaleResolution) -> 
             "conflict_id": str(exc.conflict_id),
             "log_id": str(exc.entry_id),
         },
+        status_code=HTTP_409_CONFLICT,
+        media_type=MediaType.JSON,
+    )
+
+
+def _batch_conflict(request: Request[Any, Any, Any], exc: BatchConflict) -> Response[Any]:
+    return Response(
+        {"detail": exc.message, "code": exc.code, "ids": [str(i) for i in exc.entry_ids]},
         status_code=HTTP_409_CONFLICT,
         media_type=MediaType.JSON,
     )
@@ -260,6 +269,7 @@ EXCEPTION_HANDLERS: dict[type[Exception], Handler] = {
     AuthenticationFailed: _authentication_failed,
     EntryConflict: _entry_conflict,
     StaleResolution: _stale_resolution,
+    BatchConflict: _batch_conflict,
     TooManyAttempts: _too_many_attempts,
     InvalidCiphertext: _invalid_ciphertext,
     DomainError: _domain,

@@ -91,8 +91,10 @@ class MemoryUsers:
         # Units of work are already serialized by the store's lock.
         return None
 
-    async def next_change_seq(self, user_id: uuid.UUID, stored_delta: int = 0) -> int:
-        self._t.change_seqs[user_id] += 1
+    async def next_change_seq(
+        self, user_id: uuid.UUID, stored_delta: int = 0, *, count: int = 1
+    ) -> int:
+        self._t.change_seqs[user_id] += count
         await self.add_stored_bytes(user_id, stored_delta)
         return self._t.change_seqs[user_id]
 
@@ -244,6 +246,24 @@ class MemoryEntries:
             open_conflict=_copy(conflict) if conflict is not None else None,
             delivered_revision=self._t.deliveries.get((user_id, device_id, entry_id)),
         )
+
+    async def upload_contexts(
+        self, user_id: uuid.UUID, uploads: Sequence[tuple[uuid.UUID, bytes, str]]
+    ) -> dict[uuid.UUID, UploadContext]:
+        found = {}
+        for entry_id, fingerprint, device_id in uploads:
+            context = await self.upload_context(user_id, entry_id, fingerprint, device_id)
+            if context is not None:
+                found[entry_id] = context
+        return found
+
+    async def save_many(self, entries: Sequence[Entry]) -> None:
+        for entry in entries:
+            await self.save(entry)
+
+    async def remember_revisions(self, written: Sequence[tuple[Entry, bytes]]) -> None:
+        for entry, fingerprint in written:
+            await self.remember_revision(entry, fingerprint)
 
     async def get_many(self, user_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]) -> list[Entry]:
         found = (self._t.entries.get((user_id, entry_id)) for entry_id in set(entry_ids))

@@ -17,6 +17,9 @@ from reflective_app.dto.sync import (
     BackupStored,
     BackupUpload,
     BackupView,
+    BatchItem,
+    BatchStored,
+    BatchUpload,
     ChangeList,
     ChangeView,
     ConflictItem,
@@ -28,7 +31,8 @@ from reflective_app.dto.sync import (
 from reflective_app.injected import Caller, UserId
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.entries import EntryLimits, Outcome, Resolution
-from reflective_domain.errors import ResyncRequired
+from reflective_domain.errors import ResyncRequired, ValidationFailed
+from reflective_domain.use_cases.batch import MAX_BATCH, PushBatch
 from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
 from reflective_domain.use_cases.metrics import DeleteAllMetrics
 from reflective_domain.use_cases.sync import (
@@ -49,6 +53,9 @@ _STORED_MESSAGES = {
     Outcome.ACCEPTED: "Backup updated",
     Outcome.UNCHANGED: "Backup already up to date",
 }
+# A batch's byte cap (413 beyond): room for MAX_BATCH entries of 32 KiB of ciphertext each, as
+# base64 with their JSON, which is far above a journal entry's usual size.
+BATCH_BODY_LIMIT = MAX_BATCH * 48 * 1024
 UNKNOWN_CURSOR = "Unknown cursor: resync from the beginning"
 MAX_CURSOR_DIGITS = 18  # every change sequence a bigint can hold with room to spare
 
@@ -87,6 +94,41 @@ class SyncController(Controller):
             message=_STORED_MESSAGES.get(pushed.outcome, "Backup stored"),
             revision=pushed.entry.revision,
         )
+
+    @post(
+        "/batch",
+        status_code=200,
+        operation_id="upload_batch",
+        request_max_body_size=BATCH_BODY_LIMIT,
+    )
+    async def upload_batch(
+        self, caller: Caller, data: JSONBody[BatchUpload], push_batch: NamedDependency[PushBatch]
+    ) -> BatchStored:
+        """Upload up to 500 entry versions in one request and one transaction, each decided
+        by the same conflict rules as ``POST /sync/backup``; ``results`` gives each item's
+        outcome in request order. 413 beyond 500 items or the byte cap; 422 naming the index
+        of a bad item (nothing stored); with ``atomic: true`` any conflict stores nothing and
+        answers 409 listing the conflicting entry ``ids``."""
+        uploads = []
+        for index, item in enumerate(data.entries):
+            try:
+                uploads.append(item.to_domain())
+            except ValidationFailed as exc:
+                raise ValidationFailed(f"entries.{index}.{exc.field}", exc.message) from None
+        results = await push_batch(
+            caller.user_id, uploads, atomic=data.atomic, token_issued_at=caller.issued_at
+        )
+        items = [
+            BatchItem(
+                id=r.entry_id,
+                outcome=r.outcome.value,
+                revision=r.revision,
+                conflict_id=r.conflict_id,
+            )
+            for r in results
+        ]
+        conflicts = sum(1 for r in results if r.conflicted)
+        return BatchStored(results=items, stored=len(items) - conflicts, conflicts=conflicts)
 
     @get("/backups", operation_id="list_backups")
     async def list_backups(
