@@ -47,7 +47,7 @@ from reflective_domain.use_cases.accounts import (
 )
 from reflective_domain.use_cases.admin import DeleteUser, FindUser, ListUsers, SetUserDisabled
 from reflective_domain.use_cases.batch import PushBatch
-from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
+from reflective_domain.use_cases.conflicts import GetConflict, ListConflicts, ResolveConflict
 from reflective_domain.use_cases.export import ExportData, ExportPages
 from reflective_domain.use_cases.limits import CheckRateLimit
 from reflective_domain.use_cases.metrics import (
@@ -183,6 +183,7 @@ class Container(containers.DeclarativeContainer):
     delete_entry = providers.Factory(DeleteEntry, uow_factory, clock)
     delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
     list_conflicts = providers.Factory(ListConflicts, uow_factory)
+    get_conflict = providers.Factory(GetConflict, uow_factory)
     resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock, entry_limits)
 
     # Administration (the `reflective users` commands)
@@ -235,6 +236,7 @@ USE_CASES = (
     "delete_entry",
     "delete_all_entries",
     "list_conflicts",
+    "get_conflict",
     "resolve_conflict",
     "check_rate_limit",
     "issue_event_ticket",

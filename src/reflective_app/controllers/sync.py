@@ -33,7 +33,7 @@ from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.entries import EntryLimits, Outcome, Resolution
 from reflective_domain.errors import ResyncRequired, ValidationFailed
 from reflective_domain.use_cases.batch import MAX_BATCH, PushBatch
-from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
+from reflective_domain.use_cases.conflicts import GetConflict, ListConflicts, ResolveConflict
 from reflective_domain.use_cases.metrics import DeleteAllMetrics
 from reflective_domain.use_cases.sync import (
     DEFAULT_PAGE,
@@ -245,6 +245,18 @@ class SyncController(Controller):
             total_count=page.total_count,
             has_more=page.has_more,
         )
+
+    @get("/conflicts/{conflict_id:uuid}", operation_id="get_conflict")
+    async def conflict(
+        self,
+        caller: Caller,
+        conflict_id: FromPath[uuid.UUID],
+        get_conflict: NamedDependency[GetConflict],
+    ) -> ConflictItem:
+        """One open conflict, as listed; fetched alone it is shown, so it is confirmed
+        against both sides as returned. 404 when unknown, resolved or another user's."""
+        view = await get_conflict(caller.user_id, conflict_id, token_issued_at=caller.issued_at)
+        return ConflictItem.of(view)
 
     @post(
         "/conflicts/{conflict_id:uuid}/resolve",

@@ -79,6 +79,31 @@ class ListConflicts:
         return ConflictPage(views, offset + len(found) < total, total)
 
 
+class GetConflict:
+    """One open conflict with its entry's current state; fetched alone is shown too, so it
+    is confirmed against both sides as returned (as a listing confirms its page)."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(
+        self, user_id: uuid.UUID, conflict_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> ConflictView:
+        async with self._uow() as uow:
+            await state_permitted(
+                uow, user_id, CloudData.CONFLICTS, lock=True, token_issued_at=token_issued_at
+            )
+            conflict = await uow.conflicts.get(user_id, conflict_id)
+            if conflict is None or not conflict.is_open:
+                raise NotFound("Conflict not found")
+            shown = await uow.conflicts.confirm_listed(user_id, [conflict.id])
+            if not shown:
+                raise NotFound("Conflict not found")
+            await uow.commit()
+        conflict.confirm(shown[0].revision)
+        return ConflictView(conflict, shown[0])
+
+
 @dataclass(frozen=True, slots=True)
 class MergedVersion:
     content: bytes

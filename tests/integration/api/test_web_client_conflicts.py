@@ -136,3 +136,38 @@ async def test_a_resolution_after_the_conflict_moved_on_is_refused_with_a_string
     ]
     side = "local_version" if choice == "local" else "remote_version"
     assert backup["encrypted_content"] == shown[side]["encrypted_content"]
+
+
+async def test_a_conflict_fetched_alone_is_shown_too(
+    client: Client, synced_user: Account, other_user: Account, he_vectors: dict[str, Any]
+) -> None:
+    await set_tier(client, other_user, "full_sync", he_vectors["public_key"])
+    log_id = uuid.uuid4()
+    conflict_id = await conflict_after_retries(client, synced_user, log_id)
+    path = f"/api/sync/conflicts/{conflict_id}"
+    fetched = await client.get(path, headers=synced_user.headers)
+    assert fetched.status_code == 200
+    assert fetched.json() == await listed(client, synced_user, log_id)  # the listing's item
+    assert (await client.get(path, headers=other_user.headers)).status_code == 404
+    resolved = await client.post(
+        f"{path}/resolve", json=resolution("local"), headers=synced_user.headers
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert (await client.get(path, headers=synced_user.headers)).status_code == 404
+
+
+async def test_only_the_fetch_confirms_when_nothing_was_listed(
+    client: Client, synced_user: Account
+) -> None:
+    log_id = uuid.uuid4()
+    conflict_id = await conflict_after_retries(client, synced_user, log_id)
+    path = f"/api/sync/conflicts/{conflict_id}"
+    refused = await client.post(
+        f"{path}/resolve", json=resolution("remote"), headers=synced_user.headers
+    )
+    assert refused.status_code == 409  # the retries' versions were never shown
+    assert (await client.get(path, headers=synced_user.headers)).status_code == 200
+    resolved = await client.post(
+        f"{path}/resolve", json=resolution("remote"), headers=synced_user.headers
+    )
+    assert resolved.status_code == 200, resolved.text
