@@ -46,7 +46,8 @@ from reflective_domain.use_cases.accounts import (
     UpdateProfile,
 )
 from reflective_domain.use_cases.admin import DeleteUser, FindUser, ListUsers, SetUserDisabled
-from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
+from reflective_domain.use_cases.batch import PushBatch
+from reflective_domain.use_cases.conflicts import GetConflict, ListConflicts, ResolveConflict
 from reflective_domain.use_cases.export import ExportData, ExportPages
 from reflective_domain.use_cases.limits import CheckRateLimit
 from reflective_domain.use_cases.metrics import (
@@ -183,11 +184,13 @@ class Container(containers.DeclarativeContainer):
 
     # Entry sync and conflicts
     push_entry = providers.Factory(PushEntry, uow_factory, clock, ids, entry_limits)
+    push_batch = providers.Factory(PushBatch, uow_factory, clock, ids, entry_limits)
     pull_changes = providers.Factory(PullChanges, uow_factory)
     list_backups = providers.Factory(ListBackups, uow_factory)
     delete_entry = providers.Factory(DeleteEntry, uow_factory, clock, rollup_book)
     delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
     list_conflicts = providers.Factory(ListConflicts, uow_factory)
+    get_conflict = providers.Factory(GetConflict, uow_factory)
     resolve_conflict = providers.Factory(ResolveConflict, uow_factory, clock, entry_limits)
 
     # Administration (the `reflective users` commands)
@@ -234,11 +237,13 @@ USE_CASES = (
     "aggregate",
     "delete_all_metrics",
     "push_entry",
+    "push_batch",
     "pull_changes",
     "list_backups",
     "delete_entry",
     "delete_all_entries",
     "list_conflicts",
+    "get_conflict",
     "resolve_conflict",
     "check_rate_limit",
     "issue_event_ticket",

@@ -40,6 +40,7 @@ from reflective_app.database_errors import is_database_unavailable, is_unstorabl
 from reflective_domain.errors import (
     AlreadyExists,
     AuthenticationFailed,
+    BatchConflict,
     ConcurrentUpdate,
     DomainError,
     EntryConflict,
@@ -48,6 +49,7 @@ from reflective_domain.errors import (
     LimitExceeded,
     NotFound,
     ResyncRequired,
+    StaleResolution,
     TierChangeRejected,
     TooManyAttempts,
     ValidationFailed,
@@ -129,6 +131,29 @@ def _entry_conflict(request: Request[Any, Any, Any], exc: EntryConflict) -> Resp
         "log_id": str(exc.entry_id),
     }
     return error_response(HTTP_409_CONFLICT, detail)
+
+
+def _stale_resolution(request: Request[Any, Any, Any], exc: StaleResolution) -> Response[Any]:
+    # The web client renders ``detail`` as text: a string, with the machine-readable fields
+    # beside it rather than inside it.
+    return Response(
+        {
+            "detail": exc.message,
+            "code": exc.code,
+            "conflict_id": str(exc.conflict_id),
+            "log_id": str(exc.entry_id),
+        },
+        status_code=HTTP_409_CONFLICT,
+        media_type=MediaType.JSON,
+    )
+
+
+def _batch_conflict(request: Request[Any, Any, Any], exc: BatchConflict) -> Response[Any]:
+    return Response(
+        {"detail": exc.message, "code": exc.code, "ids": [str(i) for i in exc.entry_ids]},
+        status_code=HTTP_409_CONFLICT,
+        media_type=MediaType.JSON,
+    )
 
 
 def _invalid_ciphertext(request: Request[Any, Any, Any], exc: InvalidCiphertext) -> Response[Any]:
@@ -247,6 +272,8 @@ EXCEPTION_HANDLERS: dict[type[Exception], Handler] = {
     ValidationFailed: _validation_failed,
     AuthenticationFailed: _authentication_failed,
     EntryConflict: _entry_conflict,
+    StaleResolution: _stale_resolution,
+    BatchConflict: _batch_conflict,
     TooManyAttempts: _too_many_attempts,
     InvalidCiphertext: _invalid_ciphertext,
     DomainError: _domain,

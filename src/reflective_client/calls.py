@@ -16,6 +16,7 @@ from reflective_client.models import (
     AggregateResult,
     BackupPage,
     BackupStored,
+    BatchItem,
     ChangePage,
     Conflict,
     Deleted,
@@ -248,6 +249,26 @@ def _exact(moment: datetime) -> str:
 
 
 def upload_backup(entry: EncryptedEntry, base_revision: int | None = None) -> Call[BackupStored]:
+    body = _entry_body(entry, base_revision)
+    # Same ciphertext and IV again is a no-op on the server: retries are safe.
+    return Call("POST", "/api/sync/backup", _json(BackupStored.parse), json=body, idempotent=True)
+
+
+BATCH_MAX_ITEMS = 500
+
+
+def upload_batch(
+    entries: Sequence[tuple[EncryptedEntry, int | None]], atomic: bool = False
+) -> Call[list[BatchItem]]:
+    """Up to 500 (entry, base_revision) in one request; the outcomes in the same order."""
+    if len(entries) > BATCH_MAX_ITEMS:
+        raise ValueError(f"a batch holds at most {BATCH_MAX_ITEMS} entries")
+    body = {"entries": [_entry_body(e, base) for e, base in entries], "atomic": atomic}
+    # Every item is idempotent as a single upload is, so the whole batch may be resent.
+    return Call("POST", "/api/sync/batch", _json(BatchItem.parse_all), json=body, idempotent=True)
+
+
+def _entry_body(entry: EncryptedEntry, base_revision: int | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": entry.id,
         "encrypted_content": b64(entry.content),
@@ -263,8 +284,7 @@ def upload_backup(entry: EncryptedEntry, base_revision: int | None = None) -> Ca
         body["embedding_iv"] = b64(entry.embedding_iv)
     if base_revision is not None:
         body["base_revision"] = base_revision
-    # Same ciphertext and IV again is a no-op on the server: retries are safe.
-    return Call("POST", "/api/sync/backup", _json(BackupStored.parse), json=body, idempotent=True)
+    return body
 
 
 def backups(

@@ -334,7 +334,7 @@ class Device:
             # already deleted what the new tier does not keep; catch up locally.
             self._after_tier_change(previous, tier)
         self.store.set_meta("tier", tier)
-        entries = await self.engine().sync() if tier == "full_sync" else None
+        entries = await self.engine().sync(progress) if tier == "full_sync" else None
         uploaded = 0
         if tier != "local_only":
             epoch = format_time(privacy.sync_enabled_at) if privacy.sync_enabled_at else ""

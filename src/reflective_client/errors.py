@@ -62,6 +62,15 @@ class ConflictError(ApiError):
         self.log_id = log_id
 
 
+class StaleResolutionError(AlreadyExistsError):
+    """409 on a conflict resolution: a side changed since the conflict was last listed.
+    Nothing was written; list conflicts again and resolve against what they show."""
+
+    def __init__(self, message: str, status_code: int, detail: Any, conflict_id: str) -> None:
+        super().__init__(message, status_code, detail)
+        self.conflict_id = conflict_id
+
+
 class ResyncRequired(ApiError):
     """410: the change cursor is unknown to the server; pull again from the start."""
 
@@ -123,15 +132,18 @@ def error_from_response(response: httpx.Response) -> ApiError:
     """The exception for an error response (status >= 400)."""
     status = response.status_code
     try:
-        detail = response.json().get("detail")
+        body = response.json()
+        detail = body.get("detail")
     except (ValueError, AttributeError):
-        detail = None  # not JSON, e.g. a proxy's HTML page: never quote it
+        body = detail = None  # not JSON, e.g. a proxy's HTML page: never quote it
     message = detail_message(detail, f"HTTP {status} {response.reason_phrase}".strip())
     if status == 409:
         if isinstance(detail, dict) and "conflict_id" in detail:
             return ConflictError(
                 message, status, detail, str(detail["conflict_id"]), str(detail.get("log_id"))
             )
+        if isinstance(body, dict) and body.get("code") == "conflict_changed":
+            return StaleResolutionError(message, status, detail, str(body.get("conflict_id")))
         return AlreadyExistsError(message, status, detail)
     if status == 429:
         return RateLimitedError(message, status, detail, _retry_after(response))

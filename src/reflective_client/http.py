@@ -34,6 +34,7 @@ from reflective_client.models import (
     AggregateResult,
     BackupPage,
     BackupStored,
+    BatchItem,
     ChangeEvent,
     ChangePage,
     Conflict,
@@ -306,6 +307,11 @@ class AsyncReflectiveClient:
         self, entry: EncryptedEntry, base_revision: int | None = None
     ) -> BackupStored:
         return await self.call(calls.upload_backup(entry, base_revision))
+
+    async def upload_batch(
+        self, entries: Sequence[tuple[EncryptedEntry, int | None]], atomic: bool = False
+    ) -> list[BatchItem]:
+        return await self.call(calls.upload_batch(entries, atomic))
 
     async def backups(
         self,
@@ -595,6 +601,11 @@ class ReflectiveClient:
         self, entry: EncryptedEntry, base_revision: int | None = None
     ) -> BackupStored:
         return self.call(calls.upload_backup(entry, base_revision))
+
+    def upload_batch(
+        self, entries: Sequence[tuple[EncryptedEntry, int | None]], atomic: bool = False
+    ) -> list[BatchItem]:
+        return self.call(calls.upload_batch(entries, atomic))
 
     def backups(
         self,

@@ -267,6 +267,30 @@ class BackupStored:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One item of a batch push: ``outcome`` created, accepted, unchanged or conflict."""
+
+    id: str
+    outcome: str
+    revision: int | None
+    conflict_id: str | None
+
+    @classmethod
+    def parse(cls, d: Json) -> BatchItem:
+        revision, conflict_id = d.get("revision"), d.get("conflict_id")
+        return cls(
+            id=str(d["id"]),
+            outcome=str(d["outcome"]),
+            revision=int(revision) if revision is not None else None,
+            conflict_id=str(conflict_id) if conflict_id is not None else None,
+        )
+
+    @staticmethod
+    def parse_all(d: Json) -> list[BatchItem]:
+        return [BatchItem.parse(item) for item in d.get("results", [])]
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """An entry's latest server state; ``entry`` is None for a tombstone."""
 

@@ -41,9 +41,28 @@ from reflective_client.store import (
     LocalEntry,
     LocalStore,
 )
+from reflective_client.uploads import Progress, _silent
 from reflective_client.wire import now
 
 CHOICES = ("local", "remote", "merged")
+PUSH_TASK = "Pushing entries"
+BATCH_ITEMS = 200
+BATCH_BYTES = 4 * 1024 * 1024
+"""A batch's ciphertext bytes: as base64 with its JSON, well under the server's cap."""
+
+
+def _batches(entries: list[LocalEntry]) -> list[list[LocalEntry]]:
+    """Consecutive batches of at most BATCH_ITEMS entries and about BATCH_BYTES."""
+    batches: list[list[LocalEntry]] = []
+    size = 0
+    for entry in entries:
+        weight = len(entry.content or b"")  # a deletion carries none
+        if not batches or len(batches[-1]) >= BATCH_ITEMS or size + weight > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += weight
+    return batches
 
 
 @dataclass
@@ -72,7 +91,7 @@ class SyncEngine:
     def device_id(self) -> str:
         return self.store.device_id
 
-    async def sync(self) -> SyncReport:
+    async def sync(self, progress: Progress = _silent) -> SyncReport:
         """Resolutions waiting to be sent, pull, settle conflicts closed elsewhere, push,
         classify new conflicts, pull again (picking up what the pushes settled)."""
         report = SyncReport()
@@ -80,7 +99,7 @@ class SyncEngine:
         await self.pull(report)
         if self.store.with_state(CONFLICT):
             await self.refresh_conflicts(report)
-        await self.push(report)
+        await self.push(report, progress)
         if report.conflicts:
             await self.refresh_conflicts(report)
         await self.pull(report)
@@ -170,14 +189,49 @@ class SyncEngine:
 
     # --- push -----------------------------------------------------------------------------
 
-    async def push(self, report: SyncReport | None = None) -> SyncReport:
+    async def push(
+        self, report: SyncReport | None = None, progress: Progress = _silent
+    ) -> SyncReport:
+        """Deletions one by one, writes in batches (``POST /sync/batch``: one request and
+        one server transaction per batch); ``progress`` counts entries."""
         report = report or SyncReport()
-        for entry in self.store.with_state(DIRTY):
+        dirty = self.store.with_state(DIRTY)
+        done, total = 0, len(dirty)
+        progress(PUSH_TASK, done, total)
+        writes = []
+        for entry in dirty:
             if entry.deleted:
                 await self._push_delete(entry, report)
+                done += 1
+                progress(PUSH_TASK, done, total)
             else:
-                await self._push_write(entry, report)
+                writes.append(entry)
+        for chunk in _batches(writes):
+            await self._push_batch(chunk, report)
+            done += len(chunk)
+            progress(PUSH_TASK, done, total)
         return report
+
+    async def _push_batch(self, chunk: list[LocalEntry], report: SyncReport) -> None:
+        if len(chunk) == 1:
+            await self._push_write(chunk[0], report)
+            return
+        try:
+            results = await self.api.upload_batch([(e.encrypted(), e.base_revision) for e in chunk])
+        except (ValidationError, PayloadTooLargeError, NotFoundError):
+            # One bad item refuses the whole batch (and a server without batches answers
+            # 404): one by one instead, so that each entry gets its own answer.
+            for entry in chunk:
+                await self._push_write(entry, report)
+            return
+        for entry, item in zip(chunk, results, strict=True):
+            if item.outcome in ("created", "accepted") and item.revision is not None:
+                self._settle_ours(entry, item.revision)
+                report.pushed += 1
+            elif item.outcome == "conflict" and item.conflict_id is not None:
+                self._mark_conflict(entry, item.conflict_id, report)
+            else:  # unchanged (a retry): the single upload says whose version is current
+                await self._push_write(entry, report)
 
     async def _push_delete(self, entry: LocalEntry, report: SyncReport) -> None:
         # 404: already gone (or deleted by a retry whose answer was lost).
@@ -193,11 +247,7 @@ class SyncEngine:
         try:
             stored = await self.api.upload_backup(entry.encrypted(), entry.base_revision)
         except ConflictError as exc:
-            with self.store.transaction():
-                current = self.store.get(entry.id)
-                if current is not None and current.same_version(entry.encrypted()):
-                    self.store.save(current.changed(state=CONFLICT, conflict_id=exc.conflict_id))
-            report.conflicts.append(exc.conflict_id)
+            self._mark_conflict(entry, exc.conflict_id, report)
             return
         except ValidationError as exc:
             if entry.base_revision is not None and _about_base_revision(exc):
@@ -216,6 +266,10 @@ class SyncEngine:
         ours_is_current = (
             stored.device_id == self.device_id and stored.updated_at == entry.updated_at
         )
+        if ours_is_current and stored.revision is not None:
+            self._settle_ours(entry, stored.revision)
+            report.pushed += 1
+            return
         with self.store.transaction():
             current = self.store.get(entry.id)
             if current is None:
@@ -242,6 +296,29 @@ class SyncEngine:
                 else:  # the next pull brings the current version; until then nothing is assumed
                     self.store.save(current.changed(state=CLEAN, base_revision=None))
         report.pushed += 1
+
+    def _settle_ours(self, entry: LocalEntry, revision: int) -> None:
+        """The server stored this version as ``revision``."""
+        with self.store.transaction():
+            current = self.store.get(entry.id)
+            if current is None:
+                return
+            edited_meanwhile = not current.same_version(entry.encrypted())
+            self.store.drop_shadow(entry.id)
+            self.store.save(
+                current.changed(
+                    base_revision=revision,
+                    state=DIRTY if edited_meanwhile else CLEAN,
+                    conflict_id=None,
+                )
+            )
+
+    def _mark_conflict(self, entry: LocalEntry, conflict_id: str, report: SyncReport) -> None:
+        with self.store.transaction():
+            current = self.store.get(entry.id)
+            if current is not None and current.same_version(entry.encrypted()):
+                self.store.save(current.changed(state=CONFLICT, conflict_id=conflict_id))
+        report.conflicts.append(conflict_id)
 
     # --- conflicts ------------------------------------------------------------------------
 

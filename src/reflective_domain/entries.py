@@ -180,9 +180,9 @@ class Conflict:
     version, so it cannot go stale. At most one open conflict exists per entry.
 
     ``generation`` counts the local versions it has held. ``remote_revision`` is the entry
-    revision the conflict was last confirmed against, 0 when its local side changed since:
-    a resolution that names neither is checked against these, so it never applies to sides
-    nobody could have been shown.
+    revision the conflict was last confirmed against (by a listing, which is what shows it),
+    0 when its local side changed since: a resolution that names neither is checked against
+    these, so it never applies to sides nobody could have been shown.
     """
 
     id: uuid.UUID
@@ -227,7 +227,8 @@ class Conflict:
         return remote != current_revision
 
     def confirm(self, current_revision: int) -> None:
-        """Both sides as they are now are what the user must be shown next."""
+        """Both sides as they are now have been shown (listed): a resolution may apply to
+        them until either side changes."""
         self.remote_revision = current_revision
 
     def close(self, resolution: Resolution, now: datetime) -> None:

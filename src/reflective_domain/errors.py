@@ -50,6 +50,31 @@ class EntryConflict(DomainError):
         self.entry_id = entry_id
 
 
+class StaleResolution(DomainError):
+    """A conflict resolution decided on sides that changed since the conflict was last
+    listed (409): nothing is written; the client lists conflicts again."""
+
+    code = "conflict_changed"
+
+    def __init__(self, message: str, conflict_id: uuid.UUID, entry_id: uuid.UUID) -> None:
+        super().__init__(message)
+        self.conflict_id = conflict_id
+        self.entry_id = entry_id
+
+
+class BatchConflict(DomainError):
+    """An atomic batch with at least one conflicting item (409): nothing was stored."""
+
+    code = "batch_conflict"
+
+    def __init__(self, entry_ids: list[uuid.UUID]) -> None:
+        super().__init__(
+            f"{len(entry_ids)} of the batch's entries conflict with versions this device has "
+            "not seen; nothing of the batch was stored"
+        )
+        self.entry_ids = entry_ids
+
+
 class ResyncRequired(DomainError):
     """A change cursor the server cannot continue from (410): the device must pull from zero."""
 

@@ -189,6 +189,8 @@ class WideWindowUnitOfWork(SqlAlchemyUnitOfWork):
     async def __aenter__(self) -> WideWindowUnitOfWork:
         await super().__aenter__()
         self.entries.get = _pausing(self.entries.get)  # type: ignore[method-assign,assignment]
+        self.entries.upload_context = _pausing(self.entries.upload_context)  # type: ignore[method-assign,assignment]
+        self.entries.upload_contexts = _pausing(self.entries.upload_contexts)  # type: ignore[method-assign,assignment]
         self.refresh_tokens.by_hash = _pausing(self.refresh_tokens.by_hash)  # type: ignore[method-assign,assignment]
         return self
 
@@ -264,3 +266,47 @@ async def test_concurrent_refreshes_with_one_token_rotate_it_once(services: Serv
     assert len(rotated) == 1 and len(refused) == 1, results
     with pytest.raises(AuthenticationFailed):  # the family is gone, successor included
         await services.refresh(rotated[0].refresh_token)
+
+
+async def test_a_batch_racing_single_pushes_of_the_same_entries_loses_no_version(
+    services: Services,
+) -> None:
+    """PushBatch locks the user row before reading its items' contexts, as PushEntry does, so
+    a batch and single pushes of the same entries take turns: for each entry one version is
+    accepted and the other is kept as its open conflict; the batch's range of change
+    sequences and the single pushes' numbers never collide."""
+    from reflective_domain.use_cases.batch import PushBatch
+
+    user_id = await services.new_user(tier=PrivacyTier.FULL_SYNC)
+    entry_ids = [uuid.uuid4() for _ in range(6)]
+    for entry_id in entry_ids:
+        await services.push(user_id, upload(entry_id, version("phone")))
+    batched = {e: version("laptop") for e in entry_ids}
+    singles = {e: version("tablet") for e in entry_ids}
+    push_batch = PushBatch(services.uow, services.clock, services.ids)
+
+    results = await outcomes(
+        push_batch(user_id, [upload(e, batched[e], base=1) for e in entry_ids]),
+        *(services.push(user_id, upload(e, singles[e], base=1)) for e in entry_ids),
+    )
+
+    batch_results, single_results = results[0], results[1:]
+    assert isinstance(batch_results, list), batch_results
+    async with services.uow() as uow:
+        stored = {e.id: e for e in await uow.entries.get_many(user_id, entry_ids)}
+        open_conflicts, _ = await uow.conflicts.list_open(user_id, limit=100)
+        change_seq = await uow.users.current_change_seq(user_id)
+    held = {c.entry_id: c.local for c in open_conflicts}
+    for entry_id, item, single in zip(entry_ids, batch_results, single_results, strict=True):
+        entry = stored[entry_id]
+        assert entry.revision == 2, entry
+        # Exactly one side won the entry; the other is its open conflict.
+        if item.outcome is Outcome.ACCEPTED:
+            assert isinstance(single, EntryConflict), single
+            assert entry.version == batched[entry_id] and held[entry_id] == singles[entry_id]
+        else:
+            assert item.outcome is Outcome.CONFLICT and isinstance(single, Pushed), (item, single)
+            assert entry.version == singles[entry_id] and held[entry_id] == batched[entry_id]
+    assert len(open_conflicts) == len(entry_ids)
+    assert change_seq == 2 * len(entry_ids)  # one number per accepted write, none twice
+    assert sorted(e.change_seq for e in stored.values()) == list(range(7, 13))

@@ -11,6 +11,7 @@ from reflective_domain.errors import (
     LimitExceeded,
     NotFound,
     ResyncRequired,
+    StaleResolution,
     ValidationFailed,
 )
 from reflective_domain.tiers import PrivacyTier
@@ -199,7 +200,7 @@ async def test_a_resolution_never_overwrites_a_version_written_after_the_conflic
         await services.push(user, upload(E1, version("phone")))
     newer = version("laptop")
     await services.push(user, upload(E1, newer))  # revision 2, after the conflict
-    with pytest.raises(EntryConflict, match="changed since"):
+    with pytest.raises(StaleResolution, match="changed since"):
         await services.resolve(user, err.value.conflict_id, Resolution.LOCAL)
     [view] = (await services.conflicts(user)).conflicts
     assert view.remote.version.content == newer.content  # nothing was lost
@@ -212,7 +213,7 @@ async def test_a_client_naming_a_stale_remote_revision_is_refused(services, user
     await services.push(user, upload(E1, version("laptop")))
     with pytest.raises(EntryConflict) as err:
         await services.push(user, upload(E1, version("phone")))
-    with pytest.raises(EntryConflict):
+    with pytest.raises(StaleResolution):
         await services.resolve(
             user,
             err.value.conflict_id,
@@ -230,7 +231,7 @@ async def test_a_resolution_decided_on_an_older_local_side_is_refused(services, 
     with pytest.raises(EntryConflict):
         await services.push(user, upload(E1, version("phone")))  # the phone's newer edit
     for choice in (Resolution.REMOTE, Resolution.LOCAL):
-        with pytest.raises(EntryConflict, match="changed since"):
+        with pytest.raises(StaleResolution, match="changed since"):
             await services.resolve(
                 user,
                 err.value.conflict_id,
@@ -247,3 +248,40 @@ async def test_a_resolution_decided_on_an_older_local_side_is_refused(services, 
         remote_revision=now.remote.revision,
         generation=now.conflict.generation,
     )
+
+
+async def test_listing_a_conflict_confirms_it_so_the_first_resolution_applies(services, user):
+    """The web client: its retries refresh the conflict with fresh IVs, the user lists
+    conflicts, then resolves without naming revisions: the first resolution applies."""
+    await services.push(user, upload(E1, version("laptop")))
+    for _ in range(3):  # the first upload and two retries, each re-encrypted
+        with pytest.raises(EntryConflict) as err:
+            await services.push(user, upload(E1, version("phone")))
+    [view] = (await services.conflicts(user)).conflicts
+    assert view.conflict.generation == 3 and view.conflict.remote_revision == 1
+    entry = await services.resolve(user, err.value.conflict_id, Resolution.LOCAL)
+    assert entry.revision == 2 and entry.version.content == view.conflict.local.content
+
+
+async def test_a_resolution_decided_on_an_older_listing_is_refused_until_listed_again(
+    services, user
+):
+    await services.push(user, upload(E1, version("laptop")))
+    with pytest.raises(EntryConflict) as err:
+        await services.push(user, upload(E1, version("phone")))
+    await services.conflicts(user)
+    await services.push(user, upload(E1, version("laptop")))  # the entry moves on: revision 2
+    for _ in range(2):  # a refusal shows nothing, so it confirms nothing
+        with pytest.raises(StaleResolution) as stale:
+            await services.resolve(
+                user, err.value.conflict_id, Resolution.MERGED, MergedVersion(b"m", b"m" * 12)
+            )
+        assert stale.value.conflict_id == err.value.conflict_id
+    with pytest.raises(EntryConflict):  # the phone's local side changes too
+        await services.push(user, upload(E1, version("phone")))
+    with pytest.raises(StaleResolution):
+        await services.resolve(user, err.value.conflict_id, Resolution.REMOTE)
+    [view] = (await services.conflicts(user)).conflicts
+    assert view.remote.revision == 2
+    entry = await services.resolve(user, err.value.conflict_id, Resolution.REMOTE)
+    assert entry.revision == 2

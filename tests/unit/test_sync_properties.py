@@ -14,8 +14,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
-from reflective_domain.entries import EntryVersion, Outcome, Resolution, Upload, stored_size
-from reflective_domain.errors import EntryConflict, NotFound
+from reflective_domain.entries import (
+    Conflict,
+    EntryVersion,
+    Outcome,
+    Resolution,
+    Upload,
+    stored_size,
+)
+from reflective_domain.errors import EntryConflict, NotFound, StaleResolution
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.conflicts import MergedVersion
 from tests.fakes import FakeClock, FakePasswordHasher, FakeTokenService, PlaintextHe, SequentialIds
@@ -63,6 +70,8 @@ class SyncMachine(RuleBasedStateMachine):
         # Versions the server must still hold: fingerprint -> entry id.
         self.must_keep: dict[bytes, uuid.UUID] = {}
         self.accepted: dict[uuid.UUID, set[bytes]] = {e: set() for e in ENTRIES}
+        # What the last listing (on any device) showed of each conflict: local and remote.
+        self.last_listed: dict[uuid.UUID, tuple[bytes, bytes | None]] = {}
 
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.loop.run_until_complete(coro)
@@ -77,9 +86,14 @@ class SyncMachine(RuleBasedStateMachine):
             entry = self.run(self._get(entry_id))
             if entry is not None and entry.version is not None:
                 held[entry.version.fingerprint] = entry_id
-        for view in self.run(self.svc.conflicts(self.user)).conflicts:
-            held[view.conflict.local.fingerprint] = view.conflict.entry_id
+        for conflict in self.open_conflicts():
+            held[conflict.local.fingerprint] = conflict.entry_id
         return held
+
+    def open_conflicts(self) -> list[Conflict]:
+        """Read from the store: listing conflicts shows (and so confirms) them."""
+        tables = self.store.tables
+        return [c for c in tables.conflicts.values() if c.user_id == self.user and c.is_open]
 
     async def _get(self, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
         async with self.svc.uow() as uow:
@@ -177,6 +191,7 @@ class SyncMachine(RuleBasedStateMachine):
                 view.remote.revision,
                 view.conflict.generation,
             )
+            self.last_listed[view.conflict.id] = (view.conflict.local.fingerprint, remote)
             d.seen.add(view.conflict.local.fingerprint)
             if remote is not None:
                 d.seen.add(remote)
@@ -200,11 +215,9 @@ class SyncMachine(RuleBasedStateMachine):
         )
         if not says_revision:
             # A client that does not say what it was shown (the web client) decides on the
-            # conflict as it is now, as far as the server can tell: those sides may go.
-            for view in self.run(self.svc.conflicts(self.user)).conflicts:
-                if view.conflict.id == conflict_id:
-                    local_fp = view.conflict.local.fingerprint
-                    remote_fp = view.remote.version.fingerprint if view.remote.version else None
+            # conflict as it was last listed, on any device: listing is showing. Only those
+            # sides may go; anything newer must make the server refuse.
+            local_fp, remote_fp = self.last_listed[conflict_id]
         try:
             entry = self.run(
                 self.svc.resolve(
@@ -217,7 +230,7 @@ class SyncMachine(RuleBasedStateMachine):
                     generation if says_revision else None,
                 )
             )
-        except (NotFound, EntryConflict):
+        except (NotFound, StaleResolution):
             return  # resolved elsewhere already, or changed since it was shown
         # The user chose between the two versions shown: either may go, nothing else.
         for fp in (local_fp, remote_fp):
@@ -264,7 +277,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     @invariant()
     def at_most_one_open_conflict_per_entry(self) -> None:
-        entries = [v.conflict.entry_id for v in self.run(self.svc.conflicts(self.user)).conflicts]
+        entries = [c.entry_id for c in self.open_conflicts()]
         assert len(entries) == len(set(entries))
 
 

@@ -91,8 +91,10 @@ class MemoryUsers:
         # Units of work are already serialized by the store's lock.
         return None
 
-    async def next_change_seq(self, user_id: uuid.UUID, stored_delta: int = 0) -> int:
-        self._t.change_seqs[user_id] += 1
+    async def next_change_seq(
+        self, user_id: uuid.UUID, stored_delta: int = 0, *, count: int = 1
+    ) -> int:
+        self._t.change_seqs[user_id] += count
         await self.add_stored_bytes(user_id, stored_delta)
         return self._t.change_seqs[user_id]
 
@@ -245,6 +247,24 @@ class MemoryEntries:
             delivered_revision=self._t.deliveries.get((user_id, device_id, entry_id)),
         )
 
+    async def upload_contexts(
+        self, user_id: uuid.UUID, uploads: Sequence[tuple[uuid.UUID, bytes, str]]
+    ) -> dict[uuid.UUID, UploadContext]:
+        found = {}
+        for entry_id, fingerprint, device_id in uploads:
+            context = await self.upload_context(user_id, entry_id, fingerprint, device_id)
+            if context is not None:
+                found[entry_id] = context
+        return found
+
+    async def save_many(self, entries: Sequence[Entry]) -> None:
+        for entry in entries:
+            await self.save(entry)
+
+    async def remember_revisions(self, written: Sequence[tuple[Entry, bytes]]) -> None:
+        for entry, fingerprint in written:
+            await self.remember_revision(entry, fingerprint)
+
     async def get_many(self, user_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]) -> list[Entry]:
         found = (self._t.entries.get((user_id, entry_id)) for entry_id in set(entry_ids))
         return [_copy(e) for e in found if e is not None]
@@ -338,6 +358,23 @@ class MemoryConflicts:
             (c for c in self._of(user_id) if c.is_open), key=lambda c: (c.detected_at, c.id)
         )
         return [_copy(c) for c in found[offset : offset + limit]], len(found)
+
+    async def confirm_listed(
+        self, user_id: uuid.UUID, conflict_ids: Sequence[uuid.UUID]
+    ) -> list[Entry]:
+        shown = []
+        for conflict_id in conflict_ids:
+            conflict = self._t.conflicts.get(conflict_id)
+            if conflict is None or conflict.user_id != user_id or not conflict.is_open:
+                continue
+            entry = self._t.entries.get((user_id, conflict.entry_id))
+            if entry is None:
+                continue
+            confirmed = _copy(conflict)
+            confirmed.confirm(entry.revision)
+            self._t.conflicts[conflict_id] = confirmed
+            shown.append(_copy(entry))
+        return shown
 
     async def all(self, user_id: uuid.UUID) -> list[Conflict]:
         return [_copy(c) for c in sorted(self._of(user_id), key=lambda c: (c.detected_at, c.id))]

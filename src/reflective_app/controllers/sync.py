@@ -18,6 +18,9 @@ from reflective_app.dto.sync import (
     BackupStored,
     BackupUpload,
     BackupView,
+    BatchItem,
+    BatchStored,
+    BatchUpload,
     ChangeList,
     ChangeView,
     ConflictItem,
@@ -29,8 +32,9 @@ from reflective_app.dto.sync import (
 from reflective_app.injected import Caller, UserId
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.entries import Outcome, Resolution
-from reflective_domain.errors import ResyncRequired
-from reflective_domain.use_cases.conflicts import ListConflicts, ResolveConflict
+from reflective_domain.errors import ResyncRequired, ValidationFailed
+from reflective_domain.use_cases.batch import MAX_BATCH, PushBatch
+from reflective_domain.use_cases.conflicts import GetConflict, ListConflicts, ResolveConflict
 from reflective_domain.use_cases.metrics import DeleteAllMetrics
 from reflective_domain.use_cases.sync import (
     DEFAULT_PAGE,
@@ -46,6 +50,9 @@ _STORED_MESSAGES = {
     Outcome.ACCEPTED: "Backup updated",
     Outcome.UNCHANGED: "Backup already up to date",
 }
+# A batch's byte cap (413 beyond): room for MAX_BATCH entries of 32 KiB of ciphertext each, as
+# base64 with their JSON, which is far above a journal entry's usual size.
+BATCH_BODY_LIMIT = MAX_BATCH * 48 * 1024
 UNKNOWN_CURSOR = "Unknown cursor: resync from the beginning"
 MAX_CURSOR_DIGITS = 18  # every change sequence a bigint can hold with room to spare
 
@@ -84,6 +91,41 @@ class SyncController(Controller):
             message=_STORED_MESSAGES.get(pushed.outcome, "Backup stored"),
             revision=pushed.entry.revision,
         )
+
+    @post(
+        "/batch",
+        status_code=200,
+        operation_id="upload_batch",
+        request_max_body_size=BATCH_BODY_LIMIT,
+    )
+    async def upload_batch(
+        self, caller: Caller, data: JSONBody[BatchUpload], push_batch: NamedDependency[PushBatch]
+    ) -> BatchStored:
+        """Upload up to 500 entry versions in one request and one transaction, each decided
+        by the same conflict rules as ``POST /sync/backup``; ``results`` gives each item's
+        outcome in request order. 413 beyond 500 items or the byte cap; 422 naming the index
+        of a bad item (nothing stored); with ``atomic: true`` any conflict stores nothing and
+        answers 409 listing the conflicting entry ``ids``."""
+        uploads = []
+        for index, item in enumerate(data.entries):
+            try:
+                uploads.append(item.to_domain())
+            except ValidationFailed as exc:
+                raise ValidationFailed(f"entries.{index}.{exc.field}", exc.message) from None
+        results = await push_batch(
+            caller.user_id, uploads, atomic=data.atomic, token_issued_at=caller.issued_at
+        )
+        items = [
+            BatchItem(
+                id=r.entry_id,
+                outcome=r.outcome.value,
+                revision=r.revision,
+                conflict_id=r.conflict_id,
+            )
+            for r in results
+        ]
+        conflicts = sum(1 for r in results if r.conflicted)
+        return BatchStored(results=items, stored=len(items) - conflicts, conflicts=conflicts)
 
     @get("/backups", operation_id="list_backups")
     async def list_backups(
@@ -192,13 +234,26 @@ class SyncController(Controller):
     ) -> ConflictList:
         """Unresolved conflicts, oldest first, a page at a time (``total_count``: how many
         are open in all): the version that could not be applied (local) and the entry's
-        current one (remote)."""
+        current one (remote). Listed is shown: each listed conflict is confirmed against
+        both sides as listed, so a resolution that follows applies to them."""
         page = await list_conflicts(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
         return ConflictList(
             conflicts=[ConflictItem.of(view) for view in page.conflicts],
             total_count=page.total_count,
             has_more=page.has_more,
         )
+
+    @get("/conflicts/{conflict_id:uuid}", operation_id="get_conflict")
+    async def conflict(
+        self,
+        caller: Caller,
+        conflict_id: FromPath[uuid.UUID],
+        get_conflict: NamedDependency[GetConflict],
+    ) -> ConflictItem:
+        """One open conflict, as listed; fetched alone it is shown, so it is confirmed
+        against both sides as returned. 404 when unknown, resolved or another user's."""
+        view = await get_conflict(caller.user_id, conflict_id, token_issued_at=caller.issued_at)
+        return ConflictItem.of(view)
 
     @post(
         "/conflicts/{conflict_id:uuid}/resolve",
@@ -215,9 +270,11 @@ class SyncController(Controller):
     ) -> Message:
         """Resolve a conflict: ``local`` applies the conflicting upload, ``remote`` keeps the
         current version, ``merged`` applies ``final_encrypted_content`` + ``final_iv`` (422
-        without them). 404 when unknown or already resolved. 409 when the entry changed since
-        the conflict was shown (send ``remote_revision`` and ``generation`` from the listing
-        to be exact): list conflicts again and resolve against what is there now."""
+        without them). 404 when unknown or already resolved. Listing conflicts confirms them, so
+        the first resolution after a listing applies. 409 when a side changed since the last
+        listing (or since the ``remote_revision`` and ``generation`` sent): a string
+        ``detail`` with ``code``, ``conflict_id`` and ``log_id`` beside it; nothing is
+        written: list conflicts again and resolve against what they show now."""
         entry = await resolve_conflict(
             caller.user_id,
             conflict_id,

@@ -49,6 +49,30 @@ class BackupUpload(msgspec.Struct):
         return Upload(self.id, version, self.base_revision)
 
 
+class BatchUpload(msgspec.Struct):
+    """Up to 500 entry versions, each as ``POST /sync/backup`` takes it (``base_revision``
+    optional). ``atomic``: any conflict and nothing is stored (409 listing their ids)."""
+
+    entries: list[BackupUpload]
+    atomic: bool = False
+
+
+class BatchItem(msgspec.Struct, omit_defaults=True):
+    """One item's outcome, in request order: ``created``, ``accepted``, ``unchanged`` (with
+    the entry's ``revision``) or ``conflict`` (with the ``conflict_id`` to resolve)."""
+
+    id: uuid.UUID
+    outcome: str
+    revision: int | None = None
+    conflict_id: uuid.UUID | None = None
+
+
+class BatchStored(msgspec.Struct):
+    results: list[BatchItem]
+    stored: int
+    conflicts: int
+
+
 class BackupStored(msgspec.Struct):
     id: uuid.UUID
     user_id: uuid.UUID

@@ -44,9 +44,12 @@ class UserRepository(Protocol):
         """Serialize this transaction with every other writer of the user's data until commit."""
         ...
 
-    async def next_change_seq(self, user_id: uuid.UUID, stored_delta: int = 0) -> int:
-        """Allocate the user's next change sequence number (1, 2, ...), committing in order,
-        and add ``stored_delta`` to the account's stored bytes in the same step."""
+    async def next_change_seq(
+        self, user_id: uuid.UUID, stored_delta: int = 0, *, count: int = 1
+    ) -> int:
+        """Allocate the user's next ``count`` change sequence numbers (1, 2, ...), committing
+        in order, and add ``stored_delta`` to the account's stored bytes in the same step;
+        return the last number allocated (the range is ``last - count + 1 .. last``)."""
         ...
 
     async def add_stored_bytes(self, user_id: uuid.UUID, delta: int) -> None: ...
@@ -113,6 +116,21 @@ class EntryRepository(Protocol):
         the revision delivered to ``device_id``; None when the entry is unknown."""
         ...
 
+    async def upload_contexts(
+        self, user_id: uuid.UUID, uploads: Sequence[tuple[uuid.UUID, bytes, str]]
+    ) -> dict[uuid.UUID, UploadContext]:
+        """``upload_context`` for each (entry id, fingerprint, device id), in one read, by
+        entry id; unknown entries are left out."""
+        ...
+
+    async def save_many(self, entries: Sequence[Entry]) -> None:
+        """``save`` each (new or existing) entry, in one round trip."""
+        ...
+
+    async def remember_revisions(self, written: Sequence[tuple[Entry, bytes]]) -> None:
+        """``remember_revision`` for each (entry, fingerprint), in one round trip."""
+        ...
+
     async def get_many(self, user_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]) -> list[Entry]:
         """Those of these entries that exist, in no particular order."""
         ...
@@ -173,6 +191,14 @@ class ConflictRepository(Protocol):
         self, user_id: uuid.UUID, *, limit: int, offset: int = 0
     ) -> tuple[list[Conflict], int]:
         """A page of unresolved conflicts, oldest first, and how many are open in all."""
+        ...
+
+    async def confirm_listed(
+        self, user_id: uuid.UUID, conflict_ids: Sequence[uuid.UUID]
+    ) -> list[Entry]:
+        """Confirm each of these conflicts that is still open against its entry's current
+        revision (``Conflict.confirm``), in one write for the page, and return those entries:
+        the remote sides exactly as they are being shown."""
         ...
 
     async def all(self, user_id: uuid.UUID) -> list[Conflict]: ...

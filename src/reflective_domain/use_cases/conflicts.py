@@ -14,7 +14,7 @@ from reflective_domain.entries import (
     Resolution,
     stored_size,
 )
-from reflective_domain.errors import EntryConflict, NotFound, ValidationFailed
+from reflective_domain.errors import NotFound, StaleResolution, ValidationFailed
 from reflective_domain.ports import Clock
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
@@ -38,7 +38,13 @@ class ConflictPage:
 
 
 class ListConflicts:
-    """Open conflicts, oldest first, a page at a time, each with its entry's current state."""
+    """Open conflicts, oldest first, a page at a time, each with its entry's current state.
+
+    Listing is showing: every listed conflict is confirmed against both sides as listed
+    (one write for the page), so a resolution that follows without naming the revisions it
+    was shown (the web client) applies to exactly what was listed. The user row is locked
+    like a writer's, so nothing changes between what is read and what is confirmed.
+    """
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
@@ -56,15 +62,46 @@ class ListConflicts:
             raise ValidationFailed("offset", "offset must not be negative")
         async with self._uow() as uow:
             await state_permitted(
-                uow, user_id, CloudData.CONFLICTS, token_issued_at=token_issued_at
+                uow, user_id, CloudData.CONFLICTS, lock=True, token_issued_at=token_issued_at
             )
             found, total = await uow.conflicts.list_open(user_id, limit=limit, offset=offset)
-            remotes = {}
+            remotes: dict[uuid.UUID, Entry] = {}
             if found:
-                entry_ids = list({c.entry_id for c in found})
-                remotes = {e.id: e for e in await uow.entries.get_many(user_id, entry_ids)}
-        views = [ConflictView(c, remotes[c.entry_id]) for c in found if c.entry_id in remotes]
+                shown = await uow.conflicts.confirm_listed(user_id, [c.id for c in found])
+                remotes = {e.id: e for e in shown}
+                await uow.commit()
+        views = []
+        for conflict in found:
+            remote = remotes.get(conflict.entry_id)
+            if remote is not None:
+                conflict.confirm(remote.revision)
+                views.append(ConflictView(conflict, remote))
         return ConflictPage(views, offset + len(found) < total, total)
+
+
+class GetConflict:
+    """One open conflict with its entry's current state; fetched alone is shown too, so it
+    is confirmed against both sides as returned (as a listing confirms its page)."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(
+        self, user_id: uuid.UUID, conflict_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> ConflictView:
+        async with self._uow() as uow:
+            await state_permitted(
+                uow, user_id, CloudData.CONFLICTS, lock=True, token_issued_at=token_issued_at
+            )
+            conflict = await uow.conflicts.get(user_id, conflict_id)
+            if conflict is None or not conflict.is_open:
+                raise NotFound("Conflict not found")
+            shown = await uow.conflicts.confirm_listed(user_id, [conflict.id])
+            if not shown:
+                raise NotFound("Conflict not found")
+            await uow.commit()
+        conflict.confirm(shown[0].revision)
+        return ConflictView(conflict, shown[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +117,8 @@ class MergedVersion:
 
 
 STALE_MESSAGE = (
-    "The entry changed since this conflict was shown; list conflicts again and resolve "
-    "against the current version"
+    "This conflict changed since it was last listed (a newer version arrived on one side); "
+    "list conflicts again and resolve against what they show now"
 )
 
 
@@ -91,9 +128,9 @@ class ResolveConflict:
 
     local and merged replace the current version, so they must be chosen against both sides
     as they are: the client may say which remote revision and which conflict generation it was
-    shown; what it does not say is checked against what the conflict was last confirmed
-    against. If either side changed since, nothing is written: the conflict is confirmed
-    against the sides as they are now and the caller must look again.
+    shown; what it does not say is checked against the last listing (which confirmed the
+    conflict). If either side changed since, nothing is written and the refusal
+    (``StaleResolution``) changes nothing either: only a new listing shows the new sides.
     """
 
     def __init__(
@@ -135,10 +172,7 @@ class ResolveConflict:
                 raise NotFound("Conflict not found")
             now = self._clock.now()
             if conflict.is_stale(choice, entry.revision, remote_revision, generation):
-                conflict.confirm(entry.revision)
-                await uow.conflicts.save(conflict)
-                await uow.commit()
-                raise EntryConflict(STALE_MESSAGE, conflict.id, entry.id)
+                raise StaleResolution(STALE_MESSAGE, conflict.id, entry.id)
             version = self._chosen(conflict, entry, choice, merged, device_id, now)
             if version is not None:
                 version.check_limits(self._limits)

@@ -89,8 +89,11 @@ async def test_the_counter_is_the_real_sum_after_every_kind_of_write(
     }
     resolve_url = f"/api/sync/conflicts/{conflict['conflict_id']}/resolve"
     stale = await client.post(resolve_url, json=merge, headers=headers)
-    assert stale.status_code == 409, stale.text  # refreshed since shown: confirmed, not applied
+    assert stale.status_code == 409, stale.text  # refreshed since listed: not applied
     await check("stale resolution refused")
+    listing = await client.get("/api/sync/conflicts", headers=headers)
+    assert listing.status_code == 200
+    await check("conflicts listed (and so confirmed)")
     resolved = await client.post(resolve_url, json=merge, headers=headers)
     assert resolved.status_code == 200, resolved.text
     await check("resolved merged")

@@ -18,6 +18,9 @@ from tests.integration.hot_path.statements import StatementLog, counting_stateme
 LIMITS = {
     "new push": 7,
     "edit push": 7,
+    # One lock, one read of every item's context, one range of change sequences, one
+    # executemany for the entries and one for their fingerprints, whatever the batch size.
+    "batch of 100 new pushes": 7,
     "GET /sync/backups?limit=100": 5,
     "GET /sync/changes?limit=100": 5,
     "GET /sync/conflicts": 5,
@@ -40,10 +43,14 @@ async def synced(client: Client, he_vectors: dict[str, Any]) -> Account:
     account = await sign_up(client)
     await set_tier(client, account, "full_sync", he_vectors["public_key"])
     # A warm pool and a warm statement cache, as in steady state, and entries to list.
-    for _ in range(120):
+    for n in range(120):
         body = entry_upload(device="phone")
         response = await client.post("/api/sync/backup", json=body, headers=account.headers)
         assert response.status_code == 201
+        if n < 3:  # open conflicts to list: listing confirms the page in one statement
+            body = entry_upload(body["id"], device="tablet")
+            response = await client.post("/api/sync/backup", json=body, headers=account.headers)
+            assert response.status_code == 409
     return account
 
 
@@ -62,6 +69,14 @@ async def test_statements_per_request(
         calls: dict[str, tuple[Callable[[], Awaitable[httpx.Response]], int]] = {
             "new push": (lambda: push(entry_upload(entry_id)), 201),
             "edit push": (lambda: push(entry_upload(entry_id)), 201),
+            "batch of 100 new pushes": (
+                lambda: client.post(
+                    "/api/sync/batch",
+                    json={"entries": [entry_upload() for _ in range(100)]},
+                    headers=headers,
+                ),
+                200,
+            ),
             "GET /sync/backups?limit=100": (
                 lambda: client.get("/api/sync/backups?limit=100&device_id=laptop", headers=headers),
                 200,

@@ -19,6 +19,7 @@ from reflective_client.errors import (
     NotSignedIn,
     ResyncRequired,
     ServerError,
+    StaleResolutionError,
     TierError,
     TransportError,
     ValidationError,
@@ -108,6 +109,16 @@ def test_conflict_carries_its_ids() -> None:
     ):
         api.upload_backup(entry, base_revision=3)
     assert (caught.value.conflict_id, caught.value.log_id) == ("c-1", "e-1")
+
+
+def test_a_refused_resolution_is_a_stale_resolution_error() -> None:
+    body = {"detail": "This conflict changed", "code": "conflict_changed", "conflict_id": "c-1"}
+    with (
+        sync_client(lambda r: httpx.Response(409, json=body), tokens=Tokens("a")) as api,
+        pytest.raises(StaleResolutionError) as caught,
+    ):
+        api.resolve_conflict("c-1", "remote")
+    assert caught.value.conflict_id == "c-1" and str(caught.value) == "This conflict changed"
 
 
 def test_upload_body_matches_the_contract() -> None:

@@ -381,3 +381,93 @@ async def test_rebuilt_metrics_match_the_live_entries(
     fresh = await laptop.stats(weeks=1)
     assert fresh.words is not None and fresh.words.count == 1
     assert fresh.words.total == pytest.approx(2, abs=1e-3)
+
+
+async def test_a_device_offline_during_a_downgrade_and_reupgrade_still_syncs(
+    two_devices: tuple[Device, Device],
+) -> None:
+    laptop, phone = two_devices
+    entry = laptop.write("draft")
+    await laptop.sync()
+    laptop.write("draft, revised", entry.id)
+    await laptop.sync()  # revision 2
+    await phone.sync()
+    await laptop.set_tier("analytics_sync")  # the server drops every entry...
+    await laptop.set_tier("full_sync")  # ...and gets the laptop's copy again, as revision 1
+    assert await server_revision(laptop, entry.id) == 1
+    phone.write("draft, revised on the phone", entry.id)  # edited from revision 2
+    report = await phone.sync()
+    assert report.entries is not None and report.entries.rejected == {}
+    await laptop.sync()
+    assert texts(laptop)[entry.id] == texts(phone)[entry.id] == "draft, revised on the phone"
+
+
+async def test_a_device_catches_up_with_tier_changes_made_elsewhere(
+    two_devices: tuple[Device, Device],
+) -> None:
+    laptop, phone = two_devices
+    entry = laptop.write("shared")
+    await laptop.sync()
+    await phone.sync()
+    await laptop.set_tier("analytics_sync")
+    report = await phone.sync()
+    assert report.tier == "analytics_sync" and report.entries is None
+    assert phone.store.get(entry.id).base_revision is None  # type: ignore[union-attr]
+    await laptop.set_tier("full_sync")
+    await phone.sync()  # pushes its copy again: identical ciphertext, a no-op
+    assert phone.store.get(entry.id).state == CLEAN  # type: ignore[union-attr]
+    assert await server_revision(phone, entry.id) == 1
+    assert texts(phone) == texts(laptop) == {entry.id: "shared"}
+
+
+async def test_pushes_go_in_batches_and_progress_counts_entries(
+    two_devices: tuple[Device, Device], transport: FlakyTransport
+) -> None:
+    from reflective_client import sync as engine
+
+    laptop, phone = two_devices
+    written = [laptop.write(f"Entry number {n}.") for n in range(engine.BATCH_ITEMS + 5)]
+    transport.requests.clear()
+    seen: list[tuple[str, int, int]] = []
+    report = await laptop.sync(lambda task, done, total: seen.append((task, done, total)))
+    assert report.entries is not None and report.entries.pushed == len(written)
+    posts = [path for method, path in transport.requests if method == "POST"]
+    assert posts.count("/api/sync/batch") == 2 and "/api/sync/backup" not in posts
+    pushing = [(done, total) for task, done, total in seen if task == engine.PUSH_TASK]
+    assert pushing == [(0, len(written)), (engine.BATCH_ITEMS, len(written)), (len(written),) * 2]
+    assert {e.state for e in laptop.store.entries()} == {CLEAN}
+    await phone.sync()
+    assert texts(phone) == texts(laptop)
+
+
+async def test_a_lost_batch_answer_is_resent_without_duplicating(
+    two_devices: tuple[Device, Device], transport: FlakyTransport
+) -> None:
+    laptop, phone = two_devices
+    entries = [laptop.write("One."), laptop.write("Two."), laptop.write("Three.")]
+    transport.lose_answer_once("POST", "/api/sync/batch")
+    with pytest.raises(TransportError):
+        await laptop.sync()
+    await laptop.sync()  # the same ciphertexts again: unchanged on the server
+    assert {e.state for e in laptop.store.entries()} == {CLEAN}
+    for entry in entries:
+        assert await server_revision(laptop, entry.id) == 1
+    await phone.sync()
+    assert sorted(texts(phone).values()) == ["One.", "Three.", "Two."]
+
+
+async def test_conflicts_inside_a_batch_wait_for_the_user(
+    two_devices: tuple[Device, Device],
+) -> None:
+    laptop, phone = two_devices
+    shared = laptop.write("First draft.")
+    await laptop.sync()
+    await phone.sync()
+    laptop.write("Laptop's edit.", shared.id)
+    await laptop.sync()
+    phone.write("Phone's edit.", shared.id)  # from revision 1: a conflict
+    fresh = phone.write("Unrelated entry.")
+    report = await phone.sync()
+    assert report.entries is not None and len(report.entries.conflicts) == 1
+    assert phone.store.get(shared.id).state == CONFLICT  # type: ignore[union-attr]
+    assert phone.store.get(fresh.id).state == CLEAN  # type: ignore[union-attr]

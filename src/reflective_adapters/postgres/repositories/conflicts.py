@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reflective_adapters.postgres.mappers import conflict_from_row, conflict_values
+from reflective_adapters.postgres.mappers import (
+    conflict_from_row,
+    conflict_values,
+    entry_from_row,
+)
 from reflective_adapters.postgres.schema import conflicts
-from reflective_domain.entries import Conflict
+from reflective_domain.entries import Conflict, Entry
 from reflective_domain.errors import AlreadyExists
 
 _open = conflicts.c.resolved_at.is_(None)
@@ -23,6 +28,15 @@ _LIST_OPEN = (
     .offset(bindparam("offset"))
 )
 _COUNT_OPEN = select(func.count()).select_from(conflicts).where(_mine, _open)
+# Listing is showing: one statement confirms a whole page against the entries' current
+# revisions and returns those entries (the remote sides shown), whatever the page size.
+_CONFIRM_LISTED = text(
+    "UPDATE conflicts AS c SET remote_revision = e.revision"
+    " FROM entries AS e"
+    " WHERE c.user_id = CAST(:user_id AS uuid) AND c.id = ANY(CAST(:conflict_ids AS uuid[]))"
+    " AND c.resolved_at IS NULL AND e.user_id = c.user_id AND e.id = c.entry_id"
+    " RETURNING e.*"
+)
 
 
 class PgConflicts:
@@ -74,6 +88,14 @@ class PgConflicts:
             return [conflict_from_row(row) for row in rows], int(rows[0].total_open)
         count = await self._s.execute(_COUNT_OPEN, {"user_id": user_id})
         return [], int(count.scalar_one())
+
+    async def confirm_listed(
+        self, user_id: uuid.UUID, conflict_ids: Sequence[uuid.UUID]
+    ) -> list[Entry]:
+        if not conflict_ids:
+            return []
+        params = {"user_id": user_id, "conflict_ids": list(conflict_ids)}
+        return [entry_from_row(row) for row in await self._s.execute(_CONFIRM_LISTED, params)]
 
     async def all(self, user_id: uuid.UUID) -> list[Conflict]:
         stmt = select(conflicts).where(conflicts.c.user_id == user_id).order_by(*_oldest_first)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, Uuid, and_, any_, bindparam, func, select
+from sqlalchemy import ARRAY, Select, Uuid, and_, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -85,6 +85,24 @@ _UPLOAD_CONTEXT = (
 )
 
 
+# The same context for a whole batch: the uploads travel as three arrays, so the statement is
+# prepared once whatever the batch size. Only the schema's own column names are joined in.
+_UPLOAD_CONTEXTS = text(
+    "SELECT "  # noqa: S608
+    + ", ".join(f"e.{c.name}" for c in entries.c)
+    + ", (SELECT r.revision FROM entry_revisions AS r WHERE r.user_id = e.user_id"
+    " AND r.entry_id = e.id AND r.fingerprint = u.fingerprint) AS known_revision"
+    ", (SELECT d.revision FROM deliveries AS d WHERE d.user_id = e.user_id"
+    " AND d.device_id = u.device_id AND d.entry_id = e.id) AS delivered_revision, "
+    + ", ".join(f"c.{c.name} AS {_CONFLICT_PREFIX}{c.name}" for c in conflicts.c)
+    + " FROM unnest(CAST(:entry_ids AS uuid[]), CAST(:fingerprints AS bytea[]),"
+    " CAST(:device_ids AS text[])) AS u(entry_id, fingerprint, device_id)"
+    " JOIN entries AS e ON e.user_id = CAST(:user_id AS uuid) AND e.id = u.entry_id"
+    " LEFT JOIN conflicts AS c ON c.user_id = e.user_id AND c.entry_id = e.id"
+    " AND c.resolved_at IS NULL"
+)
+
+
 class _Prefixed:
     """The columns of a row whose names start with ``prefix``, under their own names."""
 
@@ -126,6 +144,18 @@ def _listing_total(since: bool, device: bool) -> Select[Any]:
 _LISTINGS = {
     (s, d): (_listing(s, d), _listing_total(s, d)) for s in (False, True) for d in (False, True)
 }
+
+
+def _context(row: Any) -> UploadContext:
+    conflict = None
+    if getattr(row, _CONFLICT_PREFIX + "id") is not None:
+        conflict = conflict_from_row(_Prefixed(row, _CONFLICT_PREFIX))
+    return UploadContext(
+        entry=entry_from_row(row),
+        known_revision=row.known_revision,
+        open_conflict=conflict,
+        delivered_revision=row.delivered_revision,
+    )
 
 
 class PgEntries:
@@ -174,17 +204,40 @@ class PgEntries:
             "device_id": device_id,
         }
         row = (await self._s.execute(_UPLOAD_CONTEXT, params)).first()
-        if row is None:
-            return None
-        conflict = None
-        if getattr(row, _CONFLICT_PREFIX + "id") is not None:
-            conflict = conflict_from_row(_Prefixed(row, _CONFLICT_PREFIX))
-        return UploadContext(
-            entry=entry_from_row(row),
-            known_revision=row.known_revision,
-            open_conflict=conflict,
-            delivered_revision=row.delivered_revision,
-        )
+        return _context(row) if row is not None else None
+
+    async def upload_contexts(
+        self, user_id: uuid.UUID, uploads: Sequence[tuple[uuid.UUID, bytes, str]]
+    ) -> dict[uuid.UUID, UploadContext]:
+        if not uploads:
+            return {}
+        params = {
+            "user_id": user_id,
+            "entry_ids": [u[0] for u in uploads],
+            "fingerprints": [u[1] for u in uploads],
+            "device_ids": [u[2] for u in uploads],
+        }
+        found = {}
+        for row in await self._s.execute(_UPLOAD_CONTEXTS, params):
+            found[row.id] = _context(row)
+        return found
+
+    async def save_many(self, entries: Sequence[Entry]) -> None:
+        if entries:
+            await self._s.execute(_SAVE, [entry_values(entry) for entry in entries])
+
+    async def remember_revisions(self, written: Sequence[tuple[Entry, bytes]]) -> None:
+        if written:
+            values = [
+                {
+                    "user_id": entry.user_id,
+                    "entry_id": entry.id,
+                    "fingerprint": fingerprint,
+                    "revision": entry.revision,
+                }
+                for entry, fingerprint in written
+            ]
+            await self._s.execute(_REMEMBER, values)
 
     async def changes_after(self, user_id: uuid.UUID, change_seq: int, limit: int) -> list[Entry]:
         params = {"user_id": user_id, "after": change_seq, "limit": limit}

@@ -47,7 +47,10 @@ _LOCK = select(_u.id).where(_u.id == bindparam("uid")).with_for_update(key_share
 _NEXT_SEQ = (
     update(users)
     .where(_u.id == bindparam("uid"))
-    .values(change_seq=_u.change_seq + 1, stored_bytes=_u.stored_bytes + bindparam("delta"))
+    .values(
+        change_seq=_u.change_seq + bindparam("count"),
+        stored_bytes=_u.stored_bytes + bindparam("delta"),
+    )
     .returning(_u.change_seq)
 )
 _ADD_BYTES = (
@@ -156,8 +159,10 @@ class PgUsers:
     async def lock(self, user_id: uuid.UUID) -> None:
         await self._s.execute(_LOCK, {"uid": user_id})
 
-    async def next_change_seq(self, user_id: uuid.UUID, stored_delta: int = 0) -> int:
-        params = {"uid": user_id, "delta": stored_delta}
+    async def next_change_seq(
+        self, user_id: uuid.UUID, stored_delta: int = 0, *, count: int = 1
+    ) -> int:
+        params = {"uid": user_id, "delta": stored_delta, "count": count}
         seq = (await self._s.execute(_NEXT_SEQ, params)).scalar_one_or_none()
         if seq is None:
             raise LookupError("no such user")
