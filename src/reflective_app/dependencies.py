@@ -13,8 +13,9 @@ import uuid
 from typing import Any
 
 from dependency_injector import providers
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.di import NamedDependency, Provide
+from litestar.routes import HTTPRoute
 
 from reflective_app.container import USE_CASES, Container
 from reflective_domain.errors import AuthenticationFailed
@@ -71,3 +72,24 @@ def container_dependencies(container: Container) -> dict[str, Provide]:
     deps["caller"] = make_caller_dependency(container.tokens())
     deps["event_hub"] = _bridge(container.event_hub)
     return deps
+
+
+def resolve_one_at_a_time(app: Litestar) -> None:
+    """Resolve each handler's dependencies one after another, not concurrently.
+
+    Litestar resolves a handler's independent dependencies concurrently, in an anyio task
+    group (a task per dependency, and a group per request) whenever there are two or more,
+    as on every sync route (the bearer token's claims and the use case). Ours are all quick
+    and never wait for one another, so running them in turn gives the same values and
+    errors for a fraction of the cost. Each batch stays in its place, so a dependency still
+    comes after those it depends on.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for _handler, model in route.route_handler_map.values():
+            model.dependency_batches = [
+                {dependency}
+                for batch in model.dependency_batches
+                for dependency in sorted(batch, key=lambda d: d.key)
+            ]

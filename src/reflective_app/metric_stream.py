@@ -160,13 +160,13 @@ async def metric_uploads(chunks: AsyncIterator[bytes]) -> AsyncGenerator[MetricU
     async for chunk in chunks:
         try:
             parser.send(chunk)
-        except ijson.JSONError:
+        except (ijson.JSONError, UnicodeDecodeError):  # not JSON, or not UTF-8
             raise MalformedBody from None
         for item in drain():
             yield item
     try:
         parser.close()
-    except ijson.JSONError:
+    except (ijson.JSONError, UnicodeDecodeError):
         raise MalformedBody from None
     for item in drain():
         yield item

@@ -11,10 +11,7 @@
 
 from __future__ import annotations
 
-from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import HTTPResponseStartEvent
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 DOCS_CSP = (
@@ -24,22 +21,44 @@ DOCS_CSP = (
 )
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
-    scopes = (ScopeType.HTTP,)
+_SET = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_API = (*_SET, (b"content-security-policy", API_CSP.encode()))
+_DOCS = (*_SET, (b"content-security-policy", DOCS_CSP.encode()))
+_OWN = frozenset(name for name, _ in _API)
+_NO_STORE = (b"cache-control", b"no-store")
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        path = scope.get("path", "")
-        docs = path == "/docs" or path.startswith("/docs/")
-        api = path.startswith("/api/")
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["x-content-type-options"] = "nosniff"
-                headers["referrer-policy"] = "no-referrer"
-                headers["content-security-policy"] = DOCS_CSP if docs else API_CSP
-                if api and "cache-control" not in headers:
-                    headers["cache-control"] = "no-store"
-            await send(message)
+def security_headers(path: str) -> tuple[tuple[tuple[bytes, bytes], ...], bool]:
+    """For a request to ``path``: the headers every answer gets, and whether it is an API
+    answer (``Cache-Control: no-store`` unless it chose its own)."""
+    docs = path == "/docs" or path.startswith("/docs/")
+    return (_DOCS if docs else _API), path.startswith("/api/")
 
-        await next_app(scope, receive, send_with_headers)
+
+def add_security_headers(
+    message: HTTPResponseStartEvent,
+    chosen: tuple[tuple[bytes, bytes], ...],
+    api: bool,
+    also: tuple[bytes, bytes] | None = None,
+) -> None:
+    """Set ``chosen`` (and ``also``, one more header) on an ``http.response.start`` message,
+    replacing any header of the same name, and for an API answer ``Cache-Control: no-store``
+    if it has none."""
+    cached = False
+    kept: list[tuple[bytes, bytes]] = []
+    extra = also[0] if also is not None else None
+    for header in message.get("headers", ()):
+        name = header[0].lower()
+        if name in _OWN or name == extra:
+            continue
+        cached = cached or name == b"cache-control"
+        kept.append(header)
+    kept.extend(chosen)
+    if api and not cached:
+        kept.append(_NO_STORE)
+    if also is not None:
+        kept.append(also)
+    message["headers"] = kept

@@ -4,6 +4,8 @@ result row (anything with attribute access by column name)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from reflective_domain.accounts import AccountState, Preferences, User
@@ -169,6 +171,72 @@ def entry_from_row(row: Any) -> Entry:
         synced_at=row.synced_at,
         version=version,
     )
+
+
+_ENTRY_FIELDS = (
+    "id",
+    "user_id",
+    "revision",
+    "change_seq",
+    "device_id",
+    "synced_at",
+    "content",
+    "iv",
+    "tag",
+    "created_at",
+    "updated_at",
+    "version_device_id",
+    "embedding",
+    "embedding_iv",
+)
+
+
+def entry_reader(columns: Sequence[str]) -> Callable[[Any], Entry]:
+    """``entry_from_row`` for rows whose columns are ``columns``, in that order: the values
+    are taken by position in one call, which costs a fraction of reading fourteen attributes
+    by name (the listing and the change feed map up to 500 rows a request)."""
+    take = itemgetter(*(list(columns).index(name) for name in _ENTRY_FIELDS))
+
+    def read(row: Any) -> Entry:
+        (
+            entry_id,
+            user_id,
+            revision,
+            change_seq,
+            device_id,
+            synced_at,
+            content,
+            iv,
+            tag,
+            created_at,
+            updated_at,
+            version_device_id,
+            embedding,
+            embedding_iv,
+        ) = take(row)
+        version = None
+        if content is not None:
+            version = EntryVersion(
+                content=content if type(content) is bytes else bytes(content),
+                iv=iv if type(iv) is bytes else bytes(iv),
+                tag=tag if tag is None or type(tag) is bytes else bytes(tag),
+                created_at=created_at,
+                updated_at=updated_at,
+                device_id=version_device_id,
+                embedding=_opt_bytes(embedding),
+                embedding_iv=_opt_bytes(embedding_iv),
+            )
+        return Entry(
+            id=entry_id,
+            user_id=user_id,
+            revision=revision,
+            change_seq=change_seq,
+            device_id=device_id,
+            synced_at=synced_at,
+            version=version,
+        )
+
+    return read
 
 
 def conflict_values(conflict: Conflict) -> Values:

@@ -471,3 +471,23 @@ async def test_removing_every_entry_from_the_server_keeps_their_metrics(
     )
     assert answer.json()["count"] == 1
     assert abs(decrypt(vectors, answer.json()["encrypted_result"]) - words[0]["value"]) < 1e-3
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"metrics": [], "": "\\udc00"}',  # a lone surrogate: JSON's grammar, not Unicode
+        b'{"metrics": [{"metric_type": "\\ud800"}]}',
+        b"\xff" * 64,
+    ],
+)
+async def test_a_metrics_body_that_is_not_unicode_is_422(
+    client: Client, analytics_user: Account, body: bytes
+) -> None:
+    answer = await client.post(
+        "/api/encryption/metrics",
+        content=body,
+        headers={**analytics_user.headers, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"][0] == "body"

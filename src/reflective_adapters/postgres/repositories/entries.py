@@ -9,12 +9,19 @@ from sqlalchemy import ARRAY, Select, Uuid, and_, any_, bindparam, func, select,
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reflective_adapters.postgres.mappers import conflict_from_row, entry_from_row, entry_values
+from reflective_adapters.postgres.mappers import (
+    conflict_from_row,
+    entry_from_row,
+    entry_reader,
+    entry_values,
+)
 from reflective_adapters.postgres.schema import conflicts, deliveries, entries, entry_revisions
 from reflective_domain.entries import Entry, UploadContext
 from reflective_domain.errors import AlreadyExists
 
 _e = entries.c
+# Rows of ``select(entries, ...)``: the table's columns first, in order, read by position.
+_read_entry = entry_reader([c.name for c in entries.c])
 _live = _e.content.is_not(None)
 _owner = _e.user_id == bindparam("user_id")
 
@@ -241,7 +248,7 @@ class PgEntries:
 
     async def changes_after(self, user_id: uuid.UUID, change_seq: int, limit: int) -> list[Entry]:
         params = {"user_id": user_id, "after": change_seq, "limit": limit}
-        return [entry_from_row(row) for row in await self._s.execute(_CHANGES_AFTER, params)]
+        return [_read_entry(row) for row in await self._s.execute(_CHANGES_AFTER, params)]
 
     async def list_live(
         self,
@@ -260,7 +267,7 @@ class PgEntries:
             params["device"] = exclude_device
         rows = (await self._s.execute(page, params)).all()
         if rows:
-            return [entry_from_row(row) for row in rows], int(rows[0].total_matching)
+            return [_read_entry(row) for row in rows], int(rows[0].total_matching)
         # Past the end (or nothing matches): the window had no row to carry the total.
         del params["limit"], params["offset"]
         return [], int((await self._s.execute(total, params)).scalar_one())
