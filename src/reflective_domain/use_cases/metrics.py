@@ -219,18 +219,17 @@ class RollupBook:
         return len(metrics)
 
     async def retract_entries(
-        self, uow: UnitOfWork, user: User, entry_ids: Sequence[uuid.UUID] | None
+        self, uow: UnitOfWork, user_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]
     ) -> int:
-        """Retract the metrics of these entries (``None``: of every stored entry), a chunk at
-        a time. The caller holds the user's lock; the metric writers' lock is taken here."""
-        await uow.metrics.lock_writes(user.id)
-        if entry_ids is not None:
-            found = await uow.metrics.with_log_ids(user.id, [str(i) for i in entry_ids])
-            return await self.retract(uow, user, found)
-        retracted = 0
-        while chunk := await uow.metrics.of_entries(user.id, 200):
-            retracted += await self.retract(uow, user, chunk)
-        return retracted
+        """Retract the metrics of these entries. The caller holds the user's lock; the metric
+        writers' lock is taken here. The user (with the HE key the rollups are under, a large
+        read) is loaded only when there is something to retract."""
+        await uow.metrics.lock_writes(user_id)
+        found = await uow.metrics.with_log_ids(user_id, [str(i) for i in entry_ids])
+        if not found:
+            return 0
+        user = await uow.users.get(user_id)
+        return await self.retract(uow, user, found) if user is not None else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,9 +262,7 @@ class DeleteEntry:
             entry.delete(device_id or "unknown", seq, self._clock.now())
             await uow.entries.save(entry)
             if self._metrics is not None:  # the deleted entry's metrics leave every sum
-                user = await uow.users.get(user_id)  # with the HE key the sums are under
-                if user is not None:
-                    await self._metrics.retract_entries(uow, user, [entry_id])
+                await self._metrics.retract_entries(uow, user_id, [entry_id])
             await uow.commit()
         return entry
 
