@@ -395,11 +395,8 @@ async def test_a_new_measurement_replaces_and_a_retraction_removes(
     assert missing.json()["detail"][0]["loc"] == ["query", "log_id"]
 
 
-async def test_deleting_an_entry_retracts_its_metrics(
-    client: Client, user: Account, he_lean_vectors: Vectors
-) -> None:
-    vectors = he_lean_vectors
-    await set_tier(client, user, "full_sync", vectors["public_key"])
+async def push_entry(client: Client, user: Account) -> str:
+    """A new entry from the laptop; its id."""
     entry_id = str(uuid.uuid4())
     pushed = await client.post(
         "/api/sync/backup",
@@ -414,6 +411,15 @@ async def test_deleting_an_entry_retracts_its_metrics(
         headers=user.headers,
     )
     assert pushed.status_code == 201, pushed.text
+    return entry_id
+
+
+async def test_deleting_an_entry_retracts_its_metrics(
+    client: Client, user: Account, he_lean_vectors: Vectors
+) -> None:
+    vectors = he_lean_vectors
+    await set_tier(client, user, "full_sync", vectors["public_key"])
+    entry_id = await push_entry(client, user)
     words = [m for m in vectors["metrics"] if m["metric_type"] == "word_count"]
     body = {
         "metrics": [
@@ -442,20 +448,7 @@ async def test_removing_every_entry_from_the_server_keeps_their_metrics(
     # the entries leave the server but stay in the journal, so their stats stay too.
     vectors = he_lean_vectors
     await set_tier(client, user, "full_sync", vectors["public_key"])
-    entry_id = str(uuid.uuid4())
-    pushed = await client.post(
-        "/api/sync/backup",
-        json={
-            "id": entry_id,
-            "encrypted_content": b64(b"ciphertext"),
-            "content_iv": b64(b"i" * 12),
-            "created_at": "2026-01-03T08:00:00Z",
-            "updated_at": "2026-01-03T08:00:00Z",
-            "device_id": "laptop",
-        },
-        headers=user.headers,
-    )
-    assert pushed.status_code == 201, pushed.text
+    entry_id = await push_entry(client, user)
     words = [m for m in vectors["metrics"] if m["metric_type"] == "word_count"]
     body = {"metrics": [metric_payload(words[0], log_id=entry_id)]}
     assert (
