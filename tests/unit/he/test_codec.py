@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,5 @@ def test_libzstd_in_seal_stops_at_the_declared_content_size(client: SealClient) 
     # What the single-segment rule relies on: given the RLE bomb directly, TenSEAL's SEAL fails
     # at the first block past the declared size instead of inflating 128 MB.
     bomb = seal_wrap(rle_bomb(393_313, 1000))
-    started = time.perf_counter()
     with pytest.raises(RuntimeError, match="decompression failed"):
         load(sealapi.Ciphertext(), client.context, bomb)
-    assert time.perf_counter() - started < 0.2

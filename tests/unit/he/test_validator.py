@@ -252,9 +252,8 @@ async def test_a_decompression_bomb_never_reaches_seal(
 ) -> None:
     # SEAL 4.1 alone inflates this 4 KB into ~600 MB before failing.
     bomb = seal_wrap(windowed_rle_bomb(1000))
-    started = time.perf_counter()
     error = await refusal(validator, parameters, [bomb])
-    assert time.perf_counter() - started < 0.5
+    # Refused by our own frame check, so SEAL never inflated it.
     assert error.message == "ciphertext has malformed zstd data: not a single-segment frame"
 
 
@@ -300,8 +299,10 @@ async def test_validation_leaves_the_event_loop_responsive(
     elapsed = time.perf_counter() - started
     finished.set()
     await ticker
-    assert elapsed > 0.15  # long enough that blocking the loop would show
-    assert max(gaps) < 0.1
+    # Relative to the work itself, not to a clock: had the validation run on the loop, one
+    # gap would span all of it.
+    assert len(gaps) >= 2
+    assert max(gaps) < elapsed / 2
 
 
 async def test_a_process_pool_works_and_keeps_the_index(
