@@ -217,7 +217,11 @@ class LiveServer:
         env.pop("TEST_DATABASE_URL", None)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*_server_command(), "--host", "127.0.0.1", "--port", str(self.port)],
+                [
+                    *_server_command(),
+                    *("--host", "127.0.0.1", "--port", str(self.port)),
+                    *self.extra_args(),
+                ],
                 cwd=self.workdir,  # no stray .env is read
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -232,11 +236,18 @@ class LiveServer:
                     self.process = None
                     return False
                 with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/api/health/ready")).status_code == 200:
+                    if await self.ready(client):
                         return True
                 await asyncio.sleep(0.05)
         self.kill()
         raise RuntimeError(f"the server was not ready within {timeout} s:\n{self.log_tail()}")
+
+    def extra_args(self) -> list[str]:
+        """More arguments for ``reflective serve`` (none here)."""
+        return []
+
+    async def ready(self, client: httpx.AsyncClient) -> bool:
+        return (await client.get("/api/health/ready")).status_code == 200
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook, no rollback, no flush; the process is simply gone."""

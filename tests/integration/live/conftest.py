@@ -7,23 +7,18 @@ directory, never the session's shared one nor the machine's.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.api.conftest import TEST_SECRET
 from tests.integration.faults.conftest import (  # noqa: F401 (fixtures used by the tests)
+    LiveServer,
     RestartablePostgres,
-    _server_command,
-    free_port,
     he_vectors,
     restartable_pg,
 )
@@ -32,69 +27,21 @@ if not Path("/proc/net/tcp").exists():  # pragma: no cover
     pytest.skip("telling worker processes apart needs Linux's /proc", allow_module_level=True)
 
 
-class WorkersServer:
-    """``reflective serve --workers N`` in a process group of its own."""
+class WorkersServer(LiveServer):
+    """``reflective serve --workers N`` in a process group of its own, ready when every worker
+    listens."""
 
     def __init__(self, database_url: str, workdir: Path, workers: int = 2) -> None:
-        self.database_url = database_url
-        self.workdir = workdir
+        super().__init__(database_url, workdir)
         self.workers = workers
-        self.log_path = workdir / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
+        # The listener also checks its connection this often.
+        self.env = {"EVENTS_HEARTBEAT_SECONDS": "1"}
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def extra_args(self) -> list[str]:
+        return ["--workers", str(self.workers)]
 
-    def log_tail(self, size: int = 4000) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-size:]
-        return ""
-
-    async def start(self, timeout: float = 90.0) -> None:
-        for _attempt in range(3):  # a free port can be taken before the server binds it
-            if await self._start_once(timeout):
-                return
-        raise RuntimeError(f"the server did not start:\n{self.log_tail()}")
-
-    async def _start_once(self, timeout: float) -> bool:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "SECRET_KEY": TEST_SECRET,
-            "REFLECTIVE_DATA_DIR": str(self.workdir / "data"),
-            "REFLECTIVE_ENV": "development",
-            "LOG_LEVEL": "WARNING",
-            # The listener also checks its connection this often.
-            "EVENTS_HEARTBEAT_SECONDS": "1",
-        }
-        env.pop("TEST_DATABASE_URL", None)
-        command = [*_server_command(), "--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*command, "--workers", str(self.workers)],
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    self.process = None
-                    return False
-                with contextlib.suppress(httpx.TransportError):
-                    ready = (await client.get("/api/health/ready")).status_code == 200
-                    if ready and len(self.worker_pids()) >= self.workers:
-                        return True
-                await asyncio.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"the server was not ready within {timeout} s:\n{self.log_tail()}")
+    async def ready(self, client: httpx.AsyncClient) -> bool:
+        return await super().ready(client) and len(self.worker_pids()) >= self.workers
 
     def worker_pids(self) -> list[int]:
         """The supervisor's child processes that listen on the server's port."""
@@ -127,15 +74,6 @@ class WorkersServer:
         code = self.process.wait(timeout=timeout)
         self.process = None
         return code
-
-    def kill(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def _socket_inodes(pid: int) -> set[str]:
@@ -170,7 +108,7 @@ async def workers_server(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[WorkersServer, RestartablePostgres]]:
     server = WorkersServer(restartable_pg.url, tmp_path)
-    await server.start()
+    await server.start(timeout=90.0)  # two workers take longer to be ready
     try:
         yield server, restartable_pg
     finally:
