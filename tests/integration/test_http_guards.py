@@ -4,7 +4,6 @@ X-Forwarded-For trusted only from FORWARDED_ALLOW_IPS."""
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,35 +15,22 @@ import pytest
 
 from reflective_app.commands.serve import uvicorn_config
 from reflective_app.settings import Settings
-from tests.integration.test_startup import Started, base_env, free_port, reflective
+from tests.integration.test_startup import Started, serving
 
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory, pg_database_url: str) -> Iterator[Started]:
     tmp_path = tmp_path_factory.mktemp("guarded")
-    port = free_port()
-    process = subprocess.Popen(
-        [*reflective(), "serve", "--port", str(port)],
-        env=base_env(
-            tmp_path,
-            DATABASE_URL=pg_database_url,
-            HEADER_READ_TIMEOUT="1",
-            MAX_HEADER_BYTES="8192",
-            LOG_FORMAT="json",
-        ),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server = Started(process, port)
-    try:
+    with serving(
+        tmp_path,
+        DATABASE_URL=pg_database_url,
+        HEADER_READ_TIMEOUT="1",
+        MAX_HEADER_BYTES="8192",
+        LOG_FORMAT="json",
+    ) as server:
         server.stderr_until("Application startup complete")
         server.drain()
         yield server
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_a_client_trickling_its_headers_is_dropped(guarded: Started) -> None:

@@ -4,6 +4,7 @@ one line on stderr with exit status 2, before any worker starts; then one startu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -207,16 +208,14 @@ class Started:
         threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()
 
 
-@pytest.fixture
-def started(
-    tmp_path: Path, pg_database_url: str, request: pytest.FixtureRequest
-) -> Iterator[Started]:
+@contextlib.contextmanager
+def serving(tmp_path: Path, *args: str, **env: str) -> Iterator[Started]:
+    """``reflective serve`` on a free port with ``env`` (see ``base_env``), its stderr piped;
+    terminated on leaving."""
     port = free_port()
-    extra: dict[str, str] = dict(getattr(request, "param", {}))
-    workers = extra.pop("WORKERS", "1")
     process = subprocess.Popen(
-        [*reflective(), "serve", "--port", str(port), "--workers", workers],
-        env=base_env(tmp_path, DATABASE_URL=pg_database_url, **extra),
+        [*reflective(), "serve", "--port", str(port), *args],
+        env=base_env(tmp_path, **env),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -227,6 +226,16 @@ def started(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def started(
+    tmp_path: Path, pg_database_url: str, request: pytest.FixtureRequest
+) -> Iterator[Started]:
+    extra: dict[str, str] = dict(getattr(request, "param", {}))
+    workers = extra.pop("WORKERS", "1")
+    with serving(tmp_path, "--workers", workers, DATABASE_URL=pg_database_url, **extra) as server:
+        yield server
 
 
 @pytest.mark.parametrize("started", [{"LOG_FORMAT": "json"}], indirect=True)

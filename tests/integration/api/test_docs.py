@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.api.conftest import Client
-from tests.integration.test_startup import Started, base_env, free_port, reflective
+from tests.integration.test_startup import serving
 
 _REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 VIEWERS = ["/docs", "/docs/redoc"]
@@ -34,23 +34,10 @@ async def test_docs_reference_no_external_host(client: Client, page: str) -> Non
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory, pg_database_url: str) -> Iterator[int]:
     tmp_path = tmp_path_factory.mktemp("docs")
-    port = free_port()
-    process = subprocess.Popen(
-        [*reflective(), "serve", "--port", str(port)],
-        env=base_env(tmp_path, DATABASE_URL=pg_database_url, LOG_FORMAT="json"),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server = Started(process, port)
-    try:
+    with serving(tmp_path, DATABASE_URL=pg_database_url, LOG_FORMAT="json") as server:
         server.stderr_until("Application startup complete")
         server.drain()
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        yield server.port
 
 
 def chromium() -> str | None:
