@@ -181,6 +181,32 @@ class Row:
     error: float
 
 
+async def sign_up_for_analytics(
+    http: httpx.AsyncClient, parameters: CkksParameters, prefix: str
+) -> CkksKeys:
+    """A new account on analytics_sync under fresh keys; ``http`` then carries its token."""
+    keys = CkksKeys.generate(parameters)
+    email = f"{prefix}-{secrets.token_hex(4)}@example.com"
+    password = secrets.token_urlsafe(16)
+    assert (
+        await http.post("/api/auth/register", json={"email": email, "password": password})
+    ).status_code == 201
+    token = (
+        await http.post("/api/auth/token", data={"username": email, "password": password})
+    ).json()["access_token"]
+    http.headers["Authorization"] = f"Bearer {token}"
+    upgraded = await http.put(
+        "/api/users/me/privacy",
+        json={
+            "privacy_tier": "analytics_sync",
+            "consent_timestamp": _iso(datetime.now(UTC)),
+            "he_public_key": base64.b64encode(keys.public_key_bytes).decode(),
+        },
+    )
+    assert upgraded.status_code == 200, upgraded.text
+    return keys
+
+
 async def run_size(base: str, pid: int, database_url: str, n: int) -> tuple[list[Row], dict]:
     timeout = httpx.Timeout(30.0, connect=10.0)  # the web client's upload timeout
     async with httpx.AsyncClient(base_url=base, timeout=timeout) as http:
@@ -190,25 +216,7 @@ async def run_size(base: str, pid: int, database_url: str, n: int) -> tuple[list
             tuple(announced["coeff_mod_bit_sizes"]),
             float(announced["scale"]),
         )
-        keys = CkksKeys.generate(parameters)
-        email = f"bench-{secrets.token_hex(4)}@example.com"
-        password = secrets.token_urlsafe(16)
-        assert (
-            await http.post("/api/auth/register", json={"email": email, "password": password})
-        ).status_code == 201
-        token = (
-            await http.post("/api/auth/token", data={"username": email, "password": password})
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
-        upgraded = await http.put(
-            "/api/users/me/privacy",
-            json={
-                "privacy_tier": "analytics_sync",
-                "consent_timestamp": _iso(datetime.now(UTC)),
-                "he_public_key": base64.b64encode(keys.public_key_bytes).decode(),
-            },
-        )
-        assert upgraded.status_code == 200, upgraded.text
+        keys = await sign_up_for_analytics(http, parameters, "bench")
 
         values = [float(i % 997) + 0.25 for i in range(POOL)]
         pool = [base64.b64encode(keys.encrypt(v, symmetric=False)).decode() for v in values]

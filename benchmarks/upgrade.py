@@ -39,8 +39,8 @@ from benchmarks.aggregate import (
     peak_rss_mib,
     rss_mib,
     server,
+    sign_up_for_analytics,
 )
-from reflective_client.crypto.he import CkksKeys
 from reflective_domain.he_params import CkksParameters
 
 UTC = timezone.utc
@@ -70,25 +70,8 @@ def _reset_peak(pid: int) -> None:
 
 async def run_one(base: str, pid: int, database_url: str, name: str, entries: int) -> Result:
     parameters = PARAMETERS[name]
-    keys = CkksKeys.generate(parameters)
     async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(600, connect=10)) as http:
-        email, password = f"up-{secrets.token_hex(4)}@example.com", secrets.token_urlsafe(16)
-        assert (
-            await http.post("/api/auth/register", json={"email": email, "password": password})
-        ).status_code == 201
-        token = (
-            await http.post("/api/auth/token", data={"username": email, "password": password})
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
-        upgraded = await http.put(
-            "/api/users/me/privacy",
-            json={
-                "privacy_tier": "analytics_sync",
-                "consent_timestamp": _iso(datetime.now(UTC)),
-                "he_public_key": base64.b64encode(keys.public_key_bytes).decode(),
-            },
-        )
-        assert upgraded.status_code == 200, upgraded.text
+        keys = await sign_up_for_analytics(http, parameters, "up")
 
         words = [float(100 + 37 * i) for i in range(POOL)]
         moods = [round(-1 + 2 * i / (POOL - 1), 3) for i in range(POOL)]
