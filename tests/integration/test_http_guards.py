@@ -63,14 +63,20 @@ def test_a_client_that_connects_and_says_nothing_is_dropped(guarded: Started) ->
 def test_an_oversized_header_is_refused(guarded: Started) -> None:
     with socket.create_connection(("127.0.0.1", guarded.port)) as sock:
         sock.settimeout(60)
+        # Over the 8 KiB limit but small enough to arrive in one loopback segment: a server
+        # that closes with part of a request unread resets the connection, and a reset can
+        # discard the 431 it already sent before the client reads it.
         sock.sendall(
             b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Big: "
-            + b"a" * 64 * 1024
+            + b"a" * 12 * 1024
             + b"\r\n\r\n"
         )
         answer = b""
-        while chunk := sock.recv(4096):
-            answer += chunk
+        try:
+            while chunk := sock.recv(4096):
+                answer += chunk
+        except ConnectionResetError:
+            pass  # after the answer, a reset is how some closes end; the answer decides
     assert answer.startswith(b"HTTP/1.1 431 ")
 
 
