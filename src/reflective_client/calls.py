@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -23,6 +23,8 @@ from reflective_client.models import (
     EncryptedEntry,
     EncryptionContext,
     MetricUpload,
+    PackedUpload,
+    PackedYear,
     Preferences,
     Privacy,
     Revoked,
@@ -236,6 +238,41 @@ def aggregate(
         "/api/encryption/aggregate",
         _json(AggregateResult.parse),
         json=body,
+        idempotent=True,
+    )
+
+
+def upload_packed(items: Sequence[PackedUpload]) -> Call[int]:
+    """Packed deltas; the server recognises a resent item (same bytes), so retries are safe."""
+    body = {
+        "packed": [
+            {"metric_type": p.metric_type, "year": p.year, "ciphertext": b64(p.ciphertext)}
+            for p in items
+        ]
+    }
+    return Call(
+        "POST",
+        "/api/encryption/packed-metrics",
+        _json(lambda d: int(d["details"]["new"])),
+        json=body,
+        timeout=METRICS_TIMEOUT,
+        idempotent=True,
+    )
+
+
+def packed_years(
+    metric_type: str, start: date | None = None, end: date | None = None
+) -> Call[list[PackedYear]]:
+    """The stored packed years of one type meeting [start, end]; 404 when there are none."""
+    return Call(
+        "GET",
+        "/api/encryption/packed-aggregate",
+        _json(lambda d: [PackedYear.parse(w) for w in d["windows"]]),
+        params=_params(
+            metric_type=metric_type,
+            start=None if start is None else start.isoformat(),
+            end=None if end is None else end.isoformat(),
+        ),
         idempotent=True,
     )
 

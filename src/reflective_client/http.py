@@ -16,7 +16,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -42,6 +42,8 @@ from reflective_client.models import (
     EncryptedEntry,
     EncryptionContext,
     MetricUpload,
+    PackedUpload,
+    PackedYear,
     Preferences,
     Privacy,
     Revoked,
@@ -339,6 +341,14 @@ class AsyncReflectiveClient:
     async def retract_metrics(self, log_id: str) -> int:
         return await self.call(calls.retract_metrics(log_id))
 
+    async def upload_packed(self, items: Sequence[PackedUpload]) -> int:
+        return await self.call(calls.upload_packed(items))
+
+    async def packed_years(
+        self, metric_type: str, start: date | None = None, end: date | None = None
+    ) -> list[PackedYear]:
+        return await self.call(calls.packed_years(metric_type, start, end))
+
     async def conflicts(self) -> list[Conflict]:
         return await self.call(calls.conflicts())
 
@@ -632,6 +642,14 @@ class ReflectiveClient:
 
     def retract_metrics(self, log_id: str) -> int:
         return self.call(calls.retract_metrics(log_id))
+
+    def upload_packed(self, items: Sequence[PackedUpload]) -> int:
+        return self.call(calls.upload_packed(items))
+
+    def packed_years(
+        self, metric_type: str, start: date | None = None, end: date | None = None
+    ) -> list[PackedYear]:
+        return self.call(calls.packed_years(metric_type, start, end))
 
     def conflicts(self) -> list[Conflict]:
         return self.call(calls.conflicts())

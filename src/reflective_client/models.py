@@ -212,6 +212,29 @@ class MetricUpload:
 
 
 @dataclass(frozen=True, slots=True)
+class PackedUpload:
+    """One packed delta for ``POST /api/encryption/packed-metrics``: a UTC year of one
+    metric type in one ciphertext (see ``reflective_client.packed`` for the slots)."""
+
+    metric_type: str
+    year: int
+    ciphertext: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PackedYear:
+    """One stored year of ``GET /api/encryption/packed-aggregate``."""
+
+    year: int
+    uploads: int
+    ciphertext: bytes = field(repr=False)
+
+    @classmethod
+    def parse(cls, d: Json) -> PackedYear:
+        return cls(int(d["year"]), int(d["uploads"]), unb64(d["ciphertext"]))
+
+
+@dataclass(frozen=True, slots=True)
 class AggregateResult:
     metric_type: str
     ciphertext: bytes = field(repr=False)

@@ -9,7 +9,9 @@ import msgspec
 from reflective_app.dto.common import AwareDatetime, Base64, check_moments
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.metrics import AggregationRequest, Operation, TimeRange
+from reflective_domain.packed import PackedWindow
 from reflective_domain.use_cases.metrics import AggregateResult, MetricUpload
+from reflective_domain.use_cases.packed_metrics import PackedUpload
 
 
 class ContextParams(msgspec.Struct):
@@ -103,3 +105,52 @@ class AggregateResponse(msgspec.Struct):
 
     def __repr__(self) -> str:
         return f"AggregateResponse({self.metric_type!r}, count={self.count})"
+
+
+class PackedItem(msgspec.Struct):
+    """One packed delta: a SEAL-native ``Ciphertext`` (base64) carrying a UTC calendar year
+    of one metric type, slot d = the change of day d's sum, slot 366 + d = the change of its
+    entry count."""
+
+    metric_type: str
+    year: int
+    ciphertext: Base64
+
+    def __repr__(self) -> str:
+        return f"PackedItem({self.metric_type!r}, {self.year}, <{len(self.ciphertext)} bytes>)"
+
+    def to_domain(self) -> PackedUpload:
+        return PackedUpload(self.metric_type, self.year, self.ciphertext)
+
+
+class PackedUploadRequest(msgspec.Struct):
+    packed: list[PackedItem]
+
+    def to_domain(self) -> list[PackedUpload]:
+        return [item.to_domain() for item in self.packed]
+
+
+class PackedWindowView(msgspec.Struct):
+    """The encrypted slot-wise sum of every delta uploaded for one year."""
+
+    year: int
+    uploads: int
+    ciphertext: Base64
+
+    def __repr__(self) -> str:
+        return f"PackedWindowView({self.year}, uploads={self.uploads})"
+
+
+class PackedAggregateResponse(msgspec.Struct):
+    metric_type: str
+    windows: list[PackedWindowView]
+
+    @classmethod
+    def of(cls, metric_type: str, windows: list[PackedWindow]) -> PackedAggregateResponse:
+        return cls(
+            metric_type=metric_type,
+            windows=[PackedWindowView(w.year, w.uploads, w.ciphertext) for w in windows],
+        )
+
+    def __repr__(self) -> str:
+        return f"PackedAggregateResponse({self.metric_type!r}, {len(self.windows)} windows)"
