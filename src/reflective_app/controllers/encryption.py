@@ -215,7 +215,7 @@ class EncryptionController(Controller):
         self,
         user_id: UserId,
         read_packed_metrics: NamedDependency[ReadPackedMetrics],
-        metric_type: str,
+        metric_type: Annotated[str, Parameter(description="the metric type", query="metric_type")],
         start: Annotated[date | None, Parameter(description="first UTC day (inclusive)")] = None,
         end: Annotated[date | None, Parameter(description="last UTC day (inclusive)")] = None,
     ) -> PackedAggregateResponse:
