@@ -215,12 +215,21 @@ class EncryptionController(Controller):
         self,
         user_id: UserId,
         read_packed_metrics: NamedDependency[ReadPackedMetrics],
-        metric_type: Annotated[str, Parameter(description="the metric type", query="metric_type")],
+        metric_type: Annotated[
+            str | None, Parameter(description="the metric type (required)")
+        ] = None,
         start: Annotated[date | None, Parameter(description="first UTC day (inclusive)")] = None,
         end: Annotated[date | None, Parameter(description="last UTC day (inclusive)")] = None,
     ) -> PackedAggregateResponse:
         """The encrypted years of one packed metric type that meet [start, end]: per year,
         the slot-wise sum of its deltas. The client decrypts them and sums the slots of its
         days (values in slots 0..365, entry counts in 366..731). 404 when none is stored."""
+        if metric_type is None:  # checked here, after authentication, as log_id above
+            raise ValidationException(
+                detail="Validation failed",
+                extra=[
+                    {"message": "metric_type is required", "key": "metric_type", "source": "query"}
+                ],
+            )
         windows = await read_packed_metrics(user_id, metric_type, start, end)
         return PackedAggregateResponse.of(metric_type, windows)
