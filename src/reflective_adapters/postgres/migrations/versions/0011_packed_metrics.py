@@ -35,6 +35,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "metric_type", "year", name=op.f("pk_packed_metrics")),
     )
+    # zstd-compressed ciphertext: compressing it again only burns CPU (as 0001 does).
+    op.execute("ALTER TABLE packed_metrics ALTER COLUMN ciphertext SET STORAGE EXTERNAL")
     op.create_table(
         "packed_metric_uploads",
         sa.Column("user_id", sa.Uuid(), nullable=False),
