@@ -661,6 +661,12 @@ class MemoryPackedMetrics:
     async def all(self, user_id: uuid.UUID) -> list[PackedWindow]:
         return sorted(self._of(user_id), key=lambda w: (w.metric_type, w.year))
 
+    async def page(
+        self, user_id: uuid.UUID, after: tuple[str, int] | None, limit: int
+    ) -> list[PackedWindow]:
+        found = await self.all(user_id)
+        return [w for w in found if after is None or (w.metric_type, w.year) > after][:limit]
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         windows = [k for k in self._t.packed if k[0] == user_id]
         for key in windows:

@@ -16,6 +16,7 @@ from reflective_app.dto.users import PreferencesView
 from reflective_domain.accounts import User
 from reflective_domain.entries import Conflict
 from reflective_domain.metrics import EncryptedMetric
+from reflective_domain.packed import PackedWindow
 from reflective_domain.use_cases.export import ExportBundle, ExportHead, ExportPages
 
 
@@ -48,6 +49,15 @@ class ExportedMetric(msgspec.Struct):
     encrypted_value: Base64
 
 
+class ExportedPackedYear(msgspec.Struct):
+    """One packed year: the encrypted slot-wise sum of its uploads."""
+
+    metric_type: str
+    year: int
+    uploads: int
+    ciphertext: Base64
+
+
 class ExportDocument(msgspec.Struct):
     exported_at: datetime
     account: ExportedAccount
@@ -55,6 +65,7 @@ class ExportDocument(msgspec.Struct):
     entries: list[ChangeView]
     conflicts: list[ExportedConflict]
     metrics: list[ExportedMetric]
+    packed_metrics: list[ExportedPackedYear]
 
     @classmethod
     def of(cls, bundle: ExportBundle, now: datetime) -> ExportDocument:
@@ -65,6 +76,7 @@ class ExportDocument(msgspec.Struct):
             entries=[ChangeView.of(e) for e in bundle.entries],
             conflicts=[exported_conflict(c) for c in bundle.conflicts],
             metrics=[exported_metric(m) for m in bundle.metrics],
+            packed_metrics=[exported_packed(w) for w in bundle.packed_metrics],
         )
 
 
@@ -104,6 +116,12 @@ def exported_metric(m: EncryptedMetric) -> ExportedMetric:
     )
 
 
+def exported_packed(w: PackedWindow) -> ExportedPackedYear:
+    return ExportedPackedYear(
+        metric_type=w.metric_type, year=w.year, uploads=w.uploads, ciphertext=w.ciphertext
+    )
+
+
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -125,6 +143,7 @@ async def export_stream(
         (b',"entries":[', pages.entries(user_id), ChangeView.of),
         (b'],"conflicts":[', pages.conflicts(user_id), exported_conflict),
         (b'],"metrics":[', pages.metrics(user_id), exported_metric),
+        (b'],"packed_metrics":[', pages.packed_metrics(user_id), exported_packed),
     ]
     for opening, section, view in sections:
         yield opening

@@ -359,6 +359,12 @@ class PackedMetricRepository(Protocol):
 
     async def all(self, user_id: uuid.UUID) -> list[PackedWindow]: ...
 
+    async def page(
+        self, user_id: uuid.UUID, after: tuple[str, int] | None, limit: int
+    ) -> list[PackedWindow]:
+        """Up to ``limit`` windows by (metric type, year), those after ``after``."""
+        ...
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         """Remove every window and upload key; return how many windows there were."""
         ...

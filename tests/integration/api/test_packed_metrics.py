@@ -267,6 +267,11 @@ async def test_other_users_and_tiers_are_kept_apart(
         1,
         pytest.approx(7.0, abs=1e-3),
     )
+    # The export holds the user's packed years, and only theirs.
+    exported = (await client.get("/api/users/me/export", headers=user.headers)).json()
+    assert [(p["metric_type"], p["year"], p["uploads"]) for p in exported["packed_metrics"]] == [
+        ("mood", 2025, 1)
+    ]
     # A downgrade to local_only deletes packed metrics with the rest.
     await set_tier(client, user, "local_only")
     await _analytics(client, user)

@@ -112,6 +112,16 @@ class PgPackedMetrics:
         stmt = select(packed_metrics).where(p.user_id == user_id).order_by(p.metric_type, p.year)
         return [_window(row) for row in await self._s.execute(stmt)]
 
+    async def page(
+        self, user_id: uuid.UUID, after: tuple[str, int] | None, limit: int
+    ) -> list[PackedWindow]:
+        p = packed_metrics.c
+        stmt = select(packed_metrics).where(p.user_id == user_id)
+        if after is not None:
+            stmt = stmt.where(tuple_(p.metric_type, p.year) > tuple_(*after))
+        stmt = stmt.order_by(p.metric_type, p.year).limit(limit)
+        return [_window(row) for row in await self._s.execute(stmt)]
+
     async def delete_all(self, user_id: uuid.UUID) -> int:
         deleted = rowcount(
             await self._s.execute(
