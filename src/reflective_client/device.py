@@ -481,13 +481,16 @@ class Device:
         return self.store.get_meta("metrics_format") or PACKED
 
     def set_metrics_format(self, value: str) -> None:
-        """Switch formats. Stats read the new format's metrics, which the next sync builds
-        from this device's entries; the other format's stay on the server until deleted."""
+        """Switch formats. Stats read the new format's metrics, which the next sync brings
+        up to date from this device's entries; the other format's stay on the server until
+        deleted. The packed ledger is kept, so switching back sends only what changed;
+        single values are uploaded again, replacing the server's by entry (``log_id``)."""
         if value not in METRICS_FORMATS:
             raise ValueError(f"metrics format must be one of {', '.join(METRICS_FORMATS)}")
         with self.store.transaction():
-            if value != self.metrics_format:
-                self._forget_metrics()
+            if value == SINGLE and self.metrics_format != SINGLE:
+                self.store.clear_outbox()
+                self.store.update_all("metrics = ?", "origin = 'local'", (METRICS_PENDING,))
             self.store.set_meta("metrics_format", value)
 
     # --- tags -------------------------------------------------------------------------------

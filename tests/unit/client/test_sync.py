@@ -566,3 +566,24 @@ async def test_packed_rebuild_repairs_a_lost_ledger(two_devices: tuple[Device, D
     assert await laptop.rebuild_metrics() == 2  # one correction per metric type
     assert await _packed_words(laptop) == (2, pytest.approx(5, abs=1e-3))
     assert await laptop.rebuild_metrics() == 0  # nothing left to correct
+
+
+async def test_switching_formats_and_back_counts_each_entry_once(
+    two_devices: tuple[Device, Device],
+) -> None:
+    laptop, _ = two_devices
+    laptop.write("one two three")
+    await laptop.sync()
+    laptop.set_metrics_format("single")
+    laptop.write("four five")
+    await laptop.sync()  # single values for both entries
+    single = await laptop.stats(weeks=1)
+    assert single.words is not None and single.words.count == 2
+    laptop.set_metrics_format("packed")
+    await laptop.sync()  # only the entry written meanwhile is added to the packed year
+    assert await _packed_words(laptop) == (2, pytest.approx(5, abs=1e-3))
+    laptop.set_metrics_format("single")
+    await laptop.sync()  # uploaded again, replacing the server's single values by entry
+    again = await laptop.stats(weeks=1)
+    assert again.words is not None and again.words.count == 2
+    assert again.words.total == pytest.approx(5, abs=1e-3)
