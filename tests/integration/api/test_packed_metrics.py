@@ -247,7 +247,9 @@ async def test_other_users_and_tiers_are_kept_apart(
         headers=other_user.headers,
     )
     assert read.status_code == 404  # the first user's year is not the other's
-    # The other user's own key cannot make the first user's ciphertext theirs.
+    # A ciphertext made under the first user's key is well-formed under the same parameters
+    # (the server cannot tell keys apart): the other user may add it, but only to their own
+    # years, which it garbles for them alone; the first user's sums are untouched.
     theirs = await client.post(
         "/api/encryption/packed-metrics",
         json={
@@ -261,7 +263,7 @@ async def test_other_users_and_tiers_are_kept_apart(
         },
         headers=other_user.headers,
     )
-    assert theirs.status_code == 201  # valid under the same parameters: it is their data now
+    assert theirs.status_code == 201
     await _upload_journal(client, other_user, other_keys, {date(2025, 5, 2): [1.0]})
     assert await _range(client, user, keys, date(2025, 1, 1), date(2025, 12, 31)) == (
         1,
