@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from reflective_domain.errors import InvalidCiphertext, LimitExceeded, NotFound, ValidationFailed
+from reflective_domain.errors import (
+    ConcurrentUpdate,
+    InvalidCiphertext,
+    LimitExceeded,
+    NotFound,
+    ValidationFailed,
+)
 from reflective_domain.metrics import check_metric_type
 from reflective_domain.packed import (
     MAX_PACKED_PER_REQUEST,
@@ -82,8 +88,9 @@ class UploadPackedMetrics:
             raise LimitExceeded(f"at most {MAX_PACKED_PER_REQUEST} packed items per request")
         checked = [_checked(i, item) for i, item in enumerate(items)]
         async with self._uow() as uow:
-            # The user row first, then the metric writers' lock, as every metric writer.
-            user = await user_permitted(uow, user_id, CloudData.METRICS, lock=True)
+            # Only the metric writers' lock, as the single-value upload: entry sync goes on
+            # while ciphertexts are checked and added; the key is confirmed before commit.
+            user = await user_permitted(uow, user_id, CloudData.METRICS)
             key = user.he_public_key
             assert key is not None  # a tier that keeps metrics always holds the key
             await uow.metrics.lock_writes(user_id)
@@ -135,6 +142,16 @@ class UploadPackedMetrics:
             if saved:
                 await uow.packed_metrics.save(saved)
                 await uow.packed_metrics.add_upload_keys(user_id, list(fresh))
+            # A tier change or new key that deletes metrics takes the user row, then waits
+            # for this transaction's metric lock: either it ran before (and is seen here) or
+            # it runs after and deletes what this stores.
+            current = await uow.users.get(user_id)
+            if (
+                current is None
+                or not current.privacy_tier.permits(CloudData.METRICS)
+                or current.he_public_key != key
+            ):
+                raise ConcurrentUpdate("the HE key changed during the upload; upload again")
             await uow.commit()
         return PackedStored(received=len(items), new=len(fresh), windows=len(saved))
 
