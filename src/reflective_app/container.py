@@ -15,11 +15,17 @@ from dependency_injector import containers, providers
 
 from reflective_adapters.he import SealAggregator, SealCiphertextValidator
 from reflective_adapters.postgres import make_session_factory
+from reflective_adapters.postgres.lifecycle import (
+    PgDatabase,
+    PoolOptions,
+    open_database,
+    open_engine,
+    unit_of_work_factory,
+)
 from reflective_adapters.postgres.live import PgDeviceDirectory, PgTicketStore
 from reflective_adapters.postgres.repositories.directory import PgUserDirectory
 from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
-from reflective_app.database import open_database, open_engine, unit_of_work_factory
 from reflective_app.live import open_event_hub
 from reflective_app.settings import Settings, signing_secret
 from reflective_domain.entries import EntryLimits
@@ -90,10 +96,29 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings.from_env)
 
     # Database: resolved (embedded if no URL) and migrated at startup, then the engine.
-    database_url = providers.Resource(open_database, settings)
-    engine = providers.Resource(open_engine, database_url, settings)
+    database_url = providers.Resource(
+        open_database,
+        settings.provided.database_url,
+        settings.provided.data_dir,
+        settings.provided.migrate_on_start,
+    )
+    # The pool keeps a connection per request admitted at once (see ``admission``); a request
+    # waits for one at most as long as for admission.
+    pool_options = providers.Singleton(
+        PoolOptions,
+        pool_size=settings.provided.db_pool_size,
+        max_overflow=settings.provided.db_max_overflow,
+        pool_timeout=settings.provided.admission_wait_seconds,
+        statement_timeout_ms=settings.provided.db_statement_timeout_ms,
+        lock_timeout_ms=settings.provided.db_lock_timeout_ms,
+        idle_in_transaction_timeout_ms=settings.provided.db_idle_in_transaction_timeout_ms,
+        command_timeout_seconds=settings.provided.db_command_timeout_seconds,
+        pgbouncer=settings.provided.db_pgbouncer,
+    )
+    engine = providers.Resource(open_engine, database_url, pool_options)
     session_factory = providers.Singleton(make_session_factory, engine)
     uow_factory = providers.Singleton(unit_of_work_factory, session_factory)
+    database = providers.Singleton(PgDatabase, engine)  # readiness ping, development reset
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(Uuid4Ids)

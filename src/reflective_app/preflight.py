@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from reflective_adapters.postgres import migrate, to_async_url
 from reflective_adapters.postgres.blocking import run_blocking
 from reflective_adapters.postgres.diagnose import URL_FORM, connection_failure
-from reflective_app.database import SchemaMismatch, check_schema_at_head
+from reflective_adapters.postgres.lifecycle import SchemaMismatch, check_schema_at_head
 
 CONNECT_TIMEOUT_SECONDS = 10
 

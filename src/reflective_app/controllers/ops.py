@@ -10,8 +10,7 @@ import structlog
 from litestar import Controller, Response, get
 from litestar.openapi import ResponseSpec
 
-from reflective_app.database import ping
-from reflective_app.injected import AggregatorDep, EngineDep, ParametersDep
+from reflective_app.injected import AggregatorDep, DatabaseDep, ParametersDep
 from reflective_app.version import SERVICE_NAME, server_version
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.ports import HeAggregator
@@ -60,11 +59,11 @@ class HealthController(Controller):
         responses={503: ResponseSpec(Readiness, description="Not ready: a check failed")},
     )
     async def ready(
-        self, engine: EngineDep, ckks_parameters: ParametersDep, he_aggregator: AggregatorDep
+        self, database: DatabaseDep, ckks_parameters: ParametersDep, he_aggregator: AggregatorDep
     ) -> Response[Readiness]:
         """Readiness: the database answers and the HE library works. 503 otherwise."""
         checks = {
-            "database": await _check("database", ping(engine)),
+            "database": await _check("database", database.ping()),
             "he": await _check("he", _he_check(he_aggregator, ckks_parameters)),
         }
         ready = all(result == "ok" for result in checks.values())
