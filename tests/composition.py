@@ -13,6 +13,8 @@ from pathlib import Path
 from dependency_injector import providers
 
 from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
+from reflective_adapters.memory.directory import MemoryUserDirectory
+from reflective_adapters.memory.live import MemoryTicketStore
 from reflective_app.container import Container
 from reflective_app.settings import Settings
 from reflective_domain.ports import UnitOfWorkFactory
@@ -28,7 +30,8 @@ def memory_container(
 ) -> Container:
     """A container whose use cases run on a fresh ``MemoryStore`` (or ``uow_factory``: e.g.
     PostgreSQL units of work for a race test) and on fakes. Nothing is started: the database
-    resources are never asked for. The settings are the defaults unless given."""
+    resources are never asked for (the device directory, which has no memory adapter, is the
+    one provider still wired to them). The settings are the defaults unless given."""
     store = MemoryStore()
     clock = FakeClock()
     he = PlaintextHe()
@@ -38,6 +41,8 @@ def memory_container(
     container.uow_factory.override(
         providers.Object(uow_factory or (lambda: MemoryUnitOfWork(store)))
     )
+    container.user_directory.override(providers.Object(MemoryUserDirectory(store)))
+    container.ticket_store.override(providers.Object(MemoryTicketStore()))
     container.clock.override(providers.Object(clock))
     container.ids.override(providers.Object(SequentialIds()))
     container.hasher.override(providers.Object(FakePasswordHasher()))

@@ -1,4 +1,8 @@
-"""The composition root: every adapter and use case the server runs with, wired once.
+"""The composition root: every adapter and use case the server runs with, wired once, and
+the only one: the app (``main.create_app``), the server's commands (``reflective users``,
+``dev-reset``) and the tests (``tests/composition.py``: memory adapters and fakes as
+overrides) all build this container. ``USE_CASES``, the providers handlers receive, is read
+from it.
 
 Async resources (the database and its engine) start in the app's lifespan through
 ``init_resources()``; nothing connects at import or construction. Tests override providers,
@@ -237,47 +241,15 @@ class Container(containers.DeclarativeContainer):
     end_session = providers.Factory(EndSession, uow_factory, clock)
 
 
-USE_CASES = (
-    "register",
-    "sign_in",
-    "refresh_session",
-    "sign_out",
-    "authorize",
-    "get_profile",
-    "update_profile",
-    "get_preferences",
-    "update_preferences",
-    "delete_account",
-    "export_data",
-    "export_pages",
-    "get_privacy",
-    "change_tier",
-    "revoke_sync",
-    "create_tag",
-    "list_tags",
-    "update_tag",
-    "delete_tag",
-    "cleanup_tags",
-    "upload_metrics",
-    "aggregate",
-    "delete_all_metrics",
-    "push_entry",
-    "push_batch",
-    "pull_changes",
-    "list_backups",
-    "delete_entry",
-    "delete_all_entries",
-    "list_conflicts",
-    "get_conflict",
-    "resolve_conflict",
-    "check_rate_limit",
-    "issue_event_ticket",
-    "redeem_event_ticket",
-    "current_cursor",
-    "list_devices",
-    "forget_device",
-    "list_sessions",
-    "end_session",
-    "retract_metrics",
+def is_use_case(provider: providers.Provider[Any]) -> bool:
+    """A use case: built afresh for each call (a ``Factory``) from a domain class; everything
+    else here is an adapter, a setting or a value shared for the process's life."""
+    return isinstance(provider, providers.Factory) and provider.cls.__module__.startswith(
+        "reflective_domain."
+    )
+
+
+USE_CASES: tuple[str, ...] = tuple(
+    name for name, provider in Container.providers.items() if is_use_case(provider)
 )
-"""Providers handlers receive as dependencies, by the same name."""
+"""Providers handlers receive as dependencies, by the same name: every use case above."""
