@@ -29,7 +29,8 @@ def use_case_classes() -> set[type]:
         for name, cls in inspect.getmembers(module, inspect.isclass)
         if cls.__module__ == module.__name__
         and not name.startswith("_")
-        and inspect.iscoroutinefunction(getattr(cls, "__call__", None))
+        and "__call__" in vars(cls)
+        and inspect.iscoroutinefunction(vars(cls)["__call__"])
     }
 
 
