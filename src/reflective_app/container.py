@@ -26,7 +26,7 @@ from reflective_adapters.postgres.lifecycle import (
     open_engine,
     unit_of_work_factory,
 )
-from reflective_adapters.postgres.live import PgDeviceDirectory, PgTicketStore
+from reflective_adapters.postgres.live import PgDeviceDirectory, PgTicketStore, asyncpg_connector
 from reflective_adapters.postgres.repositories.directory import PgUserDirectory
 from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
@@ -229,7 +229,9 @@ class Container(containers.DeclarativeContainer):
     set_user_disabled = providers.Factory(SetUserDisabled, uow_factory, clock)
     delete_user = providers.Factory(DeleteUser, uow_factory)
     # Live sync (change notifications), sessions and devices
-    event_hub = providers.Resource(open_event_hub, settings, engine)
+    event_hub = providers.Resource(
+        open_event_hub, settings, providers.Callable(asyncpg_connector, engine)
+    )
     ticket_store = providers.Singleton(PgTicketStore, engine)
     device_directory = providers.Singleton(PgDeviceDirectory, engine)
     issue_event_ticket = providers.Factory(IssueEventTicket, ticket_store, clock)

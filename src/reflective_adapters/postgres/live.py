@@ -98,7 +98,11 @@ class PgDeviceDirectory:
                 return found.first() is not None
 
 
-def asyncpg_connector(engine: AsyncEngine) -> Callable[[], Awaitable[asyncpg.Connection]]:
+Connector = Callable[[], Awaitable[asyncpg.Connection]]
+"""Opens the listener's own connection (``asyncpg_connector``)."""
+
+
+def asyncpg_connector(engine: AsyncEngine) -> Connector:
     """Opens plain asyncpg connections to the engine's database, with the arguments
     SQLAlchemy's dialect would use (unix sockets, ssl and all)."""
     args, kwargs = engine.dialect.create_connect_args(engine.url)
@@ -123,7 +127,7 @@ class ChangeListener:
 
     def __init__(
         self,
-        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        connect: Connector,
         channels: tuple[str, ...],
         on_notify: Handler,
         on_reconnect: Callable[[], None],
