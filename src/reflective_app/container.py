@@ -122,7 +122,8 @@ class Container(containers.DeclarativeContainer):
     engine = providers.Resource(open_engine, database_url, pool_options)
     session_factory = providers.Singleton(make_session_factory, engine)
     uow_factory = providers.Singleton(unit_of_work_factory, session_factory)
-    database = providers.Singleton(PgDatabase, engine)  # readiness ping, development reset
+    # Readiness ping and development reset; built per use, so an override of the engine applies.
+    database = providers.Factory(PgDatabase, engine)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(Uuid4Ids)
