@@ -36,7 +36,6 @@ from litestar.status_codes import (
 )
 
 from reflective_app.bodies import MalformedBody
-from reflective_app.database_errors import is_database_unavailable, is_unstorable_data
 from reflective_domain.errors import (
     AlreadyExists,
     AuthenticationFailed,
@@ -54,6 +53,7 @@ from reflective_domain.errors import (
     TooManyAttempts,
     ValidationFailed,
 )
+from reflective_domain.ports.storage import StorageUnavailable, UnstorableValue
 
 log = structlog.get_logger("reflective.errors")
 
@@ -249,10 +249,10 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if is_database_unavailable(exc):
-        log.warning("database_unavailable", error_type=type(exc).__name__)
+    if isinstance(exc, StorageUnavailable):
+        log.warning("database_unavailable", error_type=type(exc.__cause__ or exc).__name__)
         return error_response(HTTP_503_SERVICE_UNAVAILABLE, UNAVAILABLE, {"Retry-After": "5"})
-    if is_unstorable_data(exc):
+    if isinstance(exc, UnstorableValue):
         return error_response(
             HTTP_422_UNPROCESSABLE_ENTITY,
             [_error_item(["body"], UNSTORABLE, "value_error")],

@@ -10,11 +10,10 @@ import structlog
 from litestar import Controller, Response, get
 from litestar.openapi import ResponseSpec
 
-from reflective_app.database import ping
-from reflective_app.injected import AggregatorDep, EngineDep, ParametersDep
+from reflective_app.injected import AggregatorDep, DatabaseDep, ParametersDep
 from reflective_app.version import SERVICE_NAME, server_version
 from reflective_domain.he_params import CkksParameters
-from reflective_domain.ports import HeAggregator
+from reflective_domain.ports import HeAggregator, StorageError
 
 log = structlog.get_logger("reflective.health")
 CHECK_TIMEOUT_SECONDS = 3.0
@@ -60,11 +59,11 @@ class HealthController(Controller):
         responses={503: ResponseSpec(Readiness, description="Not ready: a check failed")},
     )
     async def ready(
-        self, engine: EngineDep, ckks_parameters: ParametersDep, he_aggregator: AggregatorDep
+        self, database: DatabaseDep, ckks_parameters: ParametersDep, he_aggregator: AggregatorDep
     ) -> Response[Readiness]:
         """Readiness: the database answers and the HE library works. 503 otherwise."""
         checks = {
-            "database": await _check("database", ping(engine)),
+            "database": await _check("database", database.ping()),
             "he": await _check("he", _he_check(he_aggregator, ckks_parameters)),
         }
         ready = all(result == "ok" for result in checks.values())
@@ -83,6 +82,8 @@ async def _check(name: str, probe: Any) -> str:
     try:
         await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure means "not ready"; the type is enough to log
-        log.warning("readiness_check_failed", check=name, error_type=type(exc).__name__)
+        # A storage error's cause is the driver's, which says more (refused, timed out, ...).
+        cause = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ else exc
+        log.warning("readiness_check_failed", check=name, error_type=type(cause).__name__)
         return "failed"
     return "ok"

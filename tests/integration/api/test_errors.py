@@ -13,9 +13,9 @@ import pytest
 from dependency_injector import providers
 
 from reflective_adapters.postgres import make_engine, make_session_factory
+from reflective_adapters.postgres.lifecycle import unit_of_work_factory
 from reflective_app.body_limits import entry_body_limit
 from reflective_app.container import Container
-from reflective_app.database import unit_of_work_factory
 from reflective_domain.entries import EntryLimits
 from tests.integration.api.conftest import Account, Client, set_tier, sign_up
 from tests.integration.api.he_client import metric_payload
