@@ -8,6 +8,8 @@ import msgspec
 
 from reflective_protocol.common import AwareDatetime, Base64, check_moments
 
+Operation = Literal["sum", "average"]
+
 
 class ContextParams(msgspec.Struct):
     scheme: str
@@ -60,7 +62,7 @@ class TimeRangeView(msgspec.Struct):
 
 class AggregateRequest(msgspec.Struct, omit_defaults=True):
     metric_type: str
-    operation: Literal["sum", "average"]
+    operation: Operation
     time_range: TimeRangeView | None = None
 
 

@@ -18,7 +18,7 @@ def texts(device: Device) -> dict[str, str | None]:
 
 async def server_revision(device: Device, entry_id: str) -> int | None:
     page = await device.api.changes(None, limit=500)
-    return next((c.revision for c in page.changes if c.id == entry_id), None)
+    return next((c.revision for c in page.changes if str(c.id) == entry_id), None)
 
 
 async def test_write_sync_read_on_the_other_device(two_devices: tuple[Device, Device]) -> None:
@@ -60,7 +60,7 @@ async def test_the_client_retries_idempotent_pushes_by_itself(
     two_devices: tuple[Device, Device], transport: FlakyTransport
 ) -> None:
     laptop, _ = two_devices
-    laptop.api.session.retries = 2
+    laptop.api.retries = 2
     entry = laptop.write("Retried transparently.")
     transport.lose_answer_once("POST", "/api/sync/backup")
     await laptop.sync()
@@ -271,7 +271,7 @@ async def test_metrics_upload_survives_a_lost_answer_without_double_counting(
     assert report.metrics_uploaded == 0
     words = await laptop.api.aggregate("word_count")
     assert words.count == 4
-    assert laptop.keys.ckks.decrypt(words.ciphertext) == pytest.approx(10, abs=1e-3)
+    assert laptop.keys.ckks.decrypt(words.encrypted_result) == pytest.approx(10, abs=1e-3)
     assert {e.metrics for e in laptop.store.entries()} == {METRICS_UPLOADED}
 
     laptop.write("eleven twelve")
@@ -310,7 +310,7 @@ async def test_downgrades_delete_cloud_data_and_keep_local_entries(
     entry = laptop.write("stays on the laptop")
     await laptop.sync()
     await laptop.set_tier("analytics_sync")
-    assert (await laptop.api.export())["entries"] == []
+    assert (await laptop.api.export()).entries == []
     assert texts(laptop) == {entry.id: "stays on the laptop"}
     assert (await phone.sync()).entries is None  # no entry sync on analytics_sync
     assert (await laptop.stats()).words is not None
