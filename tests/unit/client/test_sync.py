@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reflective_client.device import Device
-from reflective_client.errors import KeysMissing, TierError, TransportError
+from reflective_client.errors import KeysMissing, StaleResolutionError, TierError, TransportError
 from reflective_client.keystore import MemoryKeyStore
 from reflective_client.store import CLEAN, CONFLICT, DIRTY, METRICS_UPLOADED
 from tests.unit.client.conftest import FlakyTransport, new_device
@@ -175,6 +175,32 @@ async def test_local_and_remote_resolutions(
     expected = "phone wins?" if choice == "local" else "laptop wins?"
     assert texts(phone)[entry.id] == texts(laptop)[entry.id] == expected
     assert {phone.store.get(entry.id).state, laptop.store.get(entry.id).state} == {CLEAN}  # type: ignore[union-attr]
+
+
+async def test_a_resolution_is_refused_when_the_conflict_changed_since_it_was_listed(
+    two_devices: tuple[Device, Device],
+) -> None:
+    """The SDK sends the listed ``remote_revision`` and ``generation``: a resolution decided
+    on what the user saw never applies a side the user did not see."""
+    laptop, phone = two_devices
+    entry = laptop.write("start")
+    await laptop.sync()
+    await phone.sync()
+    laptop.write("laptop edit", entry.id)
+    phone.write("phone edit", entry.id)
+    await laptop.sync()
+    await phone.sync()
+    [listed] = await phone.api.conflicts()
+    phone.write("phone edit, again", entry.id)  # a newer local side, unseen by the listing
+    await phone.engine().push()
+    await laptop.api.conflicts()  # listed elsewhere: the server now counts the newer side seen
+    with pytest.raises(StaleResolutionError):
+        await phone.engine().resolve(listed, "local")
+    await laptop.sync()
+    assert texts(laptop)[entry.id] == "laptop edit"  # nothing was written
+    await phone.resolve(str(listed.id), "local")  # listed again, then resolved
+    await laptop.sync()
+    assert texts(laptop)[entry.id] == "phone edit, again"
 
 
 async def test_a_conflict_resolved_on_the_other_device_settles_here(
