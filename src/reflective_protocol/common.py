@@ -12,6 +12,8 @@ AwareDatetime = Annotated[
     datetime,
     msgspec.Meta(tz=True, description="ISO-8601 timestamp with Z or an offset"),
 ]
+# What the server answers: always UTC, written with Z.
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True, description="ISO-8601 timestamp, UTC (Z)")]
 # msgspec decodes `bytes` from standard, padded base64 and rejects anything else.
 Base64 = Annotated[bytes, msgspec.Meta(description="standard base64")]
 

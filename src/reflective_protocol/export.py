@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from reflective_protocol.common import Base64
+from reflective_protocol.common import Base64, UtcDatetime
 from reflective_protocol.privacy import Tier
 from reflective_protocol.sync import ChangeView, VersionView
 from reflective_protocol.tags import TagView
@@ -20,8 +19,8 @@ class ExportedAccount(msgspec.Struct):
     email: str
     display_name: str | None
     privacy_tier: Tier
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     preferences: PreferencesView
     he_public_key: Base64 | None
     he_parameters: dict[str, Any] | None
@@ -32,20 +31,20 @@ class ExportedConflict(msgspec.Struct):
     log_id: uuid.UUID
     local_version: VersionView
     remote_revision: int
-    detected_at: datetime
-    resolved_at: datetime | None
+    detected_at: UtcDatetime
+    resolved_at: UtcDatetime | None
     resolution: str | None
 
 
 class ExportedMetric(msgspec.Struct):
     id: uuid.UUID
     metric_type: str
-    timestamp: datetime
+    timestamp: UtcDatetime
     encrypted_value: Base64
 
 
 class ExportDocument(msgspec.Struct):
-    exported_at: datetime
+    exported_at: UtcDatetime
     account: ExportedAccount
     tags: list[TagView]
     entries: list[ChangeView]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import msgspec
+
+from reflective_protocol.common import UtcDatetime
 
 
 class EventTicketResponse(msgspec.Struct):
     """Open ``GET /api/sync/events?ticket=...`` with it once, within ``expires_in`` seconds."""
 
     ticket: str
-    expires_at: datetime
+    expires_at: UtcDatetime
     expires_in: int
 
     def __repr__(self) -> str:
@@ -22,9 +23,9 @@ class EventTicketResponse(msgspec.Struct):
 class SessionView(msgspec.Struct):
     id: uuid.UUID
     device_name: str | None
-    created_at: datetime
-    last_used_at: datetime
-    expires_at: datetime
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime
+    expires_at: UtcDatetime
     current: bool
 
 
@@ -35,8 +36,8 @@ class SessionList(msgspec.Struct):
 
 class DeviceView(msgspec.Struct):
     device_id: str
-    first_seen_at: datetime
-    last_seen_at: datetime
+    first_seen_at: UtcDatetime
+    last_seen_at: UtcDatetime
     entries_written: int
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
 
 import msgspec
 
-from reflective_protocol.common import AwareDatetime, Base64, check_moments
+from reflective_protocol.common import AwareDatetime, Base64, UtcDatetime, check_moments
 
 
 class Tier(str, enum.Enum):
@@ -31,7 +30,7 @@ class FeaturesView(msgspec.Struct):
 class PrivacyView(msgspec.Struct):
     current_tier: Tier
     sync_enabled: bool
-    sync_enabled_at: datetime | None
+    sync_enabled_at: UtcDatetime | None
     features_available: FeaturesView
 
 

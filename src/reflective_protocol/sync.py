@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
-from reflective_protocol.common import AwareDatetime, Base64, check_moments
+from reflective_protocol.common import AwareDatetime, Base64, UtcDatetime, check_moments
 
 
 class BackupUpload(msgspec.Struct, omit_defaults=True):
@@ -62,8 +61,8 @@ class BatchStored(msgspec.Struct):
 class BackupStored(msgspec.Struct):
     id: uuid.UUID
     user_id: uuid.UUID
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     device_id: str
     message: str
     revision: int
@@ -79,11 +78,11 @@ class BackupView(msgspec.Struct):
     content_tag: Base64 | None
     encrypted_embedding: Base64 | None
     embedding_iv: Base64 | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     device_id: str
     revision: int
-    synced_at: datetime
+    synced_at: UtcDatetime
 
 
 class BackupList(msgspec.Struct):
@@ -99,14 +98,14 @@ class ChangeView(msgspec.Struct):
     revision: int
     deleted: bool
     device_id: str
-    synced_at: datetime
+    synced_at: UtcDatetime
     encrypted_content: Base64 | None = None
     content_iv: Base64 | None = None
     content_tag: Base64 | None = None
     encrypted_embedding: Base64 | None = None
     embedding_iv: Base64 | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
 
 
 class ChangeList(msgspec.Struct):
@@ -129,7 +128,7 @@ class VersionView(msgspec.Struct):
     encrypted_content: Base64
     iv: Base64
     tag: Base64 | None
-    updated_at: datetime
+    updated_at: UtcDatetime
     device_id: str
 
 
@@ -141,7 +140,7 @@ class ConflictItem(msgspec.Struct):
     log_id: uuid.UUID
     local_version: VersionView
     remote_version: VersionView | None
-    detected_at: datetime
+    detected_at: UtcDatetime
     remote_revision: int
     generation: int
 

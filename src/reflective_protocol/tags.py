@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import msgspec
+
+from reflective_protocol.common import UtcDatetime
 
 
 class TagView(msgspec.Struct):
     id: uuid.UUID
     name: str
     color: str
-    created_at: datetime
-    last_used_at: datetime | None
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime | None
 
 
 class CreateTagRequest(msgspec.Struct, omit_defaults=True):

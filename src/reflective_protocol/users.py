@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 
+from reflective_protocol.common import UtcDatetime
 from reflective_protocol.privacy import Tier
 
 
@@ -22,8 +22,8 @@ class UserProfile(msgspec.Struct):
     writing_reminder_time: str | None
     theme_preferences: dict[str, str]
     ai_features_enabled: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     logs_count: Annotated[int, msgspec.Meta(description="Entries stored for the user")]
     writing_streak: Annotated[
         int, msgspec.Meta(description="Consecutive days (user's timezone) with an entry")
