@@ -116,7 +116,7 @@ def _nothing(response: httpx.Response) -> None:
 
 def _count(key: str) -> Callable[[httpx.Response], int]:
     """A number from an acknowledgement's ``details``."""
-    return lambda response: int(_decode(Message)(response).details.get(key, 0))
+    return lambda response: int(_decode(Message)(response).details[key])
 
 
 def _params(**values: Any) -> dict[str, Any]:
