@@ -26,6 +26,7 @@ from reflective_client.errors import (
 )
 from reflective_client.http import AsyncReflectiveClient
 from reflective_client.models import EncryptedEntry, Tokens
+from reflective_protocol.privacy import FeaturesView, PrivacyView, Tier
 
 Handler = Callable[[httpx.Request], httpx.Response]
 UTC = timezone.utc
@@ -156,20 +157,10 @@ async def test_protected_calls_need_a_token() -> None:
             await api.me()
 
 
-PRIVACY = {
-    "current_tier": "local_only",
-    "sync_enabled": False,
-    "sync_enabled_at": None,
-    "features_available": {
-        "local_storage": True,
-        "local_themes": True,
-        "local_search": True,
-        "cloud_sync": False,
-        "cross_device_search": False,
-        "encrypted_backup": False,
-        "analytics_sync": False,
-    },
-}
+# The answer of a local_only account: local features only.
+PRIVACY = msgspec.to_builtins(
+    PrivacyView(Tier.LOCAL_ONLY, False, None, FeaturesView(*[True] * 3, *[False] * 4))
+)
 
 
 async def test_expired_access_token_is_refreshed_once_and_persisted() -> None:
