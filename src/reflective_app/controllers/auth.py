@@ -9,14 +9,8 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import JSONBody, URLEncodedBody
 
-from reflective_app.dto.auth import (
-    LogoutRequest,
-    RefreshRequest,
-    RegisterRequest,
-    TokenForm,
-    TokenResponse,
-)
-from reflective_app.dto.users import UserProfile
+from reflective_app.dto.auth import token_response
+from reflective_app.dto.users import user_profile
 from reflective_app.injected import UserId
 from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
@@ -29,6 +23,14 @@ from reflective_domain.use_cases.accounts import (
     SignIn,
     SignOut,
 )
+from reflective_protocol.auth import (
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenForm,
+    TokenResponse,
+)
+from reflective_protocol.users import UserProfile
 
 REGISTRATION_CLOSED = (
     "Registration is closed on this server; ask its administrator to create your account"
@@ -68,7 +70,7 @@ class AuthController(Controller):
                 locale=data.locale,
             )
         )
-        return UserProfile.of(await get_profile(user.id))
+        return user_profile(await get_profile(user.id))
 
     @post("/token", status_code=200, operation_id="login")
     async def token(
@@ -84,7 +86,7 @@ class AuthController(Controller):
         (else the User-Agent, cut to 100 characters)."""
         address = request.client.host if request.client else None
         device_name = data.device_name or request.headers.get("user-agent")
-        return TokenResponse.of(
+        return token_response(
             await sign_in(data.username, data.password, address, device_name=device_name)
         )
 
@@ -100,7 +102,7 @@ class AuthController(Controller):
         """Trade a refresh token for a new access and refresh token. The old refresh token
         stops working; presenting it again revokes every token descended from the same
         sign-in."""
-        return TokenResponse.of(await refresh_session(data.refresh_token))
+        return token_response(await refresh_session(data.refresh_token))
 
     @post("/logout", status_code=204, operation_id="logout", security=BEARER_AUTH)
     async def logout(

@@ -13,17 +13,14 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import JSONBody, Parameter
 
 from reflective_app.bodies import body_chunks, large_upload
-from reflective_app.dto.common import Message
-from reflective_app.dto.encryption import (
-    AggregateRequest,
-    AggregateResponse,
-    ContextResponse,
-)
+from reflective_app.dto.encryption import aggregate_response, aggregation_request, context_response
 from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, UserId
 from reflective_app.limits import rate_limit
 from reflective_app.metric_stream import metric_uploads
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.use_cases.metrics import Aggregate, RetractMetrics, UploadMetrics
+from reflective_protocol.common import Message
+from reflective_protocol.encryption import AggregateRequest, AggregateResponse, ContextResponse
 
 _STRING = Schema(type=OpenAPIType.STRING)
 _METRICS_UPLOAD_SCHEMA = Schema(
@@ -78,9 +75,7 @@ class EncryptionController(Controller):
     ) -> ContextResponse:
         """The CKKS parameters clients must encrypt metrics under (no authentication).
         ``serialized_context`` carries encryption parameters only, never a key."""
-        return ContextResponse.of(
-            ckks_parameters, he_aggregator.serialized_context(ckks_parameters)
-        )
+        return context_response(ckks_parameters, he_aggregator.serialized_context(ckks_parameters))
 
     @post(
         "/metrics",
@@ -167,4 +162,4 @@ class EncryptionController(Controller):
     ) -> AggregateResponse:
         """The encrypted sum or average of one metric type, optionally within an inclusive
         time range; only the client can decrypt it. 404 when no metric is in range."""
-        return AggregateResponse.of(await aggregate(user_id, data.to_domain()))
+        return aggregate_response(await aggregate(user_id, aggregation_request(data)))

@@ -15,13 +15,7 @@ from litestar.params import FromPath, HeaderParameter, Parameter, SkipValidation
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from reflective_app.dto.live import (
-    DeviceList,
-    DeviceView,
-    EventTicketResponse,
-    SessionList,
-    SessionView,
-)
+from reflective_app.dto.live import device_view, event_ticket, session_view
 from reflective_app.injected import ClockDep, UserId
 from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
 from reflective_app.openapi import BEARER_AUTH
@@ -36,6 +30,7 @@ from reflective_domain.live import (
 from reflective_domain.ports import TokenService
 from reflective_domain.use_cases.accounts import Authorize
 from reflective_domain.use_cases.sessions import EndSession, ListSessions
+from reflective_protocol.live import DeviceList, EventTicketResponse, SessionList
 
 NOT_AUTHENTICATED = "Not authenticated"
 MAX_DEVICE_ID = 256
@@ -96,7 +91,7 @@ class LiveSyncController(Controller):
         """A single-use ticket, valid for 60 seconds, that opens ``GET /api/sync/events``
         as ``?ticket=`` (for a browser's EventSource, which cannot send a header; the access
         token itself never goes in a URL)."""
-        return EventTicketResponse.of(await issue_event_ticket(user_id), clock.now())
+        return event_ticket(await issue_event_ticket(user_id), clock.now())
 
     @get("/events", operation_id="sync_events", security=BEARER_AUTH)
     async def events(
@@ -159,7 +154,7 @@ class LiveSyncController(Controller):
         first and last seen (its last write or delivery) and how many entry versions and
         deletions it wrote."""
         found = await list_devices(user_id)
-        return DeviceList(devices=[DeviceView.of(d) for d in found], total_count=len(found))
+        return DeviceList(devices=[device_view(d) for d in found], total_count=len(found))
 
     @delete(
         "/devices/{device_id:str}",
@@ -200,7 +195,7 @@ class SessionController(Controller):
         current = tokens.read_access(token).session_id if token else None
         found = await list_sessions(user_id)
         return SessionList(
-            sessions=[SessionView.of(s, current) for s in found], total_count=len(found)
+            sessions=[session_view(s, current) for s in found], total_count=len(found)
         )
 
     @delete("/{session_id:uuid}", status_code=204, operation_id="end_session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import msgspec
 import structlog
 from litestar import Controller, Response, get
 from litestar.openapi import ResponseSpec
@@ -14,24 +13,10 @@ from reflective_app.injected import AggregatorDep, DatabaseDep, ParametersDep
 from reflective_app.version import SERVICE_NAME, server_version
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.ports import HeAggregator, StorageError
+from reflective_protocol.ops import Health, Readiness, ServiceInfo
 
 log = structlog.get_logger("reflective.health")
 CHECK_TIMEOUT_SECONDS = 3.0
-
-
-class ServiceInfo(msgspec.Struct):
-    service: str
-    version: str
-    docs: str = "/docs"
-
-
-class Health(msgspec.Struct):
-    status: str
-
-
-class Readiness(msgspec.Struct):
-    status: str
-    checks: dict[str, str]
 
 
 class RootController(Controller):

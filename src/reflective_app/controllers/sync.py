@@ -12,26 +12,18 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from reflective_app.body_limits import ENTRY_BODY
-from reflective_app.dto.common import Message, as_utc, require_offset
+from reflective_app.dto.common import as_utc, require_offset
 from reflective_app.dto.sync import (
-    BackupList,
-    BackupStored,
-    BackupUpload,
-    BackupView,
-    BatchItem,
-    BatchStored,
-    BatchUpload,
-    ChangeList,
-    ChangeView,
-    ConflictItem,
-    ConflictList,
-    DeletedBackups,
-    DeletedMetrics,
-    ResolveRequest,
+    backup_view,
+    change_view,
+    conflict_item,
+    merged_version,
+    resolution,
+    upload,
 )
 from reflective_app.injected import Caller, UserId
 from reflective_app.openapi import BEARER_AUTH
-from reflective_domain.entries import Outcome, Resolution
+from reflective_domain.entries import Outcome
 from reflective_domain.errors import ResyncRequired, ValidationFailed
 from reflective_domain.use_cases.batch import MAX_BATCH, PushBatch
 from reflective_domain.use_cases.conflicts import GetConflict, ListConflicts, ResolveConflict
@@ -43,6 +35,21 @@ from reflective_domain.use_cases.sync import (
     ListBackups,
     PullChanges,
     PushEntry,
+)
+from reflective_protocol.common import Message
+from reflective_protocol.sync import (
+    BackupList,
+    BackupStored,
+    BackupUpload,
+    BatchItem,
+    BatchStored,
+    BatchUpload,
+    ChangeList,
+    ConflictItem,
+    ConflictList,
+    DeletedBackups,
+    DeletedMetrics,
+    ResolveRequest,
 )
 
 _STORED_MESSAGES = {
@@ -79,7 +86,7 @@ class SyncController(Controller):
         with ``{"detail": {message, conflict_id, log_id}}`` when it would overwrite a version
         this device has not seen: both are kept as a conflict to resolve."""
         user_id = caller.user_id
-        pushed = await push_entry(user_id, data.to_domain(), token_issued_at=caller.issued_at)
+        pushed = await push_entry(user_id, upload(data), token_issued_at=caller.issued_at)
         version = pushed.entry.version
         assert version is not None  # an accepted upload is live
         return BackupStored(
@@ -109,7 +116,7 @@ class SyncController(Controller):
         uploads = []
         for index, item in enumerate(data.entries):
             try:
-                uploads.append(item.to_domain())
+                uploads.append(upload(item))
             except ValidationFailed as exc:
                 raise ValidationFailed(f"entries.{index}.{exc.field}", exc.message) from None
         results = await push_batch(
@@ -153,7 +160,7 @@ class SyncController(Controller):
             token_issued_at=caller.issued_at,
         )
         return BackupList(
-            backups=[BackupView.of(entry) for entry in page.backups],
+            backups=[backup_view(entry) for entry in page.backups],
             has_more=page.has_more,
             total_count=page.total_count,
         )
@@ -183,7 +190,7 @@ class SyncController(Controller):
             caller.user_id, position, limit, device_id, token_issued_at=caller.issued_at
         )
         return ChangeList(
-            changes=[ChangeView.of(entry) for entry in page.changes],
+            changes=[change_view(entry) for entry in page.changes],
             next_cursor=str(page.next_cursor),
             has_more=page.has_more,
         )
@@ -238,7 +245,7 @@ class SyncController(Controller):
         both sides as listed, so a resolution that follows applies to them."""
         page = await list_conflicts(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
         return ConflictList(
-            conflicts=[ConflictItem.of(view) for view in page.conflicts],
+            conflicts=[conflict_item(view) for view in page.conflicts],
             total_count=page.total_count,
             has_more=page.has_more,
         )
@@ -253,7 +260,7 @@ class SyncController(Controller):
         """One open conflict, as listed; fetched alone it is shown, so it is confirmed
         against both sides as returned. 404 when unknown, resolved or another user's."""
         view = await get_conflict(caller.user_id, conflict_id, token_issued_at=caller.issued_at)
-        return ConflictItem.of(view)
+        return conflict_item(view)
 
     @post(
         "/conflicts/{conflict_id:uuid}/resolve",
@@ -278,8 +285,8 @@ class SyncController(Controller):
         entry = await resolve_conflict(
             caller.user_id,
             conflict_id,
-            Resolution(data.chosen_version),
-            data.merged(),
+            resolution(data.chosen_version),
+            merged_version(data),
             data.device_id,
             data.remote_revision,
             data.generation,
@@ -287,11 +294,11 @@ class SyncController(Controller):
         )
         return Message(
             success=True,
-            message=f"Conflict resolved with the {data.chosen_version} version",
+            message=f"Conflict resolved with the {data.chosen_version.value} version",
             details={
                 "conflict_id": str(conflict_id),
                 "log_id": str(entry.id),
                 "revision": entry.revision,
-                "chosen_version": data.chosen_version,
+                "chosen_version": data.chosen_version.value,
             },
         )

@@ -10,11 +10,12 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
-from reflective_app.dto.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
+from reflective_app.dto.tags import tag_view
 from reflective_app.injected import Caller, UserId
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.tags import MAX_TAG_PAGE
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
+from reflective_protocol.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
 
 
 class TagController(Controller):
@@ -33,7 +34,7 @@ class TagController(Controller):
         """The user's tags, by name; ``limit`` (1..1000, default 1000) and ``offset`` page
         through them. A user holds at most MAX_TAGS_PER_USER tags (1000 by default)."""
         tags = await list_tags(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
-        return [TagView.of(tag) for tag in tags]
+        return [tag_view(tag) for tag in tags]
 
     @post(
         operation_id="create_tag",
@@ -48,7 +49,7 @@ class TagController(Controller):
         """Create a tag (201), or answer the user's existing tag of the same name (200): names
         compare case- and whitespace-insensitively. 413 beyond the tags a user may hold."""
         tag, created = await create_tag(user_id, data.name, data.color)
-        return Response(TagView.of(tag), status_code=201 if created else 200)
+        return Response(tag_view(tag), status_code=201 if created else 200)
 
     @delete("/cleanup", status_code=200, operation_id="cleanup_tags")
     async def cleanup(
@@ -70,7 +71,7 @@ class TagController(Controller):
     ) -> TagView:
         """Rename and/or recolour a tag; 409 if the new name is taken, 404 if unknown."""
         tag = await update_tag(user_id, tag_id, data.name, data.color, data.used)
-        return TagView.of(tag)
+        return tag_view(tag)
 
     @delete("/{tag_id:uuid}", status_code=204, operation_id="delete_tag")
     async def delete_tag(
