@@ -6,7 +6,6 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import JSONBody, URLEncodedBody
 
 from reflective_app.dto.auth import (
@@ -17,6 +16,7 @@ from reflective_app.dto.auth import (
     TokenResponse,
 )
 from reflective_app.dto.users import UserProfile
+from reflective_app.errors import CodedHTTPException
 from reflective_app.injected import UserId
 from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
@@ -29,6 +29,7 @@ from reflective_domain.use_cases.accounts import (
     SignIn,
     SignOut,
 )
+from reflective_protocol.errors import ErrorCode
 
 REGISTRATION_CLOSED = (
     "Registration is closed on this server; ask its administrator to create your account"
@@ -58,7 +59,7 @@ class AuthController(Controller):
         (REGISTRATION_OPEN=false); 429 with ``Retry-After`` beyond the registrations allowed
         per client address."""
         if not settings.registration_open:
-            raise PermissionDeniedException(detail=REGISTRATION_CLOSED)
+            raise CodedHTTPException(ErrorCode.REGISTRATION_CLOSED, REGISTRATION_CLOSED)
         user = await register(
             Registration(
                 email=data.email,

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from litestar import Controller, Request, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
 from litestar.params import FromPath, HeaderParameter, Parameter, SkipValidation
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
@@ -22,6 +21,7 @@ from reflective_app.dto.live import (
     SessionList,
     SessionView,
 )
+from reflective_app.errors import CodedHTTPException
 from reflective_app.injected import ClockDep, UserId
 from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
 from reflective_app.openapi import BEARER_AUTH
@@ -36,6 +36,7 @@ from reflective_domain.live import (
 from reflective_domain.ports import TokenService
 from reflective_domain.use_cases.accounts import Authorize
 from reflective_domain.use_cases.sessions import EndSession, ListSessions
+from reflective_protocol.errors import ErrorCode
 
 NOT_AUTHENTICATED = "Not authenticated"
 MAX_DEVICE_ID = 256
@@ -132,10 +133,10 @@ class LiveSyncController(Controller):
         try:
             subscription = event_hub.subscribe(user_id)
         except TooManyStreams as exc:
-            raise HTTPException(status_code=429, detail=str(exc)) from None
+            raise CodedHTTPException(ErrorCode.RATE_LIMITED, str(exc)) from None
         except HubClosed as exc:
-            raise HTTPException(
-                status_code=503, detail=str(exc), headers={"Retry-After": "5"}
+            raise CodedHTTPException(
+                ErrorCode.SHUTTING_DOWN, str(exc), headers={"Retry-After": "5"}
             ) from None
         first: list[Change] = []
         try:

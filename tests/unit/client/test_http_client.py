@@ -13,10 +13,12 @@ import pytest
 from reflective_client import calls
 from reflective_client.errors import (
     AlreadyExistsError,
+    ApiError,
     AuthError,
     ConflictError,
     NotFoundError,
     NotSignedIn,
+    RateLimitedError,
     ResyncRequired,
     ServerError,
     StaleResolutionError,
@@ -26,13 +28,14 @@ from reflective_client.errors import (
 )
 from reflective_client.http import AsyncReflectiveClient, ReflectiveClient
 from reflective_client.models import EncryptedEntry, Tokens
+from reflective_protocol.errors import ErrorCode
 
 Handler = Callable[[httpx.Request], httpx.Response]
 UTC = timezone.utc
 
 
-def error(status: int, detail: Any) -> httpx.Response:
-    return httpx.Response(status, json={"detail": detail})
+def error(status: int, detail: Any, code: str) -> httpx.Response:
+    return httpx.Response(status, json={"detail": detail, "code": code})
 
 
 def sync_client(handler: Handler, **kwargs: Any) -> ReflectiveClient:
@@ -70,13 +73,29 @@ def test_login_is_a_form_with_the_email_as_username() -> None:
 @pytest.mark.parametrize(
     ("response", "kind", "message"),
     [
-        (error(401, "Incorrect email or password"), AuthError, "Incorrect email or password"),
-        (error(403, "Sync needs full_sync"), TierError, "Sync needs full_sync"),
-        (error(404, "Backup not found"), NotFoundError, "Backup not found"),
-        (error(409, "Email already registered"), AlreadyExistsError, "Email already registered"),
-        (error(410, "Unknown cursor"), ResyncRequired, "Unknown cursor"),
         (
-            error(422, [{"loc": ["body", "email"], "msg": "bad email", "type": "value_error"}]),
+            error(401, "Incorrect email or password", "not_authenticated"),
+            AuthError,
+            "Incorrect email or password",
+        ),
+        (
+            error(403, "Sync needs full_sync", "forbidden_by_tier"),
+            TierError,
+            "Sync needs full_sync",
+        ),
+        (error(404, "Backup not found", "not_found"), NotFoundError, "Backup not found"),
+        (
+            error(409, "Email already registered", "email_taken"),
+            AlreadyExistsError,
+            "Email already registered",
+        ),
+        (error(410, "Unknown cursor", "resync_required"), ResyncRequired, "Unknown cursor"),
+        (
+            error(
+                422,
+                [{"loc": ["body", "email"], "msg": "bad email", "type": "value_error"}],
+                "validation_failed",
+            ),
             ValidationError,
             "bad email",
         ),
@@ -91,9 +110,46 @@ def test_errors_map_to_exceptions(response: httpx.Response, kind: type, message:
     assert "oops" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("status", "detail", "code", "kind"),
+    [
+        (409, "Email already registered", "email_taken", AlreadyExistsError),
+        (409, "changed meanwhile", "concurrent_update", AlreadyExistsError),
+        (403, "Registration is closed", "registration_closed", ApiError),
+        (403, "Sync needs full_sync", "forbidden_by_tier", TierError),
+        (429, "Too many requests", "rate_limited", RateLimitedError),
+        (503, "busy", "overloaded", ServerError),
+        # Only the code decides: a conflict-shaped detail without its code is no ConflictError.
+        (
+            409,
+            {"message": "m", "conflict_id": "c", "log_id": "e"},
+            "already_exists",
+            AlreadyExistsError,
+        ),
+        (409, {"message": "m", "conflict_id": "c", "log_id": "e"}, None, ApiError),
+        (422, [{"loc": ["body"], "msg": "m", "type": "t"}], "no_such_code_yet", ApiError),
+    ],
+)
+def test_the_code_alone_picks_the_exception(
+    status: int, detail: Any, code: str | None, kind: type[ApiError]
+) -> None:
+    body = {"detail": detail} if code is None else {"detail": detail, "code": code}
+    with (
+        sync_client(lambda r: httpx.Response(status, json=body), retries=0) as api,
+        pytest.raises(ApiError) as caught,
+    ):
+        api.call(calls.register("x@example.com", "password"))
+    assert type(caught.value) is kind
+    known = {c.value for c in ErrorCode}
+    assert caught.value.code == (ErrorCode(code) if code in known else None)
+
+
 def test_validation_error_keeps_the_items() -> None:
     items = [{"loc": ["body", "a"], "msg": "one", "type": "t"}, {"loc": [], "msg": "two"}]
-    with sync_client(lambda r: error(422, items)) as api, pytest.raises(ValidationError) as caught:
+    with (
+        sync_client(lambda r: error(422, items, "validation_failed")) as api,
+        pytest.raises(ValidationError) as caught,
+    ):
         api.register("x@example.com", "password")
     assert str(caught.value) == "one; two" and caught.value.errors == items
 
@@ -104,7 +160,7 @@ def test_conflict_carries_its_ids() -> None:
         "e-1", b"ct", b"i" * 12, b"t" * 16, datetime.now(UTC), datetime.now(UTC), "dev"
     )
     with (
-        sync_client(lambda r: error(409, detail), tokens=Tokens("a")) as api,
+        sync_client(lambda r: error(409, detail, "entry_conflict"), tokens=Tokens("a")) as api,
         pytest.raises(ConflictError) as caught,
     ):
         api.upload_backup(entry, base_revision=3)
@@ -112,7 +168,7 @@ def test_conflict_carries_its_ids() -> None:
 
 
 def test_a_refused_resolution_is_a_stale_resolution_error() -> None:
-    body = {"detail": "This conflict changed", "code": "conflict_changed", "conflict_id": "c-1"}
+    body = {"detail": "This conflict changed", "code": "stale_resolution", "conflict_id": "c-1"}
     with (
         sync_client(lambda r: httpx.Response(409, json=body), tokens=Tokens("a")) as api,
         pytest.raises(StaleResolutionError) as caught,
@@ -170,7 +226,7 @@ async def test_expired_access_token_is_refreshed_once_and_persisted() -> None:
             assert json.loads(request.content) == {"refresh_token": "r1"}
             return httpx.Response(200, json={**TOKENS, "access_token": "a2", "refresh_token": "r2"})
         if request.headers.get("authorization") == "Bearer a1":
-            return error(401, "Token expired")
+            return error(401, "Token expired", "not_authenticated")
         return httpx.Response(200, json={"current_tier": "local_only", "sync_enabled": False})
 
     async with async_client(handler, tokens=Tokens.parse(TOKENS), on_tokens=saved.append) as api:
@@ -188,7 +244,11 @@ def test_a_refused_refresh_signs_out() -> None:
     saved: list[Tokens | None] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return error(401, "Invalid refresh token" if "refresh" in request.url.path else "expired")
+        return error(
+            401,
+            "Invalid refresh token" if "refresh" in request.url.path else "expired",
+            "not_authenticated",
+        )
 
     with sync_client(handler, tokens=Tokens.parse(TOKENS), on_tokens=saved.append) as api:
         with pytest.raises(AuthError):
@@ -204,7 +264,9 @@ def test_idempotent_calls_are_retried_on_network_errors_and_503() -> None:
         if len(attempts) == 1:
             raise httpx.ConnectError("refused", request=request)
         if len(attempts) == 2:
-            return httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "busy"})
+            return httpx.Response(
+                503, headers={"Retry-After": "0"}, json={"detail": "busy", "code": "overloaded"}
+            )
         return httpx.Response(200, json={"status": "ok"})
 
     with sync_client(handler) as api:
