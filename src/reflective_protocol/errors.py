@@ -11,6 +11,8 @@ import msgspec
 
 
 class ErrorCode(str, enum.Enum):
+    """What went wrong, for a program to branch on; each code has one HTTP status."""
+
     # 400
     BAD_REQUEST = "bad_request"
     TIER_CHANGE_REJECTED = "tier_change_rejected"

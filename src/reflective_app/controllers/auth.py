@@ -19,7 +19,7 @@ from reflective_app.dto.users import UserProfile
 from reflective_app.errors import CodedHTTPException
 from reflective_app.injected import UserId
 from reflective_app.limits import rate_limit
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_app.settings import Settings
 from reflective_domain.use_cases.accounts import (
     GetProfile,
@@ -44,6 +44,12 @@ class AuthController(Controller):
         "/register",
         status_code=201,
         operation_id="register",
+        **documented(
+            "Create an account",
+            ErrorCode.EMAIL_TAKEN,
+            ErrorCode.REGISTRATION_CLOSED,
+            ErrorCode.RATE_LIMITED,
+        ),
         guards=[rate_limit("register", per="address")],
     )
     async def register(
@@ -71,7 +77,17 @@ class AuthController(Controller):
         )
         return UserProfile.of(await get_profile(user.id))
 
-    @post("/token", status_code=200, operation_id="login")
+    @post(
+        "/token",
+        status_code=200,
+        operation_id="login",
+        **documented(
+            "Sign in",
+            ErrorCode.NOT_AUTHENTICATED,
+            ErrorCode.ACCOUNT_DISABLED,
+            ErrorCode.RATE_LIMITED,
+        ),
+    )
     async def token(
         self,
         request: Request[Any, Any, Any],
@@ -93,6 +109,9 @@ class AuthController(Controller):
         "/refresh",
         status_code=200,
         operation_id="refresh_token",
+        **documented(
+            "Refresh the access token", ErrorCode.NOT_AUTHENTICATED, ErrorCode.RATE_LIMITED
+        ),
         guards=[rate_limit("refresh", per="address")],
     )
     async def refresh(
@@ -103,7 +122,13 @@ class AuthController(Controller):
         sign-in."""
         return TokenResponse.of(await refresh_session(data.refresh_token))
 
-    @post("/logout", status_code=204, operation_id="logout", security=BEARER_AUTH)
+    @post(
+        "/logout",
+        status_code=204,
+        operation_id="logout",
+        **documented("Sign out"),
+        security=BEARER_AUTH,
+    )
     async def logout(
         self,
         user_id: UserId,

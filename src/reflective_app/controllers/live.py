@@ -24,7 +24,7 @@ from reflective_app.dto.live import (
 from reflective_app.errors import CodedHTTPException
 from reflective_app.injected import ClockDep, UserId
 from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.errors import AuthenticationFailed, ValidationFailed
 from reflective_domain.live import (
     CurrentCursor,
@@ -86,7 +86,11 @@ class LiveSyncController(Controller):
     tags = ["sync"]
 
     @post(
-        "/events/ticket", status_code=201, operation_id="create_event_ticket", security=BEARER_AUTH
+        "/events/ticket",
+        status_code=201,
+        operation_id="create_event_ticket",
+        **documented("Get a ticket to open the event stream"),
+        security=BEARER_AUTH,
     )
     async def ticket(
         self,
@@ -99,7 +103,16 @@ class LiveSyncController(Controller):
         token itself never goes in a URL)."""
         return EventTicketResponse.of(await issue_event_ticket(user_id), clock.now())
 
-    @get("/events", operation_id="sync_events", security=BEARER_AUTH)
+    @get(
+        "/events",
+        operation_id="sync_events",
+        **documented(
+            "Follow changes as they happen (Server-Sent Events)",
+            ErrorCode.RATE_LIMITED,
+            ErrorCode.SHUTTING_DOWN,
+        ),
+        security=BEARER_AUTH,
+    )
     async def events(
         self,
         request: Request[Any, Any, Any],
@@ -152,7 +165,12 @@ class LiveSyncController(Controller):
             background=BackgroundTask(event_hub.unsubscribe, subscription),
         )
 
-    @get("/devices", operation_id="list_devices", security=BEARER_AUTH)
+    @get(
+        "/devices",
+        operation_id="list_devices",
+        **documented("List the devices that synced"),
+        security=BEARER_AUTH,
+    )
     async def devices(
         self, user_id: UserId, list_devices: NamedDependency[ListDevices]
     ) -> DeviceList:
@@ -166,6 +184,7 @@ class LiveSyncController(Controller):
         "/devices/{device_id:str}",
         status_code=204,
         operation_id="forget_device",
+        **documented("Forget a device", ErrorCode.NOT_FOUND),
         security=BEARER_AUTH,
     )
     async def forget(
@@ -187,7 +206,7 @@ class SessionController(Controller):
     tags = ["auth"]
     security = BEARER_AUTH
 
-    @get("/", operation_id="list_sessions")
+    @get("/", operation_id="list_sessions", **documented("List your sessions"))
     async def sessions(
         self,
         request: Request[Any, Any, Any],
@@ -204,7 +223,12 @@ class SessionController(Controller):
             sessions=[SessionView.of(s, current) for s in found], total_count=len(found)
         )
 
-    @delete("/{session_id:uuid}", status_code=204, operation_id="end_session")
+    @delete(
+        "/{session_id:uuid}",
+        status_code=204,
+        operation_id="end_session",
+        **documented("End a session", ErrorCode.NOT_FOUND),
+    )
     async def end(
         self,
         user_id: UserId,
