@@ -160,7 +160,10 @@ async def test_wrong_password_and_unknown_email_get_the_same_401(
     garbage = await client.post("/api/auth/token", data={"username": "@@", "password": "x"})
     for response in (wrong, unknown, garbage):
         assert response.status_code == 401
-        assert response.json() == {"detail": "Incorrect email or password", "code": "not_authenticated"}
+        assert response.json() == {
+            "detail": "Incorrect email or password",
+            "code": "not_authenticated",
+        }
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 

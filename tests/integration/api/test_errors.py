@@ -118,7 +118,10 @@ async def test_an_unreachable_database_is_503(
     finally:
         await engine.dispose()
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service temporarily unavailable", "code": "database_unavailable"}
+    assert response.json() == {
+        "detail": "Service temporarily unavailable",
+        "code": "database_unavailable",
+    }
     assert login.status_code == 503
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "failed"
