@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from litestar import Router
@@ -20,14 +20,21 @@ from litestar.openapi.spec import (
     OAuthFlow,
     OAuthFlows,
     OpenAPI,
+    OpenAPIType,
     Operation,
+    Schema,
     SecurityScheme,
 )
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
 from reflective_app.errors import STATUS
 from reflective_protocol.errors import Error, ErrorCode
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.typing import FieldDefinition
 
 BEARER_SCHEME = "OAuth2PasswordBearer"
 BEARER_AUTH: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
@@ -238,3 +245,23 @@ def error_schemas() -> dict[str, Any]:
     """The shared error components: ``Error`` and what it refers to."""
     _, components = msgspec.json.schema_components([Error], ref_template=_SCHEMAS + "{name}")
     return components
+
+
+# --- field constraints ---------------------------------------------------------------------
+
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+"""Standard, padded base64: what msgspec decodes into ``bytes`` and nothing else."""
+
+
+class Base64Schema(OpenAPISchemaPlugin):
+    """Every ``bytes`` field of a request or answer travels as standard base64 (msgspec's
+    encoding of ``bytes``): documented with its pattern, so that clients and generated tests
+    see the constraint the server applies."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return field_definition.annotation is bytes and bool(field_definition.name)
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        return Schema(type=OpenAPIType.STRING, content_encoding="base64", pattern=BASE64_PATTERN)

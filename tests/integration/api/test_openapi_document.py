@@ -5,13 +5,17 @@ operation has a summary written for people."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from typing import Any
 
+import msgspec
 import pytest
 
 from reflective_app.admission import _EXEMPT
 from reflective_app.errors import STATUS
+from reflective_app.openapi import BASE64_PATTERN
 from reflective_protocol.errors import ErrorCode
 from tests.integration.security.routes import app_openapi_document
 
@@ -108,3 +112,33 @@ def test_no_litestar_error_shape_anywhere() -> None:
     """``{status_code, detail, extra}`` is what Litestar documents by default; the server
     never answers it."""
     assert '"extra"' not in str(DOCUMENT).replace("'", '"')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(base64.b64encode(bytes(range(n))).decode() for n in range(8)),
+        "",
+        "QQ",  # unpadded
+        "QQ=",
+        "QQ==QQ==",
+        "QUJD\n",
+        "QU JD",
+        "QUJ-",  # URL-safe alphabet
+        "QUJ_",
+        "Q===",
+    ],
+)
+def test_the_documented_base64_pattern_is_what_the_server_decodes(text: str) -> None:
+    try:
+        msgspec.json.decode(json.dumps(text), type=bytes)
+        decodes = True
+    except msgspec.ValidationError:
+        decodes = False
+    assert (re.fullmatch(BASE64_PATTERN, text) is not None) == decodes
+
+
+def test_bytes_fields_are_documented_as_base64() -> None:
+    upload = DOCUMENT["components"]["schemas"]["BackupUpload"]["properties"]
+    assert upload["encrypted_content"]["pattern"] == BASE64_PATTERN
+    assert upload["encrypted_content"]["contentEncoding"] == "base64"
