@@ -35,6 +35,7 @@ from litestar.status_codes import (
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_431_REQUEST_HEADER_FIELDS_TOO_LARGE,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -84,6 +85,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION_FAILED: HTTP_422_UNPROCESSABLE_ENTITY,
     ErrorCode.BASE_REVISION_AHEAD: HTTP_422_UNPROCESSABLE_ENTITY,
     ErrorCode.RATE_LIMITED: HTTP_429_TOO_MANY_REQUESTS,
+    ErrorCode.HEADERS_TOO_LARGE: HTTP_431_REQUEST_HEADER_FIELDS_TOO_LARGE,
     ErrorCode.CLIENT_DISCONNECTED: CLIENT_CLOSED_REQUEST,
     ErrorCode.INTERNAL_ERROR: HTTP_500_INTERNAL_SERVER_ERROR,
     ErrorCode.DATABASE_UNAVAILABLE: HTTP_503_SERVICE_UNAVAILABLE,
@@ -122,7 +124,9 @@ class CodedHTTPException(HTTPException):
 
 def error_body(detail: Any, code: ErrorCode, **extra: Any) -> bytes:
     """The JSON of an error answer, for the places that write raw ASGI messages."""
-    return json.dumps({"detail": detail, "code": code.value, **extra}).encode()
+    return json.dumps(
+        {"detail": detail, "code": code.value, **extra}, separators=(",", ":")
+    ).encode()
 
 
 def error_response(

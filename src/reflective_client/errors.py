@@ -124,6 +124,7 @@ _BY_CODE: dict[ErrorCode, type[ApiError]] = {
     ErrorCode.RESYNC_REQUIRED: ResyncRequired,
     ErrorCode.QUOTA_EXCEEDED: PayloadTooLargeError,
     ErrorCode.BODY_TOO_LARGE: PayloadTooLargeError,
+    ErrorCode.HEADERS_TOO_LARGE: BadRequestError,
     ErrorCode.VALIDATION_FAILED: ValidationError,
     ErrorCode.BASE_REVISION_AHEAD: ValidationError,
     ErrorCode.INTERNAL_ERROR: ServerError,

@@ -44,6 +44,8 @@ class ErrorCode(str, enum.Enum):
     # 422
     VALIDATION_FAILED = "validation_failed"
     BASE_REVISION_AHEAD = "base_revision_ahead"  # an upload's base is newer than the entry
+    # 431 (before the app: the HTTP parser refuses the headers)
+    HEADERS_TOO_LARGE = "headers_too_large"
     # 429
     RATE_LIMITED = "rate_limited"
     # 499 (client closed the request)
