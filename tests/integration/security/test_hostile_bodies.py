@@ -420,7 +420,7 @@ async def test_nul_characters_are_refused_not_500(
         method, path, headers=judge.account.headers, **request_kwargs
     )
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert await stored_state(judge.client, judge.account) == before
 
 
