@@ -217,7 +217,7 @@ class Judge:
         if status >= 400:
             assert response.headers["content-type"].startswith("application/json"), text
             answer = response.json()
-            assert isinstance(answer, dict) and set(answer) == {"detail"}, text
+            assert isinstance(answer, dict) and set(answer) == {"detail", "code"}, text
             assert isinstance(answer["detail"], (str, list, dict)), text
             if not self.stores_anyway(response):
                 assert after == self.state, f"a rejected request ({status}) changed stored data"
