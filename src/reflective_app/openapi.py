@@ -123,17 +123,17 @@ def openapi_config(version: str) -> OpenAPIConfig:
 
 _SCHEMAS = "#/components/schemas/"
 _ERROR = {"$ref": f"{_SCHEMAS}Error"}
-_VALIDATION_ERROR = {
-    "allOf": [
-        _ERROR,
-        {
-            "properties": {
-                "detail": {"type": "array", "items": {"$ref": f"{_SCHEMAS}ValidationProblem"}},
-                "code": {"enum": [c.value for c, s in STATUS.items() if s == 422]},
-            }
-        },
-    ]
-}
+_PROBLEMS = {"type": "array", "items": {"$ref": f"{_SCHEMAS}ValidationProblem"}}
+
+
+def _error_schema(status: int, codes: list[ErrorCode]) -> dict[str, Any]:
+    """The shared ``Error``, narrowed to the codes this answer can carry (and for 422 to
+    the problem list)."""
+    narrowed: dict[str, Any] = {"code": {"enum": [c.value for c in codes]}}
+    if status == 422:
+        narrowed["detail"] = _PROBLEMS
+    return {"allOf": [_ERROR, {"properties": narrowed}]}
+
 
 _WHY: dict[int, str] = {
     400: "The request cannot be carried out as sent",
@@ -172,7 +172,7 @@ _EXAMPLES: dict[ErrorCode, Any] = {
 
 def _error_response(status: int, codes: list[ErrorCode]) -> dict[str, Any]:
     """One status's answer: the shared ``Error`` schema, the codes it can carry, examples."""
-    schema = _VALIDATION_ERROR if status == 422 else _ERROR
+    schema = _error_schema(status, codes)
     examples = {
         code.value: {"value": {"detail": _EXAMPLES[code], "code": code.value}}
         for code in codes
