@@ -44,6 +44,7 @@ from reflective_client.store import (
 )
 from reflective_client.uploads import Progress, _silent
 from reflective_client.wire import now
+from reflective_protocol.errors import ErrorCode
 from reflective_protocol.sync import ChangeView, ConflictItem
 
 CHOICES = ("local", "remote", "merged")
@@ -252,7 +253,7 @@ class SyncEngine:
             self._mark_conflict(entry, exc.conflict_id, report)
             return
         except ValidationError as exc:
-            if entry.base_revision is not None and _about_base_revision(exc):
+            if entry.base_revision is not None and exc.code is ErrorCode.BASE_REVISION_AHEAD:
                 # The server's entry restarted below the revision this edit came from (its
                 # cloud copy was deleted by a downgrade and uploaded again since): the base
                 # means nothing there any more; let the server decide by what it sent us.
@@ -471,10 +472,6 @@ class SyncEngine:
             # entry's earlier ones on the server.
             metrics=METRICS_PENDING,
         )
-
-
-def _about_base_revision(error: ValidationError) -> bool:
-    return any("base_revision" in map(str, item.get("loc", [])) for item in error.errors)
 
 
 def _holds(conflict: ConflictItem, entry: LocalEntry) -> bool:

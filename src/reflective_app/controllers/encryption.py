@@ -17,10 +17,11 @@ from reflective_app.dto.encryption import aggregate_response, aggregation_reques
 from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, UserId
 from reflective_app.limits import rate_limit
 from reflective_app.metric_stream import metric_uploads
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.use_cases.metrics import Aggregate, RetractMetrics, UploadMetrics
 from reflective_protocol.common import Message
 from reflective_protocol.encryption import AggregateRequest, AggregateResponse, ContextResponse
+from reflective_protocol.errors import ErrorCode
 
 _STRING = Schema(type=OpenAPIType.STRING)
 _METRICS_UPLOAD_SCHEMA = Schema(
@@ -69,7 +70,11 @@ class EncryptionController(Controller):
     path = "/api/encryption"
     tags = ["encryption"]
 
-    @get("/context", operation_id="get_encryption_context")
+    @get(
+        "/context",
+        operation_id="get_encryption_context",
+        **documented("Read the CKKS encryption parameters"),
+    )
     async def context(
         self, ckks_parameters: ParametersDep, he_aggregator: AggregatorDep
     ) -> ContextResponse:
@@ -81,9 +86,16 @@ class EncryptionController(Controller):
         "/metrics",
         status_code=201,
         operation_id="upload_metrics",
+        **documented(
+            "Upload encrypted metrics",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.QUOTA_EXCEEDED,
+            ErrorCode.RATE_LIMITED,
+            ErrorCode.CONCURRENT_UPDATE,
+            operation=_MetricsUploadOperation,
+        ),
         security=BEARER_AUTH,
         request_max_body_size=None,  # capped by MAX_METRICS_BODY_BYTES in body_chunks
-        operation_class=_MetricsUploadOperation,
         guards=[rate_limit("metrics_upload", per="user")],
     )
     async def upload_metrics(
@@ -123,6 +135,7 @@ class EncryptionController(Controller):
         "/metrics",
         status_code=200,
         operation_id="retract_metrics",
+        **documented("Retract one entry's metrics", ErrorCode.FORBIDDEN_BY_TIER),
         security=BEARER_AUTH,
     )
     async def retract_metrics(
@@ -151,6 +164,12 @@ class EncryptionController(Controller):
         "/aggregate",
         status_code=200,
         operation_id="aggregate_metrics",
+        **documented(
+            "Sum or average a metric, encrypted",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.NOT_FOUND,
+            ErrorCode.RATE_LIMITED,
+        ),
         security=BEARER_AUTH,
         guards=[rate_limit("aggregate", per="user")],
     )

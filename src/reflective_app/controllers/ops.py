@@ -10,6 +10,7 @@ from litestar import Controller, Response, get
 from litestar.openapi import ResponseSpec
 
 from reflective_app.injected import AggregatorDep, DatabaseDep, ParametersDep
+from reflective_app.openapi import documented
 from reflective_app.version import SERVICE_NAME, server_version
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.ports import HeAggregator, StorageError
@@ -23,7 +24,7 @@ class RootController(Controller):
     path = "/"
     tags = ["operations"]
 
-    @get(operation_id="service_info")
+    @get(operation_id="service_info", **documented("Name and version of the service"))
     async def info(self) -> ServiceInfo:
         """The service's name and version."""
         return ServiceInfo(service=SERVICE_NAME, version=server_version())
@@ -33,7 +34,7 @@ class HealthController(Controller):
     path = "/api/health"
     tags = ["operations"]
 
-    @get(operation_id="health")
+    @get(operation_id="health", **documented("Liveness", guarded=False))
     async def live(self) -> Health:
         """Liveness: the process answers."""
         return Health(status="ok")
@@ -41,6 +42,7 @@ class HealthController(Controller):
     @get(
         "/ready",
         operation_id="readiness",
+        **documented("Readiness", guarded=False),
         responses={503: ResponseSpec(Readiness, description="Not ready: a check failed")},
     )
     async def ready(

@@ -22,7 +22,7 @@ from reflective_app.dto.sync import (
     upload,
 )
 from reflective_app.injected import Caller, UserId
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.entries import Outcome
 from reflective_domain.errors import ResyncRequired, ValidationFailed
 from reflective_domain.use_cases.batch import MAX_BATCH, PushBatch
@@ -37,6 +37,7 @@ from reflective_domain.use_cases.sync import (
     PushEntry,
 )
 from reflective_protocol.common import Message
+from reflective_protocol.errors import ErrorCode
 from reflective_protocol.sync import (
     BackupList,
     BackupStored,
@@ -77,6 +78,13 @@ class SyncController(Controller):
         "/backup",
         status_code=201,
         operation_id="upload_backup",
+        **documented(
+            "Upload one encrypted entry",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.ENTRY_CONFLICT,
+            ErrorCode.BASE_REVISION_AHEAD,
+            ErrorCode.QUOTA_EXCEEDED,
+        ),
         opt={ENTRY_BODY: True},  # limit from the settings (body_limits.py)
     )
     async def upload(
@@ -103,6 +111,13 @@ class SyncController(Controller):
         "/batch",
         status_code=200,
         operation_id="upload_batch",
+        **documented(
+            "Upload a batch of encrypted entries",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.BATCH_CONFLICT,
+            ErrorCode.BASE_REVISION_AHEAD,
+            ErrorCode.QUOTA_EXCEEDED,
+        ),
         request_max_body_size=BATCH_BODY_LIMIT,
     )
     async def upload_batch(
@@ -134,7 +149,11 @@ class SyncController(Controller):
         conflicts = sum(1 for r in results if r.conflicted)
         return BatchStored(results=items, stored=len(items) - conflicts, conflicts=conflicts)
 
-    @get("/backups", operation_id="list_backups")
+    @get(
+        "/backups",
+        operation_id="list_backups",
+        **documented("List your encrypted entries", ErrorCode.FORBIDDEN_BY_TIER),
+    )
     async def list_backups(
         self,
         caller: Caller,
@@ -165,7 +184,13 @@ class SyncController(Controller):
             total_count=page.total_count,
         )
 
-    @get("/changes", operation_id="list_changes")
+    @get(
+        "/changes",
+        operation_id="list_changes",
+        **documented(
+            "List changes after a cursor", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.RESYNC_REQUIRED
+        ),
+    )
     async def changes(
         self,
         caller: Caller,
@@ -195,7 +220,12 @@ class SyncController(Controller):
             has_more=page.has_more,
         )
 
-    @delete("/backup/content", status_code=200, operation_id="delete_all_backups")
+    @delete(
+        "/backup/content",
+        status_code=200,
+        operation_id="delete_all_backups",
+        **documented("Delete every entry and conflict"),
+    )
     async def delete_all(
         self, user_id: UserId, delete_all_entries: NamedDependency[DeleteAllEntries]
     ) -> DeletedBackups:
@@ -204,7 +234,12 @@ class SyncController(Controller):
         deleted = await delete_all_entries(user_id)
         return DeletedBackups(message=f"Deleted {deleted} backups", deleted_backups=deleted)
 
-    @delete("/backup/{backup_id:uuid}", status_code=200, operation_id="delete_backup")
+    @delete(
+        "/backup/{backup_id:uuid}",
+        status_code=200,
+        operation_id="delete_backup",
+        **documented("Delete one entry", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.NOT_FOUND),
+    )
     async def delete_one(
         self,
         caller: Caller,
@@ -223,7 +258,12 @@ class SyncController(Controller):
             details={"id": str(entry.id), "revision": entry.revision},
         )
 
-    @delete("/metrics/all", status_code=200, operation_id="delete_all_metrics")
+    @delete(
+        "/metrics/all",
+        status_code=200,
+        operation_id="delete_all_metrics",
+        **documented("Delete every metric"),
+    )
     async def delete_metrics(
         self, user_id: UserId, delete_all_metrics: NamedDependency[DeleteAllMetrics]
     ) -> DeletedMetrics:
@@ -231,7 +271,11 @@ class SyncController(Controller):
         deleted = await delete_all_metrics(user_id)
         return DeletedMetrics(message=f"Deleted {deleted} metrics", deleted_metrics=deleted)
 
-    @get("/conflicts", operation_id="list_conflicts")
+    @get(
+        "/conflicts",
+        operation_id="list_conflicts",
+        **documented("List open conflicts", ErrorCode.FORBIDDEN_BY_TIER),
+    )
     async def conflicts(
         self,
         caller: Caller,
@@ -250,7 +294,11 @@ class SyncController(Controller):
             has_more=page.has_more,
         )
 
-    @get("/conflicts/{conflict_id:uuid}", operation_id="get_conflict")
+    @get(
+        "/conflicts/{conflict_id:uuid}",
+        operation_id="get_conflict",
+        **documented("Read one open conflict", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.NOT_FOUND),
+    )
     async def conflict(
         self,
         caller: Caller,
@@ -266,6 +314,13 @@ class SyncController(Controller):
         "/conflicts/{conflict_id:uuid}/resolve",
         status_code=200,
         operation_id="resolve_conflict",
+        **documented(
+            "Resolve a conflict",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.NOT_FOUND,
+            ErrorCode.STALE_RESOLUTION,
+            ErrorCode.QUOTA_EXCEEDED,
+        ),
         opt={ENTRY_BODY: True},  # limit from the settings (body_limits.py)
     )
     async def resolve(

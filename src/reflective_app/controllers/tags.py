@@ -12,9 +12,10 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from reflective_app.dto.tags import tag_view
 from reflective_app.injected import Caller, UserId
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.tags import MAX_TAG_PAGE
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
+from reflective_protocol.errors import ErrorCode
 from reflective_protocol.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
 
 
@@ -23,7 +24,7 @@ class TagController(Controller):
     tags = ["tags"]
     security = BEARER_AUTH
 
-    @get(operation_id="list_tags")
+    @get(operation_id="list_tags", **documented("List your tags"))
     async def list_tags(
         self,
         caller: Caller,
@@ -38,6 +39,7 @@ class TagController(Controller):
 
     @post(
         operation_id="create_tag",
+        **documented("Create a tag", ErrorCode.QUOTA_EXCEEDED),
         responses={200: ResponseSpec(TagView, description="A tag of that name already existed")},
     )
     async def create_tag(
@@ -51,7 +53,12 @@ class TagController(Controller):
         tag, created = await create_tag(user_id, data.name, data.color)
         return Response(tag_view(tag), status_code=201 if created else 200)
 
-    @delete("/cleanup", status_code=200, operation_id="cleanup_tags")
+    @delete(
+        "/cleanup",
+        status_code=200,
+        operation_id="cleanup_tags",
+        **documented("Delete tags unused for some days"),
+    )
     async def cleanup(
         self, user_id: UserId, cleanup_tags: NamedDependency[CleanupTags], days: FromQuery[int] = 30
     ) -> CleanupResponse:
@@ -61,7 +68,11 @@ class TagController(Controller):
             message=f"Deleted {deleted} tags unused for {days} days", deleted_count=deleted
         )
 
-    @patch("/{tag_id:uuid}", operation_id="update_tag")
+    @patch(
+        "/{tag_id:uuid}",
+        operation_id="update_tag",
+        **documented("Rename or recolour a tag", ErrorCode.NOT_FOUND, ErrorCode.ALREADY_EXISTS),
+    )
     async def update_tag(
         self,
         user_id: UserId,
@@ -73,7 +84,12 @@ class TagController(Controller):
         tag = await update_tag(user_id, tag_id, data.name, data.color, data.used)
         return tag_view(tag)
 
-    @delete("/{tag_id:uuid}", status_code=204, operation_id="delete_tag")
+    @delete(
+        "/{tag_id:uuid}",
+        status_code=204,
+        operation_id="delete_tag",
+        **documented("Delete a tag", ErrorCode.NOT_FOUND),
+    )
     async def delete_tag(
         self, user_id: UserId, tag_id: FromPath[uuid.UUID], delete_tag: NamedDependency[DeleteTag]
     ) -> None:

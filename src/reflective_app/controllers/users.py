@@ -15,7 +15,7 @@ from reflective_app.dto.privacy import domain_tier, privacy_view, revoke_respons
 from reflective_app.dto.users import preferences_view, profile_changes, user_profile
 from reflective_app.injected import Caller, ClockDep, UserId
 from reflective_app.limits import rate_limit
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.use_cases.accounts import (
     DeleteAccount,
     GetPreferences,
@@ -25,6 +25,7 @@ from reflective_domain.use_cases.accounts import (
 )
 from reflective_domain.use_cases.export import ExportPages
 from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
+from reflective_protocol.errors import ErrorCode
 from reflective_protocol.export import ExportDocument
 from reflective_protocol.privacy import PrivacyView, RevokeResponse, UpdatePrivacyRequest
 from reflective_protocol.users import (
@@ -41,13 +42,21 @@ class UserController(Controller):
     tags = ["users"]
     security = BEARER_AUTH
 
-    @get(operation_id="get_me")
+    @get(operation_id="get_me", **documented("Read your profile"))
     async def get_me(self, caller: Caller, get_profile: NamedDependency[GetProfile]) -> UserProfile:
         """The user's profile. ``total_words_written`` is always 0: the server cannot read
         entries."""
         return user_profile(await get_profile(caller.user_id, token_issued_at=caller.issued_at))
 
-    @put(operation_id="update_me")
+    @put(
+        operation_id="update_me",
+        **documented(
+            "Change your profile, email or password",
+            ErrorCode.EMAIL_TAKEN,
+            ErrorCode.CONCURRENT_UPDATE,
+            ErrorCode.RATE_LIMITED,
+        ),
+    )
     async def update_me(
         self,
         request: Request[Any, Any, Any],
@@ -63,7 +72,11 @@ class UserController(Controller):
         address = request.client.host if request.client else None
         return user_profile(await update_profile(user_id, profile_changes(data), address))
 
-    @delete(status_code=204, operation_id="delete_me")
+    @delete(
+        status_code=204,
+        operation_id="delete_me",
+        **documented("Delete your account", ErrorCode.RATE_LIMITED),
+    )
     async def delete_me(
         self,
         request: Request[Any, Any, Any],
@@ -77,14 +90,22 @@ class UserController(Controller):
         address = request.client.host if request.client else None
         await delete_account(user_id, data.password, address)
 
-    @get("/preferences", operation_id="get_preferences")
+    @get(
+        "/preferences",
+        operation_id="get_preferences",
+        **documented("Read your writing preferences"),
+    )
     async def get_preferences(
         self, user_id: UserId, get_preferences: NamedDependency[GetPreferences]
     ) -> PreferencesView:
         """The user's writing preferences."""
         return preferences_view(await get_preferences(user_id))
 
-    @put("/preferences", operation_id="update_preferences")
+    @put(
+        "/preferences",
+        operation_id="update_preferences",
+        **documented("Change your writing preferences", ErrorCode.CONCURRENT_UPDATE),
+    )
     async def update_preferences(
         self,
         user_id: UserId,
@@ -95,14 +116,20 @@ class UserController(Controller):
         ``HH:MM``, a daily word goal outside 1..100000."""
         return preferences_view(await update_preferences(user_id, **data.changes()))
 
-    @get("/privacy", operation_id="get_privacy")
+    @get("/privacy", operation_id="get_privacy", **documented("Read your privacy tier"))
     async def get_privacy(
         self, user_id: UserId, get_privacy: NamedDependency[GetPrivacy]
     ) -> PrivacyView:
         """The privacy tier and the features it offers."""
         return privacy_view(await get_privacy(user_id))
 
-    @put("/privacy", operation_id="update_privacy")
+    @put(
+        "/privacy",
+        operation_id="update_privacy",
+        **documented(
+            "Change your privacy tier", ErrorCode.TIER_CHANGE_REJECTED, ErrorCode.CONCURRENT_UPDATE
+        ),
+    )
     async def update_privacy(
         self,
         user_id: UserId,
@@ -117,7 +144,12 @@ class UserController(Controller):
         )
         return privacy_view(changed.state)
 
-    @delete("/privacy/revoke", status_code=200, operation_id="revoke_privacy")
+    @delete(
+        "/privacy/revoke",
+        status_code=200,
+        operation_id="revoke_privacy",
+        **documented("Go back to local_only, deleting all cloud data"),
+    )
     async def revoke(
         self, user_id: UserId, revoke_sync: NamedDependency[RevokeSync]
     ) -> RevokeResponse:
@@ -127,6 +159,7 @@ class UserController(Controller):
     @get(
         "/export",
         operation_id="export_data",
+        **documented("Export all your cloud data", ErrorCode.RATE_LIMITED),
         guards=[rate_limit("export", per="user")],
         responses={
             200: ResponseSpec(

@@ -97,7 +97,7 @@ async def test_unexpected_errors_are_a_bare_500(
     with api_container.get_privacy.override(providers.Object(Broken())):
         response = await client.get("/api/users/me/privacy", headers=user.headers)
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal server error"}
+    assert response.json() == {"detail": "Internal server error", "code": "internal_error"}
     assert "sentinel-7f3a" not in caplog.text
     assert any("unhandled_error" in r.getMessage() for r in caplog.records)
 
@@ -118,7 +118,10 @@ async def test_an_unreachable_database_is_503(
     finally:
         await engine.dispose()
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service temporarily unavailable"}
+    assert response.json() == {
+        "detail": "Service temporarily unavailable",
+        "code": "database_unavailable",
+    }
     assert login.status_code == 503
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "failed"

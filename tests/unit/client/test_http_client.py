@@ -13,10 +13,12 @@ import pytest
 
 from reflective_client.errors import (
     AlreadyExistsError,
+    ApiError,
     AuthError,
     ConflictError,
     NotFoundError,
     NotSignedIn,
+    RateLimitedError,
     ResyncRequired,
     ServerError,
     StaleResolutionError,
@@ -26,6 +28,7 @@ from reflective_client.errors import (
 )
 from reflective_client.http import AsyncReflectiveClient
 from reflective_client.models import EncryptedEntry, Tokens
+from reflective_protocol.errors import ErrorCode
 from reflective_protocol.privacy import FeaturesView, PrivacyView, Tier
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -34,8 +37,8 @@ ENTRY_ID = "6f1c8a52-2d0c-4a57-9b6e-5a4f0d3c2b1a"
 CONFLICT_ID = "0b7e4d7e-3f1a-4c36-8a55-7f2c9e1d4b60"
 
 
-def error(status: int, detail: Any) -> httpx.Response:
-    return httpx.Response(status, json={"detail": detail})
+def error(status: int, detail: Any, code: str) -> httpx.Response:
+    return httpx.Response(status, json={"detail": detail, "code": code})
 
 
 def client(handler: Handler, **kwargs: Any) -> AsyncReflectiveClient:
@@ -73,13 +76,29 @@ async def test_login_is_a_form_with_the_email_as_username() -> None:
 @pytest.mark.parametrize(
     ("response", "kind", "message"),
     [
-        (error(401, "Incorrect email or password"), AuthError, "Incorrect email or password"),
-        (error(403, "Sync needs full_sync"), TierError, "Sync needs full_sync"),
-        (error(404, "Backup not found"), NotFoundError, "Backup not found"),
-        (error(409, "Email already registered"), AlreadyExistsError, "Email already registered"),
-        (error(410, "Unknown cursor"), ResyncRequired, "Unknown cursor"),
         (
-            error(422, [{"loc": ["body", "email"], "msg": "bad email", "type": "value_error"}]),
+            error(401, "Incorrect email or password", "not_authenticated"),
+            AuthError,
+            "Incorrect email or password",
+        ),
+        (
+            error(403, "Sync needs full_sync", "forbidden_by_tier"),
+            TierError,
+            "Sync needs full_sync",
+        ),
+        (error(404, "Backup not found", "not_found"), NotFoundError, "Backup not found"),
+        (
+            error(409, "Email already registered", "email_taken"),
+            AlreadyExistsError,
+            "Email already registered",
+        ),
+        (error(410, "Unknown cursor", "resync_required"), ResyncRequired, "Unknown cursor"),
+        (
+            error(
+                422,
+                [{"loc": ["body", "email"], "msg": "bad email", "type": "value_error"}],
+                "validation_failed",
+            ),
             ValidationError,
             "bad email",
         ),
@@ -95,9 +114,41 @@ async def test_errors_map_to_exceptions(response: httpx.Response, kind: type, me
     assert "oops" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("status", "detail", "code", "kind"),
+    [
+        (409, "Email already registered", "email_taken", AlreadyExistsError),
+        (409, "changed meanwhile", "concurrent_update", AlreadyExistsError),
+        (403, "Registration is closed", "registration_closed", ApiError),
+        (403, "Sync needs full_sync", "forbidden_by_tier", TierError),
+        (429, "Too many requests", "rate_limited", RateLimitedError),
+        (503, "busy", "overloaded", ServerError),
+        # Only the code decides: a conflict-shaped detail without its code is no ConflictError.
+        (
+            409,
+            {"message": "m", "conflict_id": "c", "log_id": "e"},
+            "already_exists",
+            AlreadyExistsError,
+        ),
+        (409, {"message": "m", "conflict_id": "c", "log_id": "e"}, None, ApiError),
+        (422, [{"loc": ["body"], "msg": "m", "type": "t"}], "no_such_code_yet", ApiError),
+    ],
+)
+async def test_the_code_alone_picks_the_exception(
+    status: int, detail: Any, code: str | None, kind: type[ApiError]
+) -> None:
+    body = {"detail": detail} if code is None else {"detail": detail, "code": code}
+    async with client(lambda r: httpx.Response(status, json=body), retries=0) as api:
+        with pytest.raises(ApiError) as caught:
+            await api.register("x@example.com", "password")
+    assert type(caught.value) is kind
+    known = {c.value for c in ErrorCode}
+    assert caught.value.code == (ErrorCode(code) if code in known else None)
+
+
 async def test_validation_error_keeps_the_items() -> None:
     items = [{"loc": ["body", "a"], "msg": "one", "type": "t"}, {"loc": [], "msg": "two"}]
-    async with client(lambda r: error(422, items)) as api:
+    async with client(lambda r: error(422, items, "validation_failed")) as api:
         with pytest.raises(ValidationError) as caught:
             await api.register("x@example.com", "password")
     assert str(caught.value) == "one; two" and caught.value.errors == items
@@ -110,14 +161,14 @@ def entry(moment: datetime | None = None) -> EncryptedEntry:
 
 async def test_conflict_carries_its_ids() -> None:
     detail = {"message": "Conflict detected", "conflict_id": "c-1", "log_id": "e-1"}
-    async with client(lambda r: error(409, detail), tokens=Tokens("a")) as api:
+    async with client(lambda r: error(409, detail, "entry_conflict"), tokens=Tokens("a")) as api:
         with pytest.raises(ConflictError) as caught:
             await api.upload_backup(entry(), base_revision=3)
     assert (caught.value.conflict_id, caught.value.log_id) == ("c-1", "e-1")
 
 
 async def test_a_refused_resolution_is_a_stale_resolution_error() -> None:
-    body = {"detail": "This conflict changed", "code": "conflict_changed", "conflict_id": "c-1"}
+    body = {"detail": "This conflict changed", "code": "stale_resolution", "conflict_id": "c-1"}
     async with client(lambda r: httpx.Response(409, json=body), tokens=Tokens("a")) as api:
         with pytest.raises(StaleResolutionError) as caught:
             await api.resolve_conflict(CONFLICT_ID, "remote")
@@ -173,7 +224,7 @@ async def test_expired_access_token_is_refreshed_once_and_persisted() -> None:
             assert json.loads(request.content) == {"refresh_token": "r1"}
             return httpx.Response(200, json={**TOKENS, "access_token": "a2", "refresh_token": "r2"})
         if request.headers.get("authorization") == "Bearer a1":
-            return error(401, "Token expired")
+            return error(401, "Token expired", "not_authenticated")
         return httpx.Response(200, json=PRIVACY)
 
     async with client(handler, tokens=Tokens("a1", "r1"), on_tokens=saved.append) as api:
@@ -191,7 +242,11 @@ async def test_a_refused_refresh_signs_out() -> None:
     saved: list[Tokens | None] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return error(401, "Invalid refresh token" if "refresh" in request.url.path else "expired")
+        return error(
+            401,
+            "Invalid refresh token" if "refresh" in request.url.path else "expired",
+            "not_authenticated",
+        )
 
     async with client(handler, tokens=Tokens("a1", "r1"), on_tokens=saved.append) as api:
         with pytest.raises(AuthError):
@@ -207,7 +262,9 @@ async def test_idempotent_calls_are_retried_on_network_errors_and_503() -> None:
         if len(attempts) == 1:
             raise httpx.ConnectError("refused", request=request)
         if len(attempts) == 2:
-            return httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "busy"})
+            return httpx.Response(
+                503, headers={"Retry-After": "0"}, json={"detail": "busy", "code": "overloaded"}
+            )
         return httpx.Response(200, json={"status": "ok"})
 
     async with client(handler) as api:
