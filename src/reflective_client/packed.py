@@ -26,9 +26,9 @@ from reflective_client.analysis import SENTIMENT, WORD_COUNT
 from reflective_client.crypto.keys import UserKeys
 from reflective_client.errors import ApiError, NotFoundError, ServerError, TransportError
 from reflective_client.http import AsyncReflectiveClient
-from reflective_client.models import PackedUpload
 from reflective_client.store import CONFLICT, Contribution, LocalStore
 from reflective_domain.packed import COUNT_OFFSET, SLOTS_USED, days_in, slot_of
+from reflective_protocol.encryption import PackedItem
 
 Progress = Callable[[str, int, int], None]
 
@@ -170,7 +170,7 @@ class PackedUploader:
         pending = self.store.packed_pending()
         if not pending:
             return 0
-        uploads = [PackedUpload(kind, year, ciphertext) for kind, year, ciphertext in pending]
+        uploads = [PackedItem(kind, year, ciphertext) for kind, year, ciphertext in pending]
         try:
             added = await self.api.upload_packed(uploads)
         except (TransportError, ServerError):

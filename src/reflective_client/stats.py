@@ -11,6 +11,7 @@ from reflective_client.errors import NotFoundError
 from reflective_client.http import AsyncReflectiveClient
 from reflective_client.packed import PackedYears
 from reflective_client.wire import UTC
+from reflective_protocol.encryption import Operation
 
 _DAY_END = time(23, 59, 59, 999999)
 
@@ -60,7 +61,7 @@ class StatsReader:
     async def _decrypted(
         self,
         metric_type: str,
-        operation: str,
+        operation: Operation,
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> tuple[int, float] | None:
@@ -68,7 +69,7 @@ class StatsReader:
             result = await self.api.aggregate(metric_type, operation, start, end)
         except NotFoundError:
             return None  # nothing in range
-        return result.count, self.ckks.decrypt(result.ciphertext)  # type: ignore[attr-defined]
+        return result.count, self.ckks.decrypt(result.encrypted_result)  # type: ignore[attr-defined]
 
     async def summary(self, metric_type: str) -> Summary | None:
         """Sum and average over everything stored."""
@@ -109,7 +110,7 @@ class PackedStatsReader(StatsReader):
     async def _decrypted(
         self,
         metric_type: str,
-        operation: str,
+        operation: Operation,
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> tuple[int, float] | None:
