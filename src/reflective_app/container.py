@@ -68,6 +68,7 @@ from reflective_domain.use_cases.metrics import (
     RollupBook,
     UploadMetrics,
 )
+from reflective_domain.use_cases.packed_metrics import ReadPackedMetrics, UploadPackedMetrics
 from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
 from reflective_domain.use_cases.sessions import EndSession, ListSessions
 from reflective_domain.use_cases.sync import (
@@ -211,6 +212,10 @@ class Container(containers.DeclarativeContainer):
     delete_all_metrics = providers.Factory(DeleteAllMetrics, uow_factory)
     rollup_book = providers.Singleton(RollupBook, he_aggregator)
     retract_metrics = providers.Factory(RetractMetrics, uow_factory, he_aggregator)
+    upload_packed_metrics = providers.Factory(
+        UploadPackedMetrics, uow_factory, ciphertext_validator, he_aggregator, metric_limits
+    )
+    read_packed_metrics = providers.Factory(ReadPackedMetrics, uow_factory)
 
     # Entry sync and conflicts
     push_entry = providers.Factory(PushEntry, uow_factory, clock, ids, entry_limits)

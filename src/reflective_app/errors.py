@@ -217,7 +217,7 @@ def _invalid_ciphertext(request: Request[Any, Any, Any], exc: InvalidCiphertext)
     loc: list[str | int] = (
         ["body", "he_public_key"]
         if exc.index is None
-        else ["body", "metrics", exc.index, "encrypted_value"]
+        else ["body", exc.where[0], exc.index, exc.where[1]]
     )
     return _validation([_error_item(loc, exc.message, "invalid_ciphertext")])
 

@@ -452,8 +452,9 @@ def resolve(ctx: Context, conflict_id: str, choice: str, file: TextIO | None) ->
 def stats(ctx: Context, weeks: int, rebuild: bool) -> None:
     """Word counts and mood: computed by the server on ciphertexts, decrypted here.
 
-    Edits re-upload an entry's metrics (the server replaces the old ones) and deletions
-    retract them; `--rebuild` starts over from every entry's current metrics."""
+    Edits and deletions change the sums without a rebuild (packed: a delta for the day;
+    single: the server replaces or retracts the entry's metrics); `--rebuild` repairs them
+    from every entry's current metrics."""
 
     async def action(device: Device, profile: Profile) -> None:
         if rebuild:
@@ -462,6 +463,21 @@ def stats(ctx: Context, weeks: int, rebuild: bool) -> None:
             ctx.out().print(f"Rebuilt: {count} encrypted metrics uploaded.")
         for table in render.stats_tables(await device.stats(weeks)):
             ctx.out().print(table)
+
+    _run(ctx, action)
+
+
+@client.command("metrics-format")
+@click.argument("value", type=click.Choice(["packed", "single"]), required=False)
+@pass_context
+def metrics_format(ctx: Context, value: str | None) -> None:
+    """Show or set how this device uploads metrics: `packed` (the default, a UTC year of a
+    metric type per ciphertext) or `single` (a value per ciphertext, as the web client)."""
+
+    async def action(device: Device, profile: Profile) -> None:
+        if value is not None:
+            device.set_metrics_format(value)
+        ctx.out().print(f"Metrics format: {device.metrics_format}.")
 
     _run(ctx, action)
 

@@ -150,20 +150,19 @@ class Demo:
             "The server adds CKKS ciphertexts (word counts and VADER sentiment, measured on the "
             "devices); only a device holding the secret key can read the result.",
         )
-        words = await laptop.api.aggregate("word_count", "sum")
-        result = words.encrypted_result
+        years = await laptop.api.packed_years("word_count")
         self.console.print(
-            f"server's answer: a {len(result):,}-byte ciphertext over {words.count} "
-            f"metrics, base64 {base64.b64encode(result)[:32].decode()}…"
+            f"server's answer: {len(years)} packed year(s) of word counts, "
+            f"{sum(len(y.ciphertext) for y in years):,} bytes of ciphertext in all, "
+            f"{sum(y.uploads for y in years)} upload(s) added slot-wise; base64 "
+            f"{base64.b64encode(years[0].ciphertext)[:32].decode()}…"
         )
         for table in render.stats_tables(await phone.stats(weeks=3)):
             self.console.print(table)
         self.console.print(
-            "Metrics are uploaded once per entry, when first synced (the API cannot retract "
-            "one), so the edit and the deletion do not show yet. A rebuild replaces them:"
+            "The edit, the merge and the deletion already show: each device uploaded the "
+            "difference for the day it changed, and the server never saw which day."
         )
-        await phone.rebuild_metrics()
-        self.console.print(render.stats_tables(await phone.stats(weeks=3))[0])
 
         self.step("8. What the server could read")
         await self.audit_log()

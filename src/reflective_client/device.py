@@ -24,6 +24,7 @@ from reflective_client.errors import (
     DecryptionError,
     KeysMissing,
     NotFoundError,
+    ReflectiveError,
     TierError,
     TransportError,
 )
@@ -31,7 +32,8 @@ from reflective_client.files import write_private
 from reflective_client.http import AsyncReflectiveClient
 from reflective_client.keystore import KeyStore
 from reflective_client.models import context_parameters
-from reflective_client.stats import Stats, StatsReader
+from reflective_client.packed import PackedUploader, PackedYears
+from reflective_client.stats import PackedStatsReader, Stats, StatsReader
 from reflective_client.store import (
     CLEAN,
     CONFLICT,
@@ -87,6 +89,10 @@ class PrivateTag:
     name: str | None
     color: str
     private: bool
+
+
+PACKED, SINGLE = "packed", "single"
+METRICS_FORMATS = (PACKED, SINGLE)
 
 
 @dataclass
@@ -234,6 +240,8 @@ class Device:
     def _forget_metrics(self) -> None:
         """The server's metrics are gone: this device's entries must be measured again."""
         self.store.clear_outbox()
+        self.store.clear_packed(ledger=True)
+        self.store.set_meta("packed_pending_ledger", None)
         self.store.update_all("metrics = ?", "origin = 'local'", (METRICS_PENDING,))
         self.store.set_meta("metrics_epoch", None)
 
@@ -349,9 +357,12 @@ class Device:
                 with self.store.transaction():
                     self._forget_metrics()
                     self.store.set_meta("metrics_epoch", epoch)
-            uploader = MetricUploader(self.api, self.store, self.keys)
-            uploader.queue(progress)
-            uploaded = await uploader.flush(progress)
+            if self.metrics_format == PACKED:
+                uploaded = await PackedUploader(self.api, self.store, self.keys).flush(progress)
+            else:
+                uploader = MetricUploader(self.api, self.store, self.keys)
+                uploader.queue(progress)
+                uploaded = await uploader.flush(progress)
             await self._send_retractions()
         return DeviceSyncReport(tier, entries, uploaded)
 
@@ -404,6 +415,8 @@ class Device:
                 403,
             )
         await self.engine().sync()
+        if self.metrics_format == PACKED:
+            return await self._rebuild_packed(progress)
         await self.api.delete_all_metrics()
         with self.store.transaction():
             self.store.clear_outbox()
@@ -411,6 +424,18 @@ class Device:
         uploader = MetricUploader(self.api, self.store, self.keys)
         uploader.queue(progress, any_origin=True)
         return await uploader.flush(progress)
+
+    async def _rebuild_packed(self, progress: Progress) -> int:
+        """Packed years repaired in place: what the server holds is decrypted and the
+        difference to every live entry's metrics is uploaded as one correction (other
+        devices' ledgers stay valid: their shares are untouched). Returns how many packed
+        ciphertexts were added."""
+        if self.store.with_state(CONFLICT):
+            raise ReflectiveError("resolve the open conflicts before rebuilding metrics")
+        uploader = PackedUploader(self.api, self.store, self.keys)
+        await uploader.flush(progress)  # this device's own changes first
+        years = PackedYears(self.api, self.keys.ckks)
+        return await uploader.correct(years, progress)
 
     async def conflicts(self) -> list[ConflictView]:
         views = []
@@ -450,8 +475,29 @@ class Device:
     # --- statistics -------------------------------------------------------------------------
 
     async def stats(self, weeks: int = 6, today: date | None = None) -> Stats:
-        """Overall sums and averages, and the last ``weeks`` weeks up to ``today`` (UTC)."""
-        return await StatsReader(self.api, self.keys.ckks).read(weeks, today)
+        """Overall sums and averages, and the last ``weeks`` weeks up to ``today`` (UTC),
+        from the metrics of this device's format."""
+        reader = PackedStatsReader if self.metrics_format == PACKED else StatsReader
+        return await reader(self.api, self.keys.ckks).read(weeks, today)
+
+    @property
+    def metrics_format(self) -> str:
+        """``packed`` (the default: a year per ciphertext) or ``single`` (a value per
+        ciphertext, the web client's format)."""
+        return self.store.get_meta("metrics_format") or PACKED
+
+    def set_metrics_format(self, value: str) -> None:
+        """Switch formats. Stats read the new format's metrics, which the next sync brings
+        up to date from this device's entries; the other format's stay on the server until
+        deleted. The packed ledger is kept, so switching back sends only what changed;
+        single values are uploaded again, replacing the server's by entry (``log_id``)."""
+        if value not in METRICS_FORMATS:
+            raise ValueError(f"metrics format must be one of {', '.join(METRICS_FORMATS)}")
+        with self.store.transaction():
+            if value == SINGLE and self.metrics_format != SINGLE:
+                self.store.clear_outbox()
+                self.store.update_all("metrics = ?", "origin = 'local'", (METRICS_PENDING,))
+            self.store.set_meta("metrics_format", value)
 
     # --- tags -------------------------------------------------------------------------------
 

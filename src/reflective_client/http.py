@@ -19,7 +19,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -42,6 +42,10 @@ from reflective_protocol.encryption import (
     MetricItem,
     MetricsUpload,
     Operation,
+    PackedAggregateResponse,
+    PackedItem,
+    PackedUploadRequest,
+    PackedWindowView,
     TimeRangeView,
 )
 from reflective_protocol.export import ExportDocument
@@ -440,6 +444,41 @@ class AsyncReflectiveClient:
                 idempotent=True,
             )
         )
+
+    async def upload_packed(self, items: Sequence[PackedItem]) -> int:
+        """How many were new. Idempotent: the server recognises a resent item (same type,
+        year and bytes) and does not add it twice, so retries are safe."""
+        body = PackedUploadRequest(list(items))
+        return await self.call(
+            Call(
+                "POST",
+                "/api/encryption/packed-metrics",
+                _count("new"),
+                body,
+                timeout=METRICS_TIMEOUT,
+                idempotent=True,
+            )
+        )
+
+    async def packed_years(
+        self, metric_type: str, start: date | None = None, end: date | None = None
+    ) -> list[PackedWindowView]:
+        """The stored packed years of one type meeting [start, end]; 404 when there are none."""
+        params = _params(
+            metric_type=metric_type,
+            start=None if start is None else start.isoformat(),
+            end=None if end is None else end.isoformat(),
+        )
+        answer = await self.call(
+            Call(
+                "GET",
+                "/api/encryption/packed-aggregate",
+                _decode(PackedAggregateResponse),
+                params=params,
+                idempotent=True,
+            )
+        )
+        return answer.windows
 
     # --- sync -------------------------------------------------------------------------
 

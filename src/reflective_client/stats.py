@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from reflective_client.analysis import SENTIMENT, WORD_COUNT
 from reflective_client.errors import NotFoundError
 from reflective_client.http import AsyncReflectiveClient
+from reflective_client.packed import PackedYears
 from reflective_client.wire import UTC
 from reflective_protocol.encryption import Operation
 
@@ -71,6 +72,7 @@ class StatsReader:
         return result.count, self.ckks.decrypt(result.encrypted_result)  # type: ignore[attr-defined]
 
     async def summary(self, metric_type: str) -> Summary | None:
+        """Sum and average over everything stored."""
         total = await self._decrypted(metric_type, "sum")
         average = await self._decrypted(metric_type, "average")
         if total is None or average is None:
@@ -95,3 +97,27 @@ class StatsReader:
             await self.summary(SENTIMENT),
             [await self.week(start) for start in week_starts(weeks, today)],
         )
+
+
+class PackedStatsReader(StatsReader):
+    """The same statistics from the packed years: each year is fetched and decrypted once,
+    and ranges are summed here, so the server learns no range."""
+
+    def __init__(self, api: AsyncReflectiveClient, ckks: object) -> None:
+        super().__init__(api, ckks)
+        self.years = PackedYears(api, ckks)
+
+    async def _decrypted(
+        self,
+        metric_type: str,
+        operation: Operation,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> tuple[int, float] | None:
+        first = date.min if start is None else start.astimezone(UTC).date()
+        last = date.max if end is None else end.astimezone(UTC).date()
+        found = await self.years.total(metric_type, first, last)
+        if found.count <= 0:
+            return None
+        value = found.total if operation == "sum" else found.total / found.count
+        return found.count, value

@@ -14,7 +14,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,18 @@ CREATE TABLE IF NOT EXISTS resolutions (
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, device_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tag_names (idx TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS packed_ledger (
+    entry_id TEXT PRIMARY KEY,
+    day TEXT NOT NULL,
+    word_count REAL NOT NULL,
+    sentiment REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS packed_pending (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    metric_type TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    ciphertext BLOB NOT NULL
+);
 """
 
 
@@ -127,6 +139,15 @@ class Shadow:
     id: str
     revision: int
     entry: EncryptedEntry | None  # None: a tombstone
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one entry adds to the packed years: its UTC day, word count and sentiment."""
+
+    day: date
+    word_count: float
+    sentiment: float
 
 
 @dataclass(frozen=True)
@@ -462,3 +483,47 @@ class LocalStore:
     def tag_name(self, index: str) -> str | None:
         row = self._db.execute("SELECT name FROM tag_names WHERE idx = ?", (index,)).fetchone()
         return None if row is None else str(row[0])
+
+    # --- packed metrics ----------------------------------------------------------------------
+
+    def packed_ledger(self) -> dict[str, Contribution]:
+        """What the server's packed years hold of this device's entries."""
+        rows = self._db.execute("SELECT entry_id, day, word_count, sentiment FROM packed_ledger")
+        return {
+            str(r[0]): Contribution(date.fromisoformat(r[1]), float(r[2]), float(r[3]))
+            for r in rows
+        }
+
+    def update_packed_ledger(self, changes: dict[str, Contribution | None]) -> None:
+        for entry_id, contribution in changes.items():
+            if contribution is None:
+                self._db.execute("DELETE FROM packed_ledger WHERE entry_id = ?", (entry_id,))
+            else:
+                self._db.execute(
+                    "INSERT INTO packed_ledger(entry_id, day, word_count, sentiment) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT(entry_id) DO UPDATE SET day = excluded.day, "
+                    "word_count = excluded.word_count, sentiment = excluded.sentiment",
+                    (
+                        entry_id,
+                        contribution.day.isoformat(),
+                        contribution.word_count,
+                        contribution.sentiment,
+                    ),
+                )
+
+    def packed_pending(self) -> list[tuple[str, int, bytes]]:
+        """The packed upload sent (or about to be) whose answer has not been seen."""
+        rows = self._db.execute(
+            "SELECT metric_type, year, ciphertext FROM packed_pending ORDER BY id"
+        )
+        return [(str(r[0]), int(r[1]), bytes(r[2])) for r in rows]
+
+    def put_packed_pending(self, items: Sequence[tuple[str, int, bytes]]) -> None:
+        self._db.executemany(
+            "INSERT INTO packed_pending(metric_type, year, ciphertext) VALUES (?, ?, ?)", items
+        )
+
+    def clear_packed(self, *, ledger: bool) -> None:
+        self._db.execute("DELETE FROM packed_pending")
+        if ledger:
+            self._db.execute("DELETE FROM packed_ledger")

@@ -127,13 +127,20 @@ class LimitExceeded(DomainError):
 
 
 class InvalidCiphertext(DomainError):
-    """A ciphertext or key failed validation; ``index`` names which of a batch (422)."""
+    """A ciphertext or key failed validation; ``index`` names which of a batch (422), and
+    ``where`` the batch's list and the item's ciphertext field."""
 
     code = "validation_failed"
 
-    def __init__(self, message: str, index: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        index: int | None = None,
+        where: tuple[str, str] = ("metrics", "encrypted_value"),
+    ) -> None:
         super().__init__(message)
         self.index = index
+        self.where = where
 
 
 class ConcurrentUpdate(DomainError):

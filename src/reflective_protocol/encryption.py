@@ -76,3 +76,41 @@ class AggregateResponse(msgspec.Struct):
 
     def __repr__(self) -> str:
         return f"AggregateResponse({self.metric_type!r}, count={self.count})"
+
+
+class PackedItem(msgspec.Struct):
+    """One packed delta: a SEAL-native ``Ciphertext`` (base64) carrying a UTC calendar year
+    of one metric type, slot d = the change of day d's sum, slot 366 + d = the change of its
+    entry count."""
+
+    metric_type: str
+    year: int
+    ciphertext: Base64
+
+    def __repr__(self) -> str:
+        return f"PackedItem({self.metric_type!r}, {self.year}, <{len(self.ciphertext)} bytes>)"
+
+
+class PackedUploadRequest(msgspec.Struct):
+    """The body of ``POST /api/encryption/packed-metrics``."""
+
+    packed: list[PackedItem]
+
+
+class PackedWindowView(msgspec.Struct):
+    """The encrypted slot-wise sum of every delta uploaded for one year."""
+
+    year: int
+    uploads: int
+    ciphertext: Base64
+
+    def __repr__(self) -> str:
+        return f"PackedWindowView({self.year}, uploads={self.uploads})"
+
+
+class PackedAggregateResponse(msgspec.Struct):
+    metric_type: str
+    windows: list[PackedWindowView]
+
+    def __repr__(self) -> str:
+        return f"PackedAggregateResponse({self.metric_type!r}, {len(self.windows)} windows)"

@@ -43,6 +43,15 @@ class ExportedMetric(msgspec.Struct):
     encrypted_value: Base64
 
 
+class ExportedPackedYear(msgspec.Struct):
+    """One packed year: the encrypted slot-wise sum of its uploads."""
+
+    metric_type: str
+    year: int
+    uploads: int
+    ciphertext: Base64
+
+
 class ExportDocument(msgspec.Struct):
     exported_at: UtcDatetime
     account: ExportedAccount
@@ -50,3 +59,4 @@ class ExportDocument(msgspec.Struct):
     entries: list[ChangeView]
     conflicts: list[ExportedConflict]
     metrics: list[ExportedMetric]
+    packed_metrics: list[ExportedPackedYear]

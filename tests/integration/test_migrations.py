@@ -149,6 +149,7 @@ async def test_schema_invariants(pg_database_url: str) -> None:
         "conflicts.local_embedding",
         "metrics.ciphertext",
         "metric_rollups.ciphertext",
+        "packed_metrics.ciphertext",
     }
 
 

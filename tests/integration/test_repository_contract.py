@@ -15,6 +15,11 @@ from reflective_domain.entries import Conflict, Entry, EntryVersion, Resolution
 from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
 from reflective_domain.he_params import CkksParameters, HePublicKey
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup
+from reflective_domain.packed import (
+    PACKED_ROW_OVERHEAD_BYTES,
+    PACKED_UPLOAD_KEY_BYTES,
+    PackedWindow,
+)
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
 from reflective_domain.tiers import PrivacyTier
@@ -902,3 +907,46 @@ async def test_metric_upload_keys_are_kept_and_scoped_to_the_user(uow_factory: U
         assert await uow.metrics.known_upload_keys(ada.id, []) == set()
         stored = {m.id: m for m in await uow.metrics.all(ada.id)}
         assert stored[keyed.id].upload_key == b"k" * 32 and stored[plain.id].upload_key is None
+
+
+async def test_packed_windows_round_trip_scope_page_and_delete(uow_factory: UowFactory) -> None:
+    ada = await add_user(uow_factory)
+    bob = await add_user(uow_factory, "bob@example.com")
+    mine = [
+        PackedWindow(ada.id, kind, year, 1, bytes([year % 256]) * 100)
+        for kind in ("mood", "words")
+        for year in (2024, 2025, 2026)
+    ]
+    async with uow_factory() as uow:
+        await uow.packed_metrics.save(mine)
+        await uow.packed_metrics.save([PackedWindow(bob.id, "mood", 2025, 1, b"b" * 10)])
+        await uow.packed_metrics.add_upload_keys(ada.id, [b"k1", b"k2", b"k1"])
+        await uow.commit()
+    async with uow_factory() as uow:
+        packed = uow.packed_metrics
+        # Saving again replaces (the running sum and its upload count).
+        await packed.save([PackedWindow(ada.id, "mood", 2025, 2, b"new" * 50)])
+        got = await packed.windows(ada.id, [("mood", 2025), ("mood", 1999), ("words", 2024)])
+        assert sorted((w.metric_type, w.year, w.uploads, w.ciphertext) for w in got) == [
+            ("mood", 2025, 2, b"new" * 50),
+            ("words", 2024, 1, bytes([2024 % 256]) * 100),
+        ]
+        assert [w.year for w in await packed.between(ada.id, "mood", 2025, None)] == [2025, 2026]
+        assert [w.year for w in await packed.between(ada.id, "mood", None, 2024)] == [2024]
+        assert [w.user_id for w in await packed.between(bob.id, "mood", None, None)] == [bob.id]
+        assert await packed.known_upload_keys(ada.id, [b"k1", b"k3"]) == {b"k1"}
+        assert await packed.known_upload_keys(bob.id, [b"k1"]) == set()
+        assert await packed.stored_bytes(ada.id) == (
+            5 * 100 + 150 + 6 * PACKED_ROW_OVERHEAD_BYTES + 2 * PACKED_UPLOAD_KEY_BYTES
+        )
+        first = await packed.page(ada.id, None, 4)
+        rest = await packed.page(ada.id, (first[-1].metric_type, first[-1].year), 4)
+        assert [(w.metric_type, w.year) for w in first + rest] == [
+            (w.metric_type, w.year) for w in await packed.all(ada.id)
+        ]
+        assert len(first + rest) == 6
+        assert await packed.delete_all(ada.id) == 6
+        assert await packed.all(ada.id) == []
+        assert await packed.known_upload_keys(ada.id, [b"k1"]) == set()
+        assert len(await packed.all(bob.id)) == 1
+        await uow.commit()

@@ -15,6 +15,7 @@ from reflective_domain.accounts import AccountState, User
 from reflective_domain.entries import Conflict, Entry, UploadContext
 from reflective_domain.errors import AlreadyExists, ConcurrentUpdate, EmailTaken
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup, metric_bytes
+from reflective_domain.packed import PACKED_UPLOAD_KEY_BYTES, PackedWindow, window_bytes
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
 from reflective_domain.throttling import LoginAttempts
@@ -119,7 +120,14 @@ class MemoryUsers:
         for table in by_owner:
             for owned in [k for k, v in table.items() if v.user_id == user_id]:
                 del table[owned]
-        by_key: list[dict[Any, Any]] = [t.entries, t.fingerprints, t.deliveries, t.rollups]
+        by_key: list[dict[Any, Any]] = [
+            t.entries,
+            t.fingerprints,
+            t.deliveries,
+            t.rollups,
+            t.packed,
+            t.packed_keys,
+        ]
         for keyed in by_key:
             for key in [k for k in keyed if k[0] == user_id]:
                 del keyed[key]
@@ -606,3 +614,63 @@ class MemoryLoginAttempts:
 
     async def clear(self, key: bytes) -> None:
         self._t.login_attempts.pop(key, None)
+
+
+class MemoryPackedMetrics:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def _of(self, user_id: uuid.UUID) -> list[PackedWindow]:
+        return [w for (uid, _, _), w in self._t.packed.items() if uid == user_id]
+
+    async def windows(
+        self, user_id: uuid.UUID, keys: Sequence[tuple[str, int]]
+    ) -> list[PackedWindow]:
+        found = (self._t.packed.get((user_id, kind, year)) for kind, year in keys)
+        return [w for w in found if w is not None]
+
+    async def between(
+        self, user_id: uuid.UUID, metric_type: str, first: int | None, last: int | None
+    ) -> list[PackedWindow]:
+        return sorted(
+            (
+                w
+                for w in self._of(user_id)
+                if w.metric_type == metric_type
+                and (first is None or w.year >= first)
+                and (last is None or w.year <= last)
+            ),
+            key=lambda w: w.year,
+        )
+
+    async def save(self, windows: Sequence[PackedWindow]) -> None:
+        for w in windows:
+            self._t.packed[(w.user_id, w.metric_type, w.year)] = w
+
+    async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
+        return {k for k in keys if (user_id, k) in self._t.packed_keys}
+
+    async def add_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> None:
+        for key in keys:
+            self._t.packed_keys[(user_id, key)] = True
+
+    async def stored_bytes(self, user_id: uuid.UUID) -> int:
+        keys = sum(1 for uid, _ in self._t.packed_keys if uid == user_id)
+        return sum(window_bytes(w) for w in self._of(user_id)) + keys * PACKED_UPLOAD_KEY_BYTES
+
+    async def all(self, user_id: uuid.UUID) -> list[PackedWindow]:
+        return sorted(self._of(user_id), key=lambda w: (w.metric_type, w.year))
+
+    async def page(
+        self, user_id: uuid.UUID, after: tuple[str, int] | None, limit: int
+    ) -> list[PackedWindow]:
+        found = await self.all(user_id)
+        return [w for w in found if after is None or (w.metric_type, w.year) > after][:limit]
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        windows = [k for k in self._t.packed if k[0] == user_id]
+        for key in windows:
+            del self._t.packed[key]
+        for upload in [k for k in self._t.packed_keys if k[0] == user_id]:
+            del self._t.packed_keys[upload]
+        return len(windows)

@@ -9,6 +9,7 @@ from datetime import date
 from reflective_domain.accounts import User
 from reflective_domain.entries import Conflict, Entry
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup
+from reflective_domain.packed import PackedWindow
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
 from reflective_domain.throttling import LoginAttempts
@@ -30,6 +31,8 @@ class Tables:
     deliveries: dict[tuple[UserId, str, uuid.UUID], int] = field(default_factory=dict)
     metrics: dict[uuid.UUID, EncryptedMetric] = field(default_factory=dict)
     rollups: dict[tuple[UserId, str, Period, date], Rollup] = field(default_factory=dict)
+    packed: dict[tuple[UserId, str, int], PackedWindow] = field(default_factory=dict)
+    packed_keys: dict[tuple[UserId, bytes], bool] = field(default_factory=dict)
     refresh_tokens: dict[uuid.UUID, RefreshToken] = field(default_factory=dict)
     login_attempts: dict[bytes, LoginAttempts] = field(default_factory=dict)
 

@@ -8,6 +8,7 @@ from reflective_adapters.memory.repositories import (
     MemoryEntries,
     MemoryLoginAttempts,
     MemoryMetrics,
+    MemoryPackedMetrics,
     MemoryRefreshTokens,
     MemoryTags,
     MemoryUsers,
@@ -19,6 +20,7 @@ from reflective_domain.ports import (
     EntryRepository,
     LoginAttemptRepository,
     MetricRepository,
+    PackedMetricRepository,
     RefreshTokenRepository,
     TagRepository,
     UserRepository,
@@ -32,6 +34,7 @@ class MemoryUnitOfWork:
     conflicts: ConflictRepository
     deliveries: DeliveryLog
     metrics: MetricRepository
+    packed_metrics: PackedMetricRepository
     refresh_tokens: RefreshTokenRepository
     login_attempts: LoginAttemptRepository
 
@@ -53,6 +56,7 @@ class MemoryUnitOfWork:
         self.conflicts = MemoryConflicts(work)
         self.deliveries = MemoryDeliveries(work)
         self.metrics = MemoryMetrics(work)
+        self.packed_metrics = MemoryPackedMetrics(work)
         self.refresh_tokens = MemoryRefreshTokens(work)
         self.login_attempts = MemoryLoginAttempts(work)
 

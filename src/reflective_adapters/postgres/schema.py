@@ -259,6 +259,29 @@ metric_rollups = Table(
     CheckConstraint("period IN ('day', 'month')", name="period"),
 )
 
+# Packed metrics: per user, metric type and UTC calendar year, the encrypted slot-wise sum
+# of every packed upload (slot d: day d's values, slot 366 + d: its entry count).
+packed_metrics = Table(
+    "packed_metrics",
+    metadata,
+    _owner(),
+    Column("metric_type", Text, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("uploads", Integer, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("user_id", "metric_type", "year"),
+)
+
+# SHA-256 of (metric type, year, ciphertext) of every packed upload added: a resent delta is
+# recognised and not added twice.
+packed_metric_uploads = Table(
+    "packed_metric_uploads",
+    metadata,
+    _owner(),
+    Column("upload_key", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("user_id", "upload_key"),
+)
+
 refresh_tokens = Table(
     "refresh_tokens",
     metadata,

@@ -14,6 +14,7 @@ from reflective_adapters.postgres.repositories import (
     PgEntries,
     PgLoginAttempts,
     PgMetrics,
+    PgPackedMetrics,
     PgRefreshTokens,
     PgTags,
     PgUsers,
@@ -24,6 +25,7 @@ from reflective_domain.ports.repositories import (
     EntryRepository,
     LoginAttemptRepository,
     MetricRepository,
+    PackedMetricRepository,
     RefreshTokenRepository,
     TagRepository,
     UserRepository,
@@ -50,6 +52,7 @@ class SqlAlchemyUnitOfWork:
     conflicts: ConflictRepository
     deliveries: DeliveryLog
     metrics: MetricRepository
+    packed_metrics: PackedMetricRepository
     refresh_tokens: RefreshTokenRepository
     login_attempts: LoginAttemptRepository
 
@@ -78,6 +81,7 @@ class SqlAlchemyUnitOfWork:
         self.conflicts = PgConflicts(session)
         self.deliveries = PgDeliveries(session)
         self.metrics = PgMetrics(session)
+        self.packed_metrics = PgPackedMetrics(session)
         self.refresh_tokens = PgRefreshTokens(session)
         self.login_attempts = PgLoginAttempts(session)
 

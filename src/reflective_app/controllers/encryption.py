@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import aclosing
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
@@ -13,17 +14,32 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import JSONBody, Parameter
 
 from reflective_app.bodies import body_chunks, large_upload
-from reflective_app.dto.encryption import aggregate_response, aggregation_request, context_response
+from reflective_app.dto.encryption import (
+    aggregate_response,
+    aggregation_request,
+    context_response,
+    packed_aggregate_response,
+    packed_uploads,
+)
 from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, UserId
 from reflective_app.limits import rate_limit
 from reflective_app.metric_stream import metric_uploads
 from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.use_cases.metrics import Aggregate, RetractMetrics, UploadMetrics
+from reflective_domain.use_cases.packed_metrics import ReadPackedMetrics, UploadPackedMetrics
 from reflective_protocol.common import Message
-from reflective_protocol.encryption import AggregateRequest, AggregateResponse, ContextResponse
+from reflective_protocol.encryption import (
+    AggregateRequest,
+    AggregateResponse,
+    ContextResponse,
+    PackedAggregateResponse,
+    PackedUploadRequest,
+)
 from reflective_protocol.errors import ErrorCode
 
 _STRING = Schema(type=OpenAPIType.STRING)
+# A packed request holds at most 256 ciphertexts of at most ~1 MB of base64 each.
+PACKED_BODY_LIMIT = 300 * 1024 * 1024
 _METRICS_UPLOAD_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     required=["metrics"],
@@ -182,3 +198,75 @@ class EncryptionController(Controller):
         """The encrypted sum or average of one metric type, optionally within an inclusive
         time range; only the client can decrypt it. 404 when no metric is in range."""
         return aggregate_response(await aggregate(user_id, aggregation_request(data)))
+
+    @post(
+        "/packed-metrics",
+        status_code=201,
+        operation_id="upload_packed_metrics",
+        **documented(
+            "Add packed yearly metrics",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.QUOTA_EXCEEDED,
+            ErrorCode.RATE_LIMITED,
+            ErrorCode.CONCURRENT_UPDATE,
+        ),
+        security=BEARER_AUTH,
+        request_max_body_size=PACKED_BODY_LIMIT,
+        guards=[rate_limit("metrics_upload", per="user")],
+    )
+    async def upload_packed_metrics(
+        self,
+        user_id: UserId,
+        data: JSONBody[PackedUploadRequest],
+        upload_packed_metrics: NamedDependency[UploadPackedMetrics],
+    ) -> Message:
+        """Add packed deltas (one ciphertext per metric type and UTC year, a day per slot)
+        to the stored years, slot-wise, all or nothing. A resent item is recognised and not
+        added twice. 403 on local_only; 422 naming the index of the first ciphertext that is
+        not a fresh ciphertext under the user's parameters; 413 beyond the metric quota."""
+        stored = await upload_packed_metrics(user_id, packed_uploads(data))
+        return Message(
+            success=True,
+            message=f"Added {stored.new} packed metrics to {stored.windows} years"
+            + (
+                f" ({stored.received - stored.new} already added)"
+                if stored.new < stored.received
+                else ""
+            ),
+            details={"count": stored.received, "new": stored.new, "windows": stored.windows},
+        )
+
+    @get(
+        "/packed-aggregate",
+        operation_id="read_packed_metrics",
+        **documented(
+            "Read the packed years of a metric, encrypted",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.NOT_FOUND,
+            ErrorCode.RATE_LIMITED,
+        ),
+        security=BEARER_AUTH,
+        guards=[rate_limit("aggregate", per="user")],
+    )
+    async def packed_aggregate(
+        self,
+        user_id: UserId,
+        read_packed_metrics: NamedDependency[ReadPackedMetrics],
+        metric_type: Annotated[
+            str | None, Parameter(description="the metric type (required)")
+        ] = None,
+        start: Annotated[date | None, Parameter(description="first UTC day (inclusive)")] = None,
+        end: Annotated[date | None, Parameter(description="last UTC day (inclusive)")] = None,
+    ) -> PackedAggregateResponse:
+        """The encrypted years of one packed metric type that meet [start, end]: per year,
+        the slot-wise sum of its deltas. The client decrypts them and sums the slots of its
+        days (values in slots 0..365, entry counts in 366..731). 404 when none is stored."""
+        if metric_type is None:  # checked here, after authentication, as log_id above
+            raise ValidationException(
+                detail="Validation failed",
+                extra=[
+                    {"message": "metric_type is required", "key": "metric_type", "source": "query"}
+                ],
+            )
+        windows = await read_packed_metrics(user_id, metric_type, start, end)
+        return packed_aggregate_response(metric_type, windows)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.metrics import AggregationRequest, Operation, TimeRange
+from reflective_domain.packed import PackedWindow
 from reflective_domain.use_cases.metrics import AggregateResult, MetricUpload
+from reflective_domain.use_cases.packed_metrics import PackedUpload
 from reflective_protocol.encryption import (
     AggregateRequest,
     AggregateResponse,
     ContextParams,
     ContextResponse,
     MetricItem,
+    PackedAggregateResponse,
+    PackedUploadRequest,
+    PackedWindowView,
 )
 
 
@@ -43,4 +48,17 @@ def aggregate_response(result: AggregateResult) -> AggregateResponse:
         encrypted_result=result.ciphertext,
         count=result.count,
         operation=result.operation.value,
+    )
+
+
+def packed_uploads(request: PackedUploadRequest) -> list[PackedUpload]:
+    return [PackedUpload(item.metric_type, item.year, item.ciphertext) for item in request.packed]
+
+
+def packed_aggregate_response(
+    metric_type: str, windows: list[PackedWindow]
+) -> PackedAggregateResponse:
+    return PackedAggregateResponse(
+        metric_type=metric_type,
+        windows=[PackedWindowView(w.year, w.uploads, w.ciphertext) for w in windows],
     )

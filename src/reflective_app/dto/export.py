@@ -16,12 +16,14 @@ from reflective_app.dto.users import preferences_view
 from reflective_domain.accounts import User
 from reflective_domain.entries import Conflict
 from reflective_domain.metrics import EncryptedMetric
+from reflective_domain.packed import PackedWindow
 from reflective_domain.use_cases.export import ExportBundle, ExportHead, ExportPages
 from reflective_protocol.export import (
     ExportDocument,
     ExportedAccount,
     ExportedConflict,
     ExportedMetric,
+    ExportedPackedYear,
 )
 
 
@@ -33,6 +35,7 @@ def export_document(bundle: ExportBundle, now: datetime) -> ExportDocument:
         entries=[change_view(e) for e in bundle.entries],
         conflicts=[exported_conflict(c) for c in bundle.conflicts],
         metrics=[exported_metric(m) for m in bundle.metrics],
+        packed_metrics=[exported_packed(w) for w in bundle.packed_metrics],
     )
 
 
@@ -72,6 +75,12 @@ def exported_metric(m: EncryptedMetric) -> ExportedMetric:
     )
 
 
+def exported_packed(w: PackedWindow) -> ExportedPackedYear:
+    return ExportedPackedYear(
+        metric_type=w.metric_type, year=w.year, uploads=w.uploads, ciphertext=w.ciphertext
+    )
+
+
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -93,6 +102,7 @@ async def export_stream(
         (b',"entries":[', pages.entries(user_id), change_view),
         (b'],"conflicts":[', pages.conflicts(user_id), exported_conflict),
         (b'],"metrics":[', pages.metrics(user_id), exported_metric),
+        (b'],"packed_metrics":[', pages.packed_metrics(user_id), exported_packed),
     ]
     for opening, section, view in sections:
         yield opening

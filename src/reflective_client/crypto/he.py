@@ -124,16 +124,26 @@ class CkksKeys:
             raise ValueError("no secret key held")
         return seal_io.save(self._secret)
 
-    def _plain(self, value: float) -> Any:
+    def _plain(self, values: Sequence[float]) -> Any:
         plain = sealapi.Plaintext()
-        self._encoder.encode([float(value)], self.parameters.scale, plain)
+        self._encoder.encode([float(v) for v in values], self.parameters.scale, plain)
         return plain
+
+    @property
+    def slot_count(self) -> int:
+        return int(self.parameters.poly_modulus_degree // 2)
 
     def encrypt(self, value: float, *, symmetric: bool | None = None) -> bytes:
         """SEAL-native ciphertext of ``value`` in slot 0. ``symmetric`` (the default when
         the secret key is held) makes a seeded, half-size ciphertext."""
+        return self.encrypt_slots([value], symmetric=symmetric)
+
+    def encrypt_slots(self, values: Sequence[float], *, symmetric: bool | None = None) -> bytes:
+        """SEAL-native ciphertext of ``values`` in slots 0.. (zeros after), as ``encrypt``."""
+        if not 0 < len(values) <= self.slot_count:
+            raise ValueError(f"1..{self.slot_count} values fit in one ciphertext")
         use_secret = self._secret is not None if symmetric is None else symmetric
-        plain = self._plain(value)
+        plain = self._plain(values)
         if use_secret:
             if self._secret is None:
                 raise ValueError("symmetric encryption needs the secret key")
@@ -149,6 +159,10 @@ class CkksKeys:
 
     def decrypt(self, data: bytes) -> float:
         """Slot 0 of a ciphertext (a metric, or a sum/average the server computed)."""
+        return self.decrypt_slots(data, 1)[0]
+
+    def decrypt_slots(self, data: bytes, count: int) -> list[float]:
+        """The first ``count`` slots of a ciphertext (a packed year the server summed)."""
         if self._decryptor is None:
             raise ValueError("decryption needs the secret key")
         try:
@@ -157,7 +171,7 @@ class CkksKeys:
             raise DecryptionError(f"result is not a ciphertext under these keys: {exc}") from None
         plain = sealapi.Plaintext()
         self._decryptor.decrypt(ciphertext, plain)
-        return float(self._encoder.decode_double(plain)[0])
+        return [float(v) for v in self._encoder.decode_double(plain)[:count]]
 
     def add(self, ciphertexts: Sequence[bytes]) -> bytes:
         """The homomorphic sum, as the server computes it (no key needed): for checks."""

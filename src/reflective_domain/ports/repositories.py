@@ -13,6 +13,7 @@ from typing import Protocol
 from reflective_domain.accounts import AccountState, User
 from reflective_domain.entries import Conflict, Entry, UploadContext
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup
+from reflective_domain.packed import PackedWindow
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
 from reflective_domain.throttling import LoginAttempts
@@ -323,6 +324,49 @@ class MetricRepository(Protocol):
 
     async def delete_all(self, user_id: uuid.UUID) -> int:
         """Remove every metric and rollup; return how many metrics there were."""
+        ...
+
+
+class PackedMetricRepository(Protocol):
+    """Packed metrics: one running encrypted sum per user, metric type and year. Writers
+    serialize on the metric writers' lock (``MetricRepository.lock_writes``)."""
+
+    async def windows(
+        self, user_id: uuid.UUID, keys: Sequence[tuple[str, int]]
+    ) -> list[PackedWindow]:
+        """The stored windows of these (metric type, year) keys that exist."""
+        ...
+
+    async def between(
+        self, user_id: uuid.UUID, metric_type: str, first: int | None, last: int | None
+    ) -> list[PackedWindow]:
+        """Windows of one type whose year is in [first, last], by year; open when None."""
+        ...
+
+    async def save(self, windows: Sequence[PackedWindow]) -> None:
+        """Insert or replace each (user, metric type, year) window."""
+        ...
+
+    async def known_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> set[bytes]:
+        """Which of these upload keys were stored before."""
+        ...
+
+    async def add_upload_keys(self, user_id: uuid.UUID, keys: Sequence[bytes]) -> None: ...
+
+    async def stored_bytes(self, user_id: uuid.UUID) -> int:
+        """What the user's packed metrics use of the metric quota (windows and upload keys)."""
+        ...
+
+    async def all(self, user_id: uuid.UUID) -> list[PackedWindow]: ...
+
+    async def page(
+        self, user_id: uuid.UUID, after: tuple[str, int] | None, limit: int
+    ) -> list[PackedWindow]:
+        """Up to ``limit`` windows by (metric type, year), those after ``after``."""
+        ...
+
+    async def delete_all(self, user_id: uuid.UUID) -> int:
+        """Remove every window and upload key; return how many windows there were."""
         ...
 
 

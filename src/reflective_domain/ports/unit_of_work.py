@@ -10,6 +10,7 @@ from reflective_domain.ports.repositories import (
     EntryRepository,
     LoginAttemptRepository,
     MetricRepository,
+    PackedMetricRepository,
     RefreshTokenRepository,
     TagRepository,
     UserRepository,
@@ -25,6 +26,7 @@ class UnitOfWork(Protocol):
     conflicts: ConflictRepository
     deliveries: DeliveryLog
     metrics: MetricRepository
+    packed_metrics: PackedMetricRepository
     refresh_tokens: RefreshTokenRepository
     login_attempts: LoginAttemptRepository
 

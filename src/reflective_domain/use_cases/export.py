@@ -1,10 +1,10 @@
 """Export: every cloud record of a user, ciphertexts and metadata.
 
 ``ExportData`` reads everything at once (small accounts, tests); ``ExportPages`` reads the
-account, then entries, conflicts and metrics a page at a time, each page in a short transaction
-of its own, so an export holds at most one page of ciphertexts in memory and no database
-connection while the client reads. Pages go by id: a record that exists throughout the export
-appears exactly once.
+account, then entries, conflicts, metrics and packed years a page at a time, each page in a
+short transaction of its own, so an export holds at most one page of ciphertexts in memory
+and no database connection while the client reads. Pages go by id (packed years by type and
+year): a record that exists throughout the export appears exactly once.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TypeVar
 from reflective_domain.accounts import User
 from reflective_domain.entries import Conflict, Entry
 from reflective_domain.metrics import EncryptedMetric
+from reflective_domain.packed import PackedWindow
 from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from reflective_domain.tags import Tag
 from reflective_domain.use_cases._guards import load_user
@@ -25,6 +26,7 @@ from reflective_domain.use_cases._guards import load_user
 ENTRY_PAGE = 16
 CONFLICT_PAGE = 16
 METRIC_PAGE = 32
+PACKED_PAGE = 32
 
 T = TypeVar("T", Entry, Conflict, EncryptedMetric)
 
@@ -36,6 +38,7 @@ class ExportBundle:
     entries: list[Entry]
     conflicts: list[Conflict]
     metrics: list[EncryptedMetric]
+    packed_metrics: list[PackedWindow]
 
 
 class ExportData:
@@ -51,6 +54,7 @@ class ExportData:
                 entries=await uow.entries.all(user_id),
                 conflicts=await uow.conflicts.all(user_id),
                 metrics=await uow.metrics.all(user_id),
+                packed_metrics=await uow.packed_metrics.all(user_id),
             )
 
 
@@ -91,6 +95,18 @@ class ExportPages:
         return self._pages(
             lambda uow, after, n: uow.metrics.page_by_id(user_id, after, n), self._sizes[2]
         )
+
+    async def packed_metrics(self, user_id: uuid.UUID) -> AsyncIterator[list[PackedWindow]]:
+        """Packed years a year at a time (a few per metric type and year of journal)."""
+        after: tuple[str, int] | None = None
+        while True:
+            async with self._uow() as uow:
+                page = await uow.packed_metrics.page(user_id, after, PACKED_PAGE)
+            if page:
+                yield page
+            if len(page) < PACKED_PAGE:
+                return
+            after = (page[-1].metric_type, page[-1].year)
 
     async def _pages(
         self,

@@ -300,7 +300,9 @@ class UploadMetrics:
                 user_id,
                 key.parameters,
                 count=await uow.metrics.count(user_id),
-                size=await uow.metrics.stored_bytes(user_id),
+                # One quota for single-value and packed metrics together.
+                size=await uow.metrics.stored_bytes(user_id)
+                + await uow.packed_metrics.stored_bytes(user_id),
             )
             chunk: list[tuple[int, MetricUpload]] = []
             index = 0
@@ -502,5 +504,6 @@ class DeleteAllMetrics:
             await uow.users.lock(user_id)
             await uow.metrics.lock_writes(user_id)
             deleted = await uow.metrics.delete_all(user_id)
+            await uow.packed_metrics.delete_all(user_id)
             await uow.commit()
         return deleted

@@ -56,6 +56,7 @@ async def delete_cloud_data(
     if CloudData.METRICS in kinds:
         await uow.metrics.lock_writes(user_id)  # after the user's lock, as everywhere
         metrics = await uow.metrics.delete_all(user_id)
+        await uow.packed_metrics.delete_all(user_id)
     if CloudData.CONFLICTS in kinds:
         conflicts = await uow.conflicts.delete_all(user_id)
     if CloudData.ENTRIES in kinds:

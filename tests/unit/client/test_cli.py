@@ -78,12 +78,17 @@ def test_two_profiles_write_sync_conflict_resolve_and_read_stats(cli: Cli, tmp_p
     merged = tmp_path / "merged.txt"
     merged.write_text("Rain, tea, a good book and a long nap.")
     cli("phone", "resolve", conflict_id, "merged", str(merged))
+    # The phone wrote the merged version: its sync adds it to the packed sums, and the
+    # laptop's withdraws the version it had measured.
+    cli("phone", "sync")
     cli("laptop", "sync")
     assert "a good book and a long nap" in cli("laptop", "entries", "--full").output
     assert "No open conflicts" in cli("laptop", "conflicts").output
 
     stats = cli("laptop", "stats", "--weeks", "2").output
     assert "word_count" in stats and "Words per week" in stats
+    # One entry, the merged text's 9 words: the edits left no trace in the sums.
+    assert "│       1 │  9.00 │" in stats, stats
 
     export = tmp_path / "export.json"
     cli("laptop", "export", str(export))

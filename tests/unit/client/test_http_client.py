@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ from reflective_client.errors import (
 )
 from reflective_client.http import AsyncReflectiveClient
 from reflective_client.models import EncryptedEntry, Tokens
+from reflective_protocol.encryption import PackedItem
 from reflective_protocol.errors import ErrorCode
 from reflective_protocol.privacy import FeaturesView, PrivacyView, Tier
 
@@ -308,6 +309,35 @@ async def test_aggregate_keeps_microseconds_of_an_inclusive_range() -> None:
         "end": "2026-11-08T23:59:59.999999Z",
     }
     assert len(seen) == 1  # the half range was refused before sending
+
+
+async def test_packed_uploads_are_resent_after_a_lost_answer_and_years_read_by_date() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST" and len(seen) == 1:
+            raise httpx.ReadTimeout("slow", request=request)  # sent; its answer lost
+        if request.method == "POST":
+            details = {"count": 1, "new": 0, "windows": 0}
+            return httpx.Response(201, json={"success": True, "message": "", "details": details})
+        windows = [{"year": 2026, "uploads": 3, "ciphertext": "AAE="}]
+        return httpx.Response(200, json={"metric_type": "word_count", "windows": windows})
+
+    async with client(handler, tokens=Tokens("a")) as api:
+        # The server recognises the same bytes: sending them again cannot count them twice.
+        assert await api.upload_packed([PackedItem("word_count", 2026, b"\x00\x01")]) == 0
+        years = await api.packed_years("word_count", date(2026, 1, 1), date(2026, 3, 31))
+    assert [r.method for r in seen] == ["POST", "POST", "GET"]
+    assert json.loads(seen[0].content) == {
+        "packed": [{"metric_type": "word_count", "year": 2026, "ciphertext": "AAE="}]
+    }
+    assert dict(seen[2].url.params) == {
+        "metric_type": "word_count",
+        "start": "2026-01-01",
+        "end": "2026-03-31",
+    }
+    assert [(y.year, y.uploads, y.ciphertext) for y in years] == [(2026, 3, b"\x00\x01")]
 
 
 async def test_merged_resolution_needs_its_content() -> None:

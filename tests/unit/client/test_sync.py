@@ -9,6 +9,7 @@ from reflective_client.device import Device
 from reflective_client.errors import KeysMissing, StaleResolutionError, TierError, TransportError
 from reflective_client.keystore import MemoryKeyStore
 from reflective_client.store import CLEAN, CONFLICT, DIRTY, METRICS_UPLOADED
+from reflective_domain.packed import SLOTS_USED
 from tests.unit.client.conftest import FlakyTransport, new_device
 
 
@@ -277,6 +278,8 @@ async def test_metrics_upload_survives_a_lost_answer_without_double_counting(
     two_devices: tuple[Device, Device], transport: FlakyTransport
 ) -> None:
     laptop, phone = two_devices
+    for device in two_devices:
+        device.set_metrics_format("single")  # the web client's format, still available
     for text in ("one two three", "four five", "six"):
         laptop.write(text)
     await laptop.sync()
@@ -374,6 +377,8 @@ async def test_stats_follow_edits_and_deletions_without_a_rebuild(
     two_devices: tuple[Device, Device],
 ) -> None:
     laptop, phone = two_devices
+    for device in two_devices:
+        device.set_metrics_format("single")  # the web client's format, still available
     kept = laptop.write("one two")
     dropped = laptop.write("three four five")
     await laptop.sync()
@@ -391,6 +396,8 @@ async def test_rebuilt_metrics_match_the_live_entries(
     two_devices: tuple[Device, Device],
 ) -> None:
     laptop, _ = two_devices
+    for device in two_devices:
+        device.set_metrics_format("single")  # the web client's format, still available
     laptop.write("one two")
     gone = laptop.write("three four five")
     await laptop.sync()
@@ -490,3 +497,112 @@ async def test_conflicts_inside_a_batch_wait_for_the_user(
     assert report.entries is not None and len(report.entries.conflicts) == 1
     assert phone.store.get(shared.id).state == CONFLICT  # type: ignore[union-attr]
     assert phone.store.get(fresh.id).state == CLEAN  # type: ignore[union-attr]
+
+
+# --- packed metrics (the SDK's default) ---------------------------------------------------
+
+
+async def _packed_words(device: Device) -> tuple[int, float]:
+    """Entries and words over every packed year the server holds, decrypted here."""
+    count, total = 0.0, 0.0
+    for year in await device.api.packed_years("word_count"):
+        slots = device.keys.ckks.decrypt_slots(year.ciphertext, SLOTS_USED)
+        total += sum(slots[:366])
+        count += sum(slots[366:])
+    return round(count), total
+
+
+async def test_packed_is_the_default_and_one_upload_holds_a_year(
+    two_devices: tuple[Device, Device],
+) -> None:
+    laptop, _ = two_devices
+    assert laptop.metrics_format == "packed"
+    for text in ("one two three", "four five", "six"):
+        laptop.write(text)
+    report = await laptop.sync()
+    assert report.metrics_uploaded == 2  # word_count and sentiment_score of this year
+    assert (await laptop.api.export()).metrics == []  # no single-value metric
+    assert await _packed_words(laptop) == (3, pytest.approx(6, abs=1e-3))
+    assert (await laptop.sync()).metrics_uploaded == 0  # nothing changed, nothing sent
+
+
+async def test_packed_upload_survives_a_lost_answer_without_double_counting(
+    two_devices: tuple[Device, Device], transport: FlakyTransport
+) -> None:
+    laptop, _ = two_devices
+    laptop.write("one two three")
+    await laptop.sync()
+    laptop.write("four five six seven")
+    transport.lose_answer_once("POST", "/api/encryption/packed-metrics")
+    with pytest.raises(TransportError):
+        await laptop.sync()
+    report = await laptop.sync()  # the same bytes again: recognised, not added twice
+    assert report.metrics_uploaded == 0
+    assert await _packed_words(laptop) == (2, pytest.approx(7, abs=1e-3))
+
+    laptop.write("eight nine")
+    transport.fail_once("POST", "/api/encryption/packed-metrics")
+    with pytest.raises(TransportError):
+        await laptop.sync()
+    assert (await laptop.sync()).metrics_uploaded == 2  # never arrived: sent again
+    assert await _packed_words(laptop) == (3, pytest.approx(9, abs=1e-3))
+
+
+async def test_packed_stats_follow_edits_and_deletions_on_either_device(
+    two_devices: tuple[Device, Device],
+) -> None:
+    laptop, phone = two_devices
+    kept = laptop.write("one two")
+    dropped = laptop.write("three four five")
+    mine = laptop.write("alpha beta gamma delta")
+    await laptop.sync()
+    await phone.sync()
+    phone.write("one two three four five six", kept.id)  # edited on the other device
+    phone.delete(dropped.id)
+    laptop.write("alpha", mine.id)  # and one edited here
+    await phone.sync()  # the phone adds the version it wrote
+    await laptop.sync()  # the laptop withdraws the versions it no longer wrote
+    for device in (laptop, phone):
+        stats = await device.stats(weeks=1)
+        assert stats.words is not None and stats.words.count == 2
+        assert stats.words.total == pytest.approx(7, abs=1e-3)
+        assert stats.words.average == pytest.approx(3.5, abs=1e-3)
+        assert stats.weeks[-1].entries == 2
+        local = [e.sentiment for e in device.store.entries()]
+        assert stats.sentiment is not None
+        assert stats.sentiment.total == pytest.approx(sum(local), abs=1e-3)  # type: ignore[arg-type]
+
+
+async def test_packed_rebuild_repairs_a_lost_ledger(two_devices: tuple[Device, Device]) -> None:
+    laptop, _ = two_devices
+    laptop.write("one two")
+    laptop.write("three four five")
+    await laptop.sync()
+    with laptop.store.transaction():
+        laptop.store.clear_packed(ledger=True)  # as if the device forgot what it sent
+    await laptop.sync()  # so it sends its entries again
+    assert await _packed_words(laptop) == (4, pytest.approx(10, abs=1e-3))
+    assert await laptop.rebuild_metrics() == 2  # one correction per metric type
+    assert await _packed_words(laptop) == (2, pytest.approx(5, abs=1e-3))
+    assert await laptop.rebuild_metrics() == 0  # nothing left to correct
+
+
+async def test_switching_formats_and_back_counts_each_entry_once(
+    two_devices: tuple[Device, Device],
+) -> None:
+    laptop, _ = two_devices
+    laptop.write("one two three")
+    await laptop.sync()
+    laptop.set_metrics_format("single")
+    laptop.write("four five")
+    await laptop.sync()  # single values for both entries
+    single = await laptop.stats(weeks=1)
+    assert single.words is not None and single.words.count == 2
+    laptop.set_metrics_format("packed")
+    await laptop.sync()  # only the entry written meanwhile is added to the packed year
+    assert await _packed_words(laptop) == (2, pytest.approx(5, abs=1e-3))
+    laptop.set_metrics_format("single")
+    await laptop.sync()  # uploaded again, replacing the server's single values by entry
+    again = await laptop.stats(weeks=1)
+    assert again.words is not None and again.words.count == 2
+    assert again.words.total == pytest.approx(5, abs=1e-3)
