@@ -17,7 +17,7 @@ from reflective_app.dto.auth import (
     TokenResponse,
 )
 from reflective_app.dto.users import UserProfile
-from reflective_app.injected import UserId
+from reflective_app.injected import Caller
 from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
 from reflective_app.settings import Settings
@@ -105,10 +105,14 @@ class AuthController(Controller):
     @post("/logout", status_code=204, operation_id="logout", security=BEARER_AUTH)
     async def logout(
         self,
-        user_id: UserId,
+        caller: Caller,
         sign_out: NamedDependency[SignOut],
         data: JSONBody[LogoutRequest | None] = None,
     ) -> None:
         """End the session of ``refresh_token``, or, without one, every session of the user
         (access tokens issued before now stop working too)."""
-        await sign_out(user_id, data.refresh_token if data is not None else None)
+        await sign_out(
+            caller.user_id,
+            data.refresh_token if data is not None else None,
+            token_issued_at=caller.issued_at,
+        )

@@ -19,7 +19,7 @@ from reflective_app.dto.encryption import (
     AggregateResponse,
     ContextResponse,
 )
-from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, UserId
+from reflective_app.injected import AggregatorDep, Caller, ParametersDep, SettingsDep
 from reflective_app.limits import rate_limit
 from reflective_app.metric_stream import metric_uploads
 from reflective_app.openapi import BEARER_AUTH
@@ -94,7 +94,7 @@ class EncryptionController(Controller):
     async def upload_metrics(
         self,
         request: Request[Any, Any, Any],
-        user_id: UserId,
+        caller: Caller,
         upload_metrics: NamedDependency[UploadMetrics],
         settings: SettingsDep,
     ) -> Message:
@@ -103,7 +103,8 @@ class EncryptionController(Controller):
         413 beyond the body limit or the account's metric quota; 503 with Retry-After when
         this worker is already reading its share of large uploads."""
         async with large_upload(request):  # 503 at once when this worker has no slot
-            await upload_metrics.permit(user_id)  # before reading what may be gigabytes
+            # Before reading what may be gigabytes; the same read checks the token.
+            await upload_metrics.permit(caller.user_id, token_issued_at=caller.issued_at)
             # Parsed, validated and written as it arrives, one chunk of metrics at a time;
             # any error, a client gone half-way included, rolls the whole upload back.
             limit = settings.max_metrics_body_bytes
@@ -111,7 +112,7 @@ class EncryptionController(Controller):
                 aclosing(body_chunks(request, limit, admitted=True)) as chunks,
                 aclosing(metric_uploads(chunks)) as items,
             ):
-                stored = await upload_metrics.stream(user_id, items)
+                stored = await upload_metrics.stream(caller.user_id, items)
         resent = stored.received - stored.new
         message = f"Stored {stored.new} encrypted metrics" + (
             f" ({resent} already stored)" if resent else ""
@@ -132,7 +133,7 @@ class EncryptionController(Controller):
     )
     async def retract_metrics(
         self,
-        user_id: UserId,
+        caller: Caller,
         retract_metrics: NamedDependency[RetractMetrics],
         log_id: Annotated[
             str | None, Parameter(description="the entry measured (required)")
@@ -145,7 +146,7 @@ class EncryptionController(Controller):
                 detail="Validation failed",
                 extra=[{"message": "log_id is required", "key": "log_id", "source": "query"}],
             )
-        deleted = await retract_metrics(user_id, log_id)
+        deleted = await retract_metrics(caller.user_id, log_id, token_issued_at=caller.issued_at)
         return Message(
             success=True,
             message=f"Retracted {deleted} encrypted metrics",
@@ -161,10 +162,11 @@ class EncryptionController(Controller):
     )
     async def aggregate(
         self,
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[AggregateRequest],
         aggregate: NamedDependency[Aggregate],
     ) -> AggregateResponse:
         """The encrypted sum or average of one metric type, optionally within an inclusive
         time range; only the client can decrypt it. 404 when no metric is in range."""
-        return AggregateResponse.of(await aggregate(user_id, data.to_domain()))
+        result = await aggregate(caller.user_id, data.to_domain(), token_issued_at=caller.issued_at)
+        return AggregateResponse.of(result)

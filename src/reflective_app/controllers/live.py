@@ -22,7 +22,7 @@ from reflective_app.dto.live import (
     SessionList,
     SessionView,
 )
-from reflective_app.injected import ClockDep, UserId
+from reflective_app.injected import Caller, ClockDep
 from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.errors import AuthenticationFailed, ValidationFailed
@@ -89,14 +89,15 @@ class LiveSyncController(Controller):
     )
     async def ticket(
         self,
-        user_id: UserId,
+        caller: Caller,
         issue_event_ticket: NamedDependency[IssueEventTicket],
         clock: ClockDep,
     ) -> EventTicketResponse:
         """A single-use ticket, valid for 60 seconds, that opens ``GET /api/sync/events``
         as ``?ticket=`` (for a browser's EventSource, which cannot send a header; the access
         token itself never goes in a URL)."""
-        return EventTicketResponse.of(await issue_event_ticket(user_id), clock.now())
+        issued = await issue_event_ticket(caller.user_id, token_issued_at=caller.issued_at)
+        return EventTicketResponse.of(issued, clock.now())
 
     @get("/events", operation_id="sync_events", security=BEARER_AUTH)
     async def events(
@@ -153,12 +154,12 @@ class LiveSyncController(Controller):
 
     @get("/devices", operation_id="list_devices", security=BEARER_AUTH)
     async def devices(
-        self, user_id: UserId, list_devices: NamedDependency[ListDevices]
+        self, caller: Caller, list_devices: NamedDependency[ListDevices]
     ) -> DeviceList:
         """Every device id that wrote entries or was sent them, most recently seen first:
         first and last seen (its last write or delivery) and how many entry versions and
         deletions it wrote."""
-        found = await list_devices(user_id)
+        found = await list_devices(caller.user_id, token_issued_at=caller.issued_at)
         return DeviceList(devices=[DeviceView.of(d) for d in found], total_count=len(found))
 
     @delete(
@@ -169,7 +170,7 @@ class LiveSyncController(Controller):
     )
     async def forget(
         self,
-        user_id: UserId,
+        caller: Caller,
         device_id: FromPath[str],
         forget_device: NamedDependency[ForgetDevice],
     ) -> None:
@@ -178,7 +179,7 @@ class LiveSyncController(Controller):
         rather than a fast-forward. Its entries stay. 404 when unknown."""
         if not device_id or len(device_id) > MAX_DEVICE_ID:
             raise ValidationFailed("device_id", f"device_id must be 1..{MAX_DEVICE_ID} characters")
-        await forget_device(user_id, device_id)
+        await forget_device(caller.user_id, device_id, token_issued_at=caller.issued_at)
 
 
 class SessionController(Controller):
@@ -189,16 +190,13 @@ class SessionController(Controller):
     @get("/", operation_id="list_sessions")
     async def sessions(
         self,
-        request: Request[Any, Any, Any],
-        user_id: UserId,
+        caller: Caller,
         list_sessions: NamedDependency[ListSessions],
-        tokens: TokensDep,
     ) -> SessionList:
         """The account's sessions (one per sign-in, while it can be refreshed), newest
         first; ``current`` marks the one this access token belongs to."""
-        token = _bearer(request)
-        current = tokens.read_access(token).session_id if token else None
-        found = await list_sessions(user_id)
+        found = await list_sessions(caller.user_id, token_issued_at=caller.issued_at)
+        current = caller.session_id
         return SessionList(
             sessions=[SessionView.of(s, current) for s in found], total_count=len(found)
         )
@@ -206,11 +204,11 @@ class SessionController(Controller):
     @delete("/{session_id:uuid}", status_code=204, operation_id="end_session")
     async def end(
         self,
-        user_id: UserId,
+        caller: Caller,
         session_id: FromPath[uuid.UUID],
         end_session: NamedDependency[EndSession],
     ) -> None:
         """End one session: its refresh token is refused from now on. Access tokens it
         already issued stay valid until they expire (ACCESS_TOKEN_EXPIRE_MINUTES, 30 by
         default). 404 for a session of another account or one already ended."""
-        await end_session(user_id, session_id)
+        await end_session(caller.user_id, session_id, token_issued_at=caller.issued_at)

@@ -19,7 +19,7 @@ from reflective_app.dto.users import (
     UpdateProfileRequest,
     UserProfile,
 )
-from reflective_app.injected import Caller, ClockDep, UserId
+from reflective_app.injected import Caller, ClockDep
 from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH
 from reflective_domain.tiers import PrivacyTier
@@ -49,7 +49,7 @@ class UserController(Controller):
     async def update_me(
         self,
         request: Request[Any, Any, Any],
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[UpdateProfileRequest],
         update_profile: NamedDependency[UpdateProfile],
     ) -> UserProfile:
@@ -59,13 +59,17 @@ class UserController(Controller):
         without, 401 if wrong, 429 with ``Retry-After`` after repeated wrong ones, counted with
         sign-in failures); a password change ends every session."""
         address = request.client.host if request.client else None
-        return UserProfile.of(await update_profile(user_id, data.to_domain(), address))
+        return UserProfile.of(
+            await update_profile(
+                caller.user_id, data.to_domain(), address, token_issued_at=caller.issued_at
+            )
+        )
 
     @delete(status_code=204, operation_id="delete_me")
     async def delete_me(
         self,
         request: Request[Any, Any, Any],
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[DeleteAccountRequest],
         delete_account: NamedDependency[DeleteAccount],
     ) -> None:
@@ -73,37 +77,44 @@ class UserController(Controller):
         confirms it (401 if wrong; 429 with ``Retry-After`` after repeated wrong ones, counted
         with sign-in failures)."""
         address = request.client.host if request.client else None
-        await delete_account(user_id, data.password, address)
+        await delete_account(
+            caller.user_id, data.password, address, token_issued_at=caller.issued_at
+        )
 
     @get("/preferences", operation_id="get_preferences")
     async def get_preferences(
-        self, user_id: UserId, get_preferences: NamedDependency[GetPreferences]
+        self, caller: Caller, get_preferences: NamedDependency[GetPreferences]
     ) -> PreferencesView:
         """The user's writing preferences."""
-        return PreferencesView.of(await get_preferences(user_id))
+        preferences = await get_preferences(caller.user_id, token_issued_at=caller.issued_at)
+        return PreferencesView.of(preferences)
 
     @put("/preferences", operation_id="update_preferences")
     async def update_preferences(
         self,
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[UpdatePreferencesRequest],
         update_preferences: NamedDependency[UpdatePreferences],
     ) -> PreferencesView:
         """Change some preferences. 422 for a timezone that is not IANA, a reminder not
         ``HH:MM``, a daily word goal outside 1..100000."""
-        return PreferencesView.of(await update_preferences(user_id, **data.changes()))
+        return PreferencesView.of(
+            await update_preferences(
+                caller.user_id, token_issued_at=caller.issued_at, **data.changes()
+            )
+        )
 
     @get("/privacy", operation_id="get_privacy")
     async def get_privacy(
-        self, user_id: UserId, get_privacy: NamedDependency[GetPrivacy]
+        self, caller: Caller, get_privacy: NamedDependency[GetPrivacy]
     ) -> PrivacyView:
         """The privacy tier and the features it offers."""
-        return PrivacyView.of(await get_privacy(user_id))
+        return PrivacyView.of(await get_privacy(caller.user_id, token_issued_at=caller.issued_at))
 
     @put("/privacy", operation_id="update_privacy")
     async def update_privacy(
         self,
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[UpdatePrivacyRequest],
         change_tier: NamedDependency[ChangeTier],
     ) -> PrivacyView:
@@ -111,16 +122,21 @@ class UserController(Controller):
         ``consent_timestamp`` and ``he_public_key`` (400 without; 422 if the key does not
         load). A downgrade deletes the cloud data the new tier does not keep."""
         changed = await change_tier(
-            user_id, PrivacyTier(data.privacy_tier), data.consent_timestamp, data.he_public_key
+            caller.user_id,
+            PrivacyTier(data.privacy_tier),
+            data.consent_timestamp,
+            data.he_public_key,
+            token_issued_at=caller.issued_at,
         )
         return PrivacyView.of(changed.state)
 
     @delete("/privacy/revoke", status_code=200, operation_id="revoke_privacy")
     async def revoke(
-        self, user_id: UserId, revoke_sync: NamedDependency[RevokeSync]
+        self, caller: Caller, revoke_sync: NamedDependency[RevokeSync]
     ) -> RevokeResponse:
         """Back to local_only: every metric, backup and conflict and the HE key are deleted."""
-        return RevokeResponse.of(await revoke_sync(user_id))
+        revoked = await revoke_sync(caller.user_id, token_issued_at=caller.issued_at)
+        return RevokeResponse.of(revoked)
 
     @get(
         "/export",
@@ -133,11 +149,11 @@ class UserController(Controller):
         },
     )
     async def export(
-        self, user_id: UserId, export_pages: NamedDependency[ExportPages], clock: ClockDep
+        self, caller: Caller, export_pages: NamedDependency[ExportPages], clock: ClockDep
     ) -> Stream:
         """Every cloud record of the user, ciphertexts (base64) and metadata, in one
         document, written as it is read (a page of records at a time)."""
-        head = await export_pages.head(user_id)
+        head = await export_pages.head(caller.user_id, token_issued_at=caller.issued_at)
         return Stream(
             export_stream(export_pages, head, clock.now()),
             media_type=MediaType.JSON,

@@ -26,7 +26,7 @@ from reflective_domain.errors import (
 from reflective_domain.ports import Clock, IdGenerator, UnitOfWork
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
-from reflective_domain.use_cases._guards import state_permitted
+from reflective_domain.use_cases._guards import check_caller, state_permitted
 from reflective_domain.use_cases.metrics import RollupBook
 
 MAX_PAGE = 500
@@ -276,9 +276,9 @@ class DeleteAllEntries:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: uuid.UUID) -> int:
+    async def __call__(self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None) -> int:
         async with self._uow() as uow:
-            await uow.users.lock(user_id)
+            await check_caller(uow, user_id, token_issued_at, lock=True)
             await uow.conflicts.delete_all(user_id)
             deleted = await uow.entries.delete_all(user_id)
             await uow.deliveries.delete_all(user_id)
