@@ -215,6 +215,17 @@ class MemoryEntries:
             raise AlreadyExists("entry already exists")
         self._t.entries[key] = _copy(entry)
 
+    async def create(self, entry: Entry, fingerprint: bytes, stored_delta: int) -> None:
+        if self._t.change_seqs.get(entry.user_id, 0) != entry.change_seq - 1:
+            raise ConcurrentUpdate("the change sequence moved without the user's lock")
+        await self.add(entry)
+        self._t.change_seqs[entry.user_id] = entry.change_seq
+        total = self._t.stored_bytes.get(entry.user_id, 0) + stored_delta
+        if total < 0:
+            raise ValueError("stored bytes cannot be negative")  # the database's CHECK
+        self._t.stored_bytes[entry.user_id] = total
+        await self.remember_revision(entry, fingerprint)
+
     async def save(self, entry: Entry) -> None:
         self._t.entries[(entry.user_id, entry.id)] = _copy(entry)
 

@@ -97,6 +97,14 @@ class EntryRepository(Protocol):
 
     async def add(self, entry: Entry) -> None: ...
 
+    async def create(self, entry: Entry, fingerprint: bytes, stored_delta: int) -> None:
+        """A new entry in one write: store it (AlreadyExists if its id is taken) with the
+        revision its version (``fingerprint``) was accepted as, and move the user's change
+        sequence to ``entry.change_seq`` and their stored bytes by ``stored_delta``. The
+        caller holds the user's lock, so the sequence stands at ``entry.change_seq - 1``
+        (ConcurrentUpdate otherwise)."""
+        ...
+
     async def save(self, entry: Entry) -> None: ...
 
     async def remember_revision(self, entry: Entry, fingerprint: bytes) -> None:

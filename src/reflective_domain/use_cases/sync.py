@@ -90,10 +90,9 @@ class PushEntry:
             if outcome is Outcome.CREATED:
                 delta = stored_size(version)
                 self._limits.check_quota(state.stored_bytes, delta)
-                seq = await uow.users.next_change_seq(user_id, delta)
-                entry = Entry.create(upload.entry_id, user_id, version, seq, now)
-                await uow.entries.add(entry)
-                await uow.entries.remember_revision(entry, version.fingerprint)
+                # The user's row is locked (``state``): the next number is this request's.
+                entry = Entry.create(upload.entry_id, user_id, version, state.change_seq + 1, now)
+                await uow.entries.create(entry, version.fingerprint, delta)
             elif outcome is Outcome.ACCEPTED:
                 assert entry is not None
                 delta = stored_size(version) - stored_size(entry.version)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, Uuid, and_, any_, bindparam, func, select, text
+from sqlalchemy import ARRAY, Select, Uuid, and_, any_, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,9 +15,15 @@ from reflective_adapters.postgres.mappers import (
     entry_reader,
     entry_values,
 )
-from reflective_adapters.postgres.schema import conflicts, deliveries, entries, entry_revisions
+from reflective_adapters.postgres.schema import (
+    conflicts,
+    deliveries,
+    entries,
+    entry_revisions,
+    users,
+)
 from reflective_domain.entries import Entry, UploadContext
-from reflective_domain.errors import AlreadyExists
+from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
 
 _e = entries.c
 # Rows of ``select(entries, ...)``: the table's columns first, in order, read by position.
@@ -48,6 +54,55 @@ _CHANGES_AFTER = (
     .where(_owner, _e.change_seq > bindparam("after"))
     .order_by(_e.change_seq)
     .limit(bindparam("limit"))
+)
+
+# A new entry in one round trip: the user's change sequence and stored bytes move (guarded by
+# the number the caller read under the user's lock), the entry is inserted and the revision
+# its version was accepted as remembered, as three data-modifying parts of one statement.
+# Parameters are named apart from every column (``new_<column>``): for a statement executed
+# with parameters named like a table's columns, SQLAlchemy adds those columns to its UPDATE.
+_NEW = "new_"
+_sequenced = (
+    update(users)
+    .where(users.c.id == bindparam("new_user_id"), users.c.change_seq == bindparam("new_after"))
+    .values(
+        change_seq=bindparam("new_change_seq"),
+        stored_bytes=users.c.stored_bytes + bindparam("new_stored_delta"),
+    )
+    .returning(users.c.id)
+    .cte("sequenced")
+)
+_inserted = (
+    insert(entries)
+    .from_select(
+        [c.name for c in entries.c],
+        select(*(bindparam(_NEW + c.name, type_=c.type) for c in entries.c)).select_from(
+            _sequenced
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=[_e.user_id, _e.id])
+    .returning(_e.id)
+    .cte("inserted")
+)
+_remembered = (
+    insert(entry_revisions)
+    .from_select(
+        ["user_id", "entry_id", "fingerprint", "revision"],
+        select(
+            bindparam("new_user_id", type_=entry_revisions.c.user_id.type),
+            _inserted.c.id,
+            bindparam("new_fingerprint", type_=entry_revisions.c.fingerprint.type),
+            bindparam("new_revision", type_=entry_revisions.c.revision.type),
+        ).select_from(_inserted),
+    )
+    .on_conflict_do_nothing()
+    .returning(entry_revisions.c.entry_id)
+    .cte("remembered")
+)
+_CREATE = select(
+    select(func.count()).select_from(_sequenced).scalar_subquery().label("sequenced"),
+    select(func.count()).select_from(_inserted).scalar_subquery().label("inserted"),
+    select(func.count()).select_from(_remembered).scalar_subquery().label("remembered"),
 )
 _COUNT_LIVE = select(func.count()).select_from(entries).where(_owner, _live)
 _SIZE = func.octet_length(_e.content) + func.coalesce(func.octet_length(_e.embedding), 0)
@@ -181,6 +236,19 @@ class PgEntries:
 
     async def add(self, entry: Entry) -> None:
         if (await self._s.execute(_ADD, entry_values(entry))).first() is None:
+            raise AlreadyExists("entry already exists")
+
+    async def create(self, entry: Entry, fingerprint: bytes, stored_delta: int) -> None:
+        params = {_NEW + name: value for name, value in entry_values(entry).items()}
+        params.update(
+            new_after=entry.change_seq - 1,
+            new_fingerprint=fingerprint,
+            new_stored_delta=stored_delta,
+        )
+        row = (await self._s.execute(_CREATE, params)).one()
+        if not row.sequenced:
+            raise ConcurrentUpdate("the change sequence moved without the user's lock")
+        if not row.inserted:
             raise AlreadyExists("entry already exists")
 
     async def save(self, entry: Entry) -> None:
