@@ -286,6 +286,21 @@ class MemoryEntries:
         )
         return [_copy(e) for e in changed[:limit]]
 
+    async def change_page(
+        self, user_id: uuid.UUID, change_seq: int, limit: int, *, deliver_to: str | None = None
+    ) -> tuple[list[Entry], bool]:
+        found = await self.changes_after(user_id, change_seq, limit + 1)
+        page = found[:limit]
+        self._deliver(user_id, deliver_to, page)
+        return page, len(found) > limit
+
+    def _deliver(self, user_id: uuid.UUID, device_id: str | None, page: list[Entry]) -> None:
+        if device_id is None:
+            return
+        for entry in page:
+            key = (user_id, device_id, entry.id)
+            self._t.deliveries[key] = max(entry.revision, self._t.deliveries.get(key, 0))
+
     async def list_live(
         self,
         user_id: uuid.UUID,
@@ -294,6 +309,7 @@ class MemoryEntries:
         exclude_device: str | None,
         limit: int,
         offset: int,
+        deliver_to: str | None = None,
     ) -> tuple[list[Entry], int]:
         live = [
             e
@@ -303,10 +319,17 @@ class MemoryEntries:
             and (exclude_device is None or e.device_id != exclude_device)
         ]
         live.sort(key=lambda e: (e.synced_at, e.id))
-        return [_copy(e) for e in live[offset : offset + limit]], len(live)
+        page = [_copy(e) for e in live[offset : offset + limit]]
+        self._deliver(user_id, deliver_to, page)
+        return page, len(live)
 
     async def count_live(self, user_id: uuid.UUID) -> int:
         return sum(1 for e in self._of(user_id) if not e.deleted)
+
+    async def count_and_creation_times(
+        self, user_id: uuid.UUID, since: datetime
+    ) -> tuple[int, list[datetime]]:
+        return await self.count_live(user_id), await self.creation_times(user_id, since)
 
     async def stored_bytes(self, user_id: uuid.UUID) -> int:
         return sum(e.version.size for e in self._of(user_id) if e.version is not None)

@@ -148,6 +148,14 @@ class EntryRepository(Protocol):
         change order."""
         ...
 
+    async def change_page(
+        self, user_id: uuid.UUID, change_seq: int, limit: int, *, deliver_to: str | None = None
+    ) -> tuple[list[Entry], bool]:
+        """At most ``limit`` of ``changes_after`` and whether more follow; with
+        ``deliver_to``, the page is recorded as sent to that device in the same round trip
+        (as ``DeliveryRepository.record``)."""
+        ...
+
     async def list_live(
         self,
         user_id: uuid.UUID,
@@ -156,8 +164,11 @@ class EntryRepository(Protocol):
         exclude_device: str | None,
         limit: int,
         offset: int,
+        deliver_to: str | None = None,
     ) -> tuple[list[Entry], int]:
-        """Live entries (no tombstones) by ``synced_at`` then id, and how many match in all."""
+        """Live entries (no tombstones) by ``synced_at`` then id, and how many match in all;
+        with ``deliver_to``, the page is recorded as sent to that device in the same round
+        trip (as ``DeliveryRepository.record``)."""
         ...
 
     async def count_live(self, user_id: uuid.UUID) -> int: ...
@@ -168,6 +179,12 @@ class EntryRepository(Protocol):
         self, user_id: uuid.UUID, since: datetime | None = None
     ) -> list[datetime]:
         """Creation times of live entries, those at or after ``since`` when given."""
+        ...
+
+    async def count_and_creation_times(
+        self, user_id: uuid.UUID, since: datetime
+    ) -> tuple[int, list[datetime]]:
+        """``count_live`` and ``creation_times(since)`` in one round trip."""
         ...
 
     async def all(self, user_id: uuid.UUID) -> list[Entry]:

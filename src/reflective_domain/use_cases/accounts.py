@@ -355,18 +355,17 @@ class GetProfile:
         """The profile of ``user``, read in the caller's transaction."""
         now = self._clock.now()
         tz = user.preferences.timezone
-        count = await uow.entries.count_live(user.id)
         # Only the recent entries' times: a window at a time, further back only while the
         # streak reaches the window's first day.
-        times: list[datetime] = []
         days = STREAK_WINDOW_DAYS
+        since = streak_window_start(now, tz, days)
+        count, times = await uow.entries.count_and_creation_times(user.id, since)
         while True:
-            since = streak_window_start(now, tz, days)
-            times = await uow.entries.creation_times(user.id, since)
             streak = writing_streak(times, tz, now)
             if streak < days - 1 or len(times) >= count:
                 break
             days *= 4
+            times = await uow.entries.creation_times(user.id, streak_window_start(now, tz, days))
         return Profile(user, count, streak)
 
 

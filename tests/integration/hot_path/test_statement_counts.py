@@ -21,10 +21,10 @@ LIMITS = {
     # One lock, one read of every item's context, one range of change sequences, one
     # executemany for the entries and one for their fingerprints, whatever the batch size.
     "batch of 100 new pushes": 7,
-    "GET /sync/backups?limit=100": 5,
-    "GET /sync/changes?limit=100": 5,
+    "GET /sync/backups?limit=100": 4,
+    "GET /sync/changes?limit=100": 4,
     "GET /sync/conflicts": 5,
-    "GET /users/me": 5,
+    "GET /users/me": 4,
     "GET /tags": 4,
 }
 
