@@ -2,7 +2,7 @@
 connection pool's size); at most ``queue`` more wait for a turn, and a request beyond those,
 or one that cannot start within ``wait_seconds``, is answered 503 with ``Retry-After``
 instead of queueing for seconds. The queue's cap bounds what an answered request waited: a
-worker serving a few hundred requests a second clears 40 waiting ones in well under a second,
+worker serving a hundred requests a second clears 20 waiting ones in a fifth of a second,
 where a queue bounded by time alone lets every answered request wait up to ``wait_seconds``.
 Liveness, readiness and the Prometheus endpoint are never held back, and neither is the
 change-notification stream: it stays open as long as a device is online (capped per user, see

@@ -184,7 +184,7 @@ class Settings:
     # fraction of a second) and how long one may wait for its turn, or for a pooled
     # connection, before it is answered 503 with Retry-After.
     admission_limit: int = setting("ADMISSION_LIMIT", 20, _positive_int)
-    admission_queue: int = setting("ADMISSION_QUEUE", 40, _non_negative_int)
+    admission_queue: int = setting("ADMISSION_QUEUE", 20, _non_negative_int)
     admission_wait_seconds: float = setting("ADMISSION_WAIT_SECONDS", 2.0, _positive_float)
     # Live sync (GET /api/sync/events): heartbeat comment interval, open streams per user
     # on each worker.
