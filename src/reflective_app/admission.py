@@ -11,7 +11,6 @@ change-notification stream: it stays open as long as a device is online (capped 
 from __future__ import annotations
 
 import asyncio
-import json
 
 from litestar.enums import ScopeType
 from litestar.types import (
@@ -23,13 +22,14 @@ from litestar.types import (
     Send,
 )
 
-from reflective_app.errors import UNAVAILABLE
+from reflective_app.errors import UNAVAILABLE, error_body
+from reflective_protocol.errors import ErrorCode
 
 RETRY_AFTER_SECONDS = 1
 ADMISSION_STATE_KEY = "admission_gate"  # the app's Gate, in its state
 _EXEMPT = ("/api/health", "/api/metrics")
 _STREAM = "/api/sync/events"  # exactly: its ticket route is an ordinary request
-_BODY = json.dumps({"detail": UNAVAILABLE}).encode()
+_BODY = error_body(UNAVAILABLE, ErrorCode.OVERLOADED)
 
 
 class Gate:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reflective_app.settings import Settings
 from reflective_domain.he_params import CkksParameters
-from reflective_domain.ports import Clock, HeAggregator
+from reflective_domain.ports import Clock, HeAggregator, StorageProbe
 from reflective_domain.sessions import AccessClaims
 
 Caller = NamedDependency[SkipValidation[AccessClaims]]
@@ -25,4 +24,4 @@ SettingsDep = NamedDependency[SkipValidation[Settings]]
 ClockDep = NamedDependency[SkipValidation[Clock]]
 ParametersDep = NamedDependency[SkipValidation[CkksParameters]]
 AggregatorDep = NamedDependency[SkipValidation[HeAggregator]]
-EngineDep = NamedDependency[SkipValidation[AsyncEngine]]
+DatabaseDep = NamedDependency[SkipValidation[StorageProbe]]
