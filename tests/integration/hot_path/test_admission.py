@@ -89,7 +89,7 @@ async def test_past_the_queue_a_request_is_answered_503_at_once(
             assert gate.waiting == 1
             busy = await beyond
             assert busy.status_code == 503, busy.text
-            assert busy.json() == {"detail": UNAVAILABLE}
+            assert busy.json() == {"detail": UNAVAILABLE, "code": "overloaded"}
             assert busy.headers["retry-after"] == "1"
             await holder.rollback()
         assert (await held).status_code == 201
