@@ -13,7 +13,8 @@ scenario and each number of requests in flight, a closed loop for ``--duration``
 - pull: ``GET /api/sync/backups?limit=100&device_id=...`` (a full page of 100 entries);
 - changes: ``GET /api/sync/changes?limit=100&device_id=...`` from the start.
 
-Slot ``i`` acts as user ``i % users``, so pushes of one user also meet its row lock. Reported
+Slot ``i`` acts as user ``i % users``, so pushes of one user also meet its row lock; a slot
+answered 503 with Retry-After waits that long before asking again, as the SDK does. Reported
 per run: req/s, p50/p99 of the answered requests (503s excluded), 503s with Retry-After,
 other errors, and the server's CPU per request (user + system time of its processes, from
 /proc, over the run, divided by the requests answered).
@@ -275,6 +276,9 @@ async def run_level(
                 continue
             if status == 503 and answer.get("retry-after"):
                 result.busy += 1
+                # As the SDK does: wait as told before this slot asks again.
+                wait = float(answer["retry-after"])
+                await asyncio.sleep(max(0.0, min(wait, stop_at - time.monotonic())))
             elif status >= 400:
                 result.errors += 1
             else:

@@ -1,9 +1,12 @@
 """Admission control: a worker handles at most ``limit`` API requests at once (about its
-connection pool's size); a request that cannot start within ``wait_seconds`` is answered at
-once with 503 and ``Retry-After`` instead of queueing for seconds. Liveness, readiness and
-the Prometheus endpoint are never held back, and neither is the change-notification stream:
-it stays open as long as a device is online (capped per user, see ``live``), and holds no
-database connection while it waits."""
+connection pool's size); at most ``queue`` more wait for a turn, and a request beyond those,
+or one that cannot start within ``wait_seconds``, is answered 503 with ``Retry-After``
+instead of queueing for seconds. The queue's cap bounds what an answered request waited: a
+worker serving a hundred requests a second clears 20 waiting ones in a fifth of a second,
+where a queue bounded by time alone lets every answered request wait up to ``wait_seconds``.
+Liveness, readiness and the Prometheus endpoint are never held back, and neither is the
+change-notification stream: it stays open as long as a device is online (capped per user, see
+``live``), and holds no database connection while it waits."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from reflective_app.errors import UNAVAILABLE, error_body
 from reflective_protocol.errors import ErrorCode
 
 RETRY_AFTER_SECONDS = 1
+ADMISSION_STATE_KEY = "admission_gate"  # the app's Gate, in its state
 _EXEMPT = ("/api/health", "/api/metrics")
 _STREAM = "/api/sync/events"  # exactly: its ticket route is an ordinary request
 _BODY = error_body(UNAVAILABLE, ErrorCode.OVERLOADED)
@@ -31,20 +35,28 @@ _BODY = error_body(UNAVAILABLE, ErrorCode.OVERLOADED)
 class Gate:
     """The worker's request slots, shared by every route's middleware instance."""
 
-    def __init__(self, limit: int, wait_seconds: float) -> None:
+    def __init__(self, limit: int, wait_seconds: float, queue: int | None = None) -> None:
         self.limit = limit
         self._slots = asyncio.Semaphore(limit)
         self._wait = wait_seconds
+        self._queue = queue  # None: as many as come (bounded by the wait alone)
+        self.waiting = 0
 
     async def enter(self) -> bool:
-        """Take a slot, waiting at most ``wait_seconds``; False when none came free."""
+        """Take a slot, waiting at most ``wait_seconds``; False when none came free, or at
+        once when ``queue`` requests are already waiting."""
         if not self._slots.locked():
             await self._slots.acquire()  # free: no waiting, no timer
             return True
+        if self._queue is not None and self.waiting >= self._queue:
+            return False
+        self.waiting += 1
         try:
             await asyncio.wait_for(self._slots.acquire(), self._wait)
         except TimeoutError:
             return False
+        finally:
+            self.waiting -= 1
         return True
 
     def leave(self) -> None:

@@ -9,19 +9,17 @@ per request.
 from __future__ import annotations
 
 import inspect
-import uuid
 from typing import Any
 
 from dependency_injector import providers
 from litestar import Litestar, Request
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.routes import HTTPRoute
 
 from reflective_app.container import USE_CASES, Container
 from reflective_domain.errors import AuthenticationFailed
 from reflective_domain.ports import TokenService
 from reflective_domain.sessions import AccessClaims
-from reflective_domain.use_cases.accounts import Authorize
 
 NOT_AUTHENTICATED = "Not authenticated"
 
@@ -45,13 +43,6 @@ def _bearer(request: Request[Any, Any, Any]) -> str:
     return token
 
 
-async def current_user_id(
-    request: Request[Any, Any, Any], authorize: NamedDependency[Authorize]
-) -> uuid.UUID:
-    """The user named by ``Authorization: Bearer <access token>``; 401 otherwise."""
-    return await authorize(_bearer(request))
-
-
 def make_caller_dependency(tokens: TokenService) -> Provide:
     """``caller``: the verified claims of the bearer token (signature, expiry, issuer,
     audience; 401 otherwise), with no database read. The handler passes ``issued_at`` to its
@@ -68,7 +59,6 @@ def container_dependencies(container: Container) -> dict[str, Provide]:
     deps = {name: _bridge(getattr(container, name)) for name in USE_CASES}
     for name in ("settings", "clock", "ckks_parameters", "he_aggregator", "database", "tokens"):
         deps[name] = _bridge(getattr(container, name))
-    deps["user_id"] = Provide(current_user_id)
     deps["caller"] = make_caller_dependency(container.tokens())
     deps["event_hub"] = _bridge(container.event_hub)
     return deps

@@ -7,8 +7,6 @@ would fail its msgspec conversion).
 
 from __future__ import annotations
 
-import uuid
-
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
@@ -17,12 +15,10 @@ from reflective_domain.he_params import CkksParameters
 from reflective_domain.ports import Clock, HeAggregator, StorageProbe
 from reflective_domain.sessions import AccessClaims
 
-UserId = NamedDependency[uuid.UUID]
-"""The authenticated user (``Authorization: Bearer``); 401 without a valid token."""
-
 Caller = NamedDependency[SkipValidation[AccessClaims]]
-"""The bearer token's verified claims, for routes whose use case checks the account itself
-(in the request's one transaction); 401 for a missing, forged or expired token."""
+"""The bearer token's verified claims, for every authenticated route: its use case checks the
+account on the user-row read it makes (in the request's one transaction); 401 for a missing,
+forged or expired token."""
 
 SettingsDep = NamedDependency[SkipValidation[Settings]]
 ClockDep = NamedDependency[SkipValidation[Clock]]

@@ -20,7 +20,7 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from reflective_app.admission import Admission, Gate
+from reflective_app.admission import ADMISSION_STATE_KEY, Admission, Gate
 from reflective_app.bodies import POLICY_STATE_KEY, BodyPolicy, JsonRequest, LargeUploads
 from reflective_app.body_limits import apply_entry_body_limit, entry_body_limit
 from reflective_app.container import Container
@@ -113,6 +113,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         finally:
             await _settle(container.shutdown_resources())
 
+    gate = Gate(settings.admission_limit, settings.admission_wait_seconds, settings.admission_queue)
     prometheus = PrometheusConfig(
         app_name="reflective", prefix="reflective", group_path=True, exclude=["^/api/metrics"]
     )
@@ -135,9 +136,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         middleware=[
             RequestMiddleware(),  # request id, log line and security headers in one
             prometheus.middleware,
-            DefineMiddleware(
-                Admission, gate=Gate(settings.admission_limit, settings.admission_wait_seconds)
-            ),
+            DefineMiddleware(Admission, gate=gate),
         ],
         cors_config=_cors(settings),
         openapi_config=openapi_config(server_version()),
@@ -146,7 +145,13 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         request_class=JsonRequest,
         lifespan=[lifespan],
         logging_config=None,
-        state=State({"container": container, POLICY_STATE_KEY: _body_policy(settings)}),
+        state=State(
+            {
+                "container": container,
+                POLICY_STATE_KEY: _body_policy(settings),
+                ADMISSION_STATE_KEY: gate,
+            }
+        ),
         debug=False,
     )
     apply_entry_body_limit(app, entry_body_limit(container.entry_limits()))

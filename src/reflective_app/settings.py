@@ -179,9 +179,12 @@ class Settings:
     max_header_bytes: int = setting("MAX_HEADER_BYTES", 32 * 1024, _positive_int)
     limit_concurrency: int = setting("LIMIT_CONCURRENCY", 1000, _positive_int)
     # Admission control, per worker: requests handled at once (about the connection pool's
-    # size) and how long one may wait for its turn, or for a pooled connection, before it is
-    # answered 503 with Retry-After.
+    # size), how many may wait for a turn (the rest are answered 503 with Retry-After at
+    # once, so an answered request never queued behind more than the worker serves in a
+    # fraction of a second) and how long one may wait for its turn, or for a pooled
+    # connection, before it is answered 503 with Retry-After.
     admission_limit: int = setting("ADMISSION_LIMIT", 20, _positive_int)
+    admission_queue: int = setting("ADMISSION_QUEUE", 20, _non_negative_int)
     admission_wait_seconds: float = setting("ADMISSION_WAIT_SECONDS", 2.0, _positive_float)
     # Live sync (GET /api/sync/events): heartbeat comment interval, open streams per user
     # on each worker.

@@ -49,8 +49,12 @@ class IssuedTicket:
 class TicketStore(Protocol):
     """Tickets shared by every worker."""
 
-    async def add(self, ticket: EventTicket, now: datetime) -> None:
-        """Keep ``ticket`` (and drop tickets expired by ``now``)."""
+    async def add(
+        self, ticket: EventTicket, now: datetime, *, token_issued_at: datetime | None = None
+    ) -> None:
+        """Keep ``ticket`` (and drop tickets expired by ``now``). With ``token_issued_at``
+        (the caller's access token), first check in the same transaction that the account
+        still accepts it (AuthenticationFailed otherwise)."""
         ...
 
     async def redeem(self, token_hash: bytes, now: datetime) -> uuid.UUID | None:
@@ -63,11 +67,14 @@ class IssueEventTicket:
     def __init__(self, store: TicketStore, clock: Clock, ttl: timedelta = TICKET_TTL) -> None:
         self._store, self._clock, self._ttl = store, clock, ttl
 
-    async def __call__(self, user_id: uuid.UUID) -> IssuedTicket:
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> IssuedTicket:
         now = self._clock.now()
         raw = secrets.token_urlsafe(32)
         expires = now + self._ttl
-        await self._store.add(EventTicket(hash_ticket(raw), user_id, expires), now)
+        ticket = EventTicket(hash_ticket(raw), user_id, expires)
+        await self._store.add(ticket, now, token_issued_at=token_issued_at)
         return IssuedTicket(raw, expires)
 
 
@@ -96,11 +103,19 @@ class SyncDevice:
 
 
 class DeviceDirectory(Protocol):
-    async def list(self, user_id: uuid.UUID) -> list[SyncDevice]:
+    """With ``token_issued_at`` (the caller's access token), each call first checks in its
+    own transaction that the account still accepts that token (AuthenticationFailed
+    otherwise)."""
+
+    async def list(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> list[SyncDevice]:
         """The user's devices, most recently seen first."""
         ...
 
-    async def forget(self, user_id: uuid.UUID, device_id: str) -> bool:
+    async def forget(
+        self, user_id: uuid.UUID, device_id: str, *, token_issued_at: datetime | None = None
+    ) -> bool:
         """Drop the device and what the server has recorded as sent to it; whether it was
         known."""
         ...
@@ -110,8 +125,10 @@ class ListDevices:
     def __init__(self, devices: DeviceDirectory) -> None:
         self._devices = devices
 
-    async def __call__(self, user_id: uuid.UUID) -> list[SyncDevice]:
-        return await self._devices.list(user_id)
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> list[SyncDevice]:
+        return await self._devices.list(user_id, token_issued_at=token_issued_at)
 
 
 class ForgetDevice:
@@ -121,8 +138,10 @@ class ForgetDevice:
     def __init__(self, devices: DeviceDirectory) -> None:
         self._devices = devices
 
-    async def __call__(self, user_id: uuid.UUID, device_id: str) -> None:
-        if not await self._devices.forget(user_id, device_id):
+    async def __call__(
+        self, user_id: uuid.UUID, device_id: str, *, token_issued_at: datetime | None = None
+    ) -> None:
+        if not await self._devices.forget(user_id, device_id, token_issued_at=token_issued_at):
             raise NotFound(UNKNOWN_DEVICE)
 
 

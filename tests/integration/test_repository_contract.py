@@ -264,6 +264,42 @@ async def test_change_seq_counts_per_user_and_rolls_back(uow_factory: UowFactory
         await uow.users.lock(uuid.uuid4())  # unknown user: nothing to lock, no error
 
 
+async def test_creating_an_entry_moves_the_sequence_and_the_bytes_in_one_write(
+    uow_factory: UowFactory,
+) -> None:
+    ada = await add_user(uow_factory)
+    first = new_entry(ada, 1)
+    assert first.version is not None
+    async with uow_factory() as uow:
+        await uow.users.lock(ada.id)
+        await uow.entries.create(first, first.version.fingerprint, 100)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.users.current_change_seq(ada.id) == 1
+        state = await uow.users.state(ada.id)
+        assert state is not None and state.stored_bytes == 100
+        assert await uow.entries.get(ada.id, first.id) == first
+        found = await uow.entries.revision_with(ada.id, first.id, first.version.fingerprint)
+        assert found == first.revision
+    # A number that does not follow the sequence (the caller did not hold the user's lock, or
+    # read it before another writer): refused, and nothing written.
+    stale = new_entry(ada, 1)
+    assert stale.version is not None
+    async with uow_factory() as uow:
+        with pytest.raises(ConcurrentUpdate):
+            await uow.entries.create(stale, stale.version.fingerprint, 100)
+    # An id already taken: AlreadyExists, and the transaction is not committed.
+    taken = Entry.create(first.id, ada.id, first.version, 2, T0)
+    async with uow_factory() as uow:
+        with pytest.raises(AlreadyExists):
+            await uow.entries.create(taken, first.version.fingerprint, 100)
+    async with uow_factory() as uow:
+        assert await uow.users.current_change_seq(ada.id) == 1
+        state = await uow.users.state(ada.id)
+        assert state is not None and state.stored_bytes == 100
+        assert await uow.entries.get(ada.id, stale.id) is None
+
+
 async def test_delete_user_removes_all_their_data(uow_factory: UowFactory) -> None:
     ada, bob = (
         await add_user(uow_factory, "ada@example.com"),

@@ -13,7 +13,10 @@ class MemoryTicketStore:
     def __init__(self) -> None:
         self._tickets: dict[bytes, EventTicket] = {}
 
-    async def add(self, ticket: EventTicket, now: datetime) -> None:
+    async def add(
+        self, ticket: EventTicket, now: datetime, *, token_issued_at: datetime | None = None
+    ) -> None:
+        # No accounts here: the token's check is the PostgreSQL store's (and the use cases').
         for key in [k for k, t in self._tickets.items() if t.expires_at <= now]:
             del self._tickets[key]
         self._tickets[ticket.token_hash] = ticket

@@ -223,6 +223,17 @@ class MemoryEntries:
             raise AlreadyExists("entry already exists")
         self._t.entries[key] = _copy(entry)
 
+    async def create(self, entry: Entry, fingerprint: bytes, stored_delta: int) -> None:
+        if self._t.change_seqs.get(entry.user_id, 0) != entry.change_seq - 1:
+            raise ConcurrentUpdate("the change sequence moved without the user's lock")
+        await self.add(entry)
+        self._t.change_seqs[entry.user_id] = entry.change_seq
+        total = self._t.stored_bytes.get(entry.user_id, 0) + stored_delta
+        if total < 0:
+            raise ValueError("stored bytes cannot be negative")  # the database's CHECK
+        self._t.stored_bytes[entry.user_id] = total
+        await self.remember_revision(entry, fingerprint)
+
     async def save(self, entry: Entry) -> None:
         self._t.entries[(entry.user_id, entry.id)] = _copy(entry)
 
@@ -283,6 +294,21 @@ class MemoryEntries:
         )
         return [_copy(e) for e in changed[:limit]]
 
+    async def change_page(
+        self, user_id: uuid.UUID, change_seq: int, limit: int, *, deliver_to: str | None = None
+    ) -> tuple[list[Entry], bool]:
+        found = await self.changes_after(user_id, change_seq, limit + 1)
+        page = found[:limit]
+        self._deliver(user_id, deliver_to, page)
+        return page, len(found) > limit
+
+    def _deliver(self, user_id: uuid.UUID, device_id: str | None, page: list[Entry]) -> None:
+        if device_id is None:
+            return
+        for entry in page:
+            key = (user_id, device_id, entry.id)
+            self._t.deliveries[key] = max(entry.revision, self._t.deliveries.get(key, 0))
+
     async def list_live(
         self,
         user_id: uuid.UUID,
@@ -291,6 +317,7 @@ class MemoryEntries:
         exclude_device: str | None,
         limit: int,
         offset: int,
+        deliver_to: str | None = None,
     ) -> tuple[list[Entry], int]:
         live = [
             e
@@ -300,10 +327,17 @@ class MemoryEntries:
             and (exclude_device is None or e.device_id != exclude_device)
         ]
         live.sort(key=lambda e: (e.synced_at, e.id))
-        return [_copy(e) for e in live[offset : offset + limit]], len(live)
+        page = [_copy(e) for e in live[offset : offset + limit]]
+        self._deliver(user_id, deliver_to, page)
+        return page, len(live)
 
     async def count_live(self, user_id: uuid.UUID) -> int:
         return sum(1 for e in self._of(user_id) if not e.deleted)
+
+    async def count_and_creation_times(
+        self, user_id: uuid.UUID, since: datetime
+    ) -> tuple[int, list[datetime]]:
+        return await self.count_live(user_id), await self.creation_times(user_id, since)
 
     async def stored_bytes(self, user_id: uuid.UUID) -> int:
         return sum(e.version.size for e in self._of(user_id) if e.version is not None)

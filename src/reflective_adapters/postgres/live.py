@@ -18,11 +18,14 @@ from typing import Any
 import asyncpg
 import structlog
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reflective_adapters.postgres.errors import storage_errors
+from reflective_adapters.postgres.mappers import state_from_row
+from reflective_adapters.postgres.repositories.users import STATE_STATEMENT
 from reflective_adapters.postgres.schema import deliveries, event_tickets, sync_devices
 from reflective_domain.live import EventTicket, SyncDevice
+from reflective_domain.use_cases._guards import check_token
 
 log = structlog.get_logger("reflective.live")
 
@@ -32,13 +35,26 @@ METRICS_CHANNEL = "reflective_metrics"
 LISTENER_APPLICATION_NAME = "reflective-listener"
 
 
+async def _check_caller(
+    connection: AsyncConnection, user_id: uuid.UUID, token_issued_at: datetime | None
+) -> None:
+    """The access token's check, in the caller's transaction (one narrow read of the user)."""
+    if token_issued_at is None:
+        return
+    row = (await connection.execute(STATE_STATEMENT, {"uid": user_id})).first()
+    check_token(state_from_row(row) if row is not None else None, token_issued_at)
+
+
 class PgTicketStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def add(self, ticket: EventTicket, now: datetime) -> None:
+    async def add(
+        self, ticket: EventTicket, now: datetime, *, token_issued_at: datetime | None = None
+    ) -> None:
         with storage_errors():
             async with self._engine.begin() as connection:
+                await _check_caller(connection, ticket.user_id, token_issued_at)
                 await connection.execute(
                     delete(event_tickets).where(event_tickets.c.expires_at <= now)
                 )
@@ -70,7 +86,9 @@ class PgDeviceDirectory:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def list(self, user_id: uuid.UUID) -> list[SyncDevice]:
+    async def list(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> list[SyncDevice]:
         d = sync_devices.c
         stmt = (
             select(d.device_id, d.first_seen_at, d.last_seen_at, d.entries_written)
@@ -79,12 +97,16 @@ class PgDeviceDirectory:
         )
         with storage_errors():
             async with self._engine.connect() as connection:
+                await _check_caller(connection, user_id, token_issued_at)
                 rows = await connection.execute(stmt)
                 return [SyncDevice(r[0], r[1], r[2], int(r[3])) for r in rows]
 
-    async def forget(self, user_id: uuid.UUID, device_id: str) -> bool:
+    async def forget(
+        self, user_id: uuid.UUID, device_id: str, *, token_issued_at: datetime | None = None
+    ) -> bool:
         with storage_errors():
             async with self._engine.begin() as connection:
+                await _check_caller(connection, user_id, token_issued_at)
                 await connection.execute(
                     delete(deliveries).where(
                         deliveries.c.user_id == user_id, deliveries.c.device_id == device_id

@@ -11,7 +11,7 @@ from litestar.params import JSONBody, URLEncodedBody
 from reflective_app.dto.auth import token_response
 from reflective_app.dto.users import user_profile
 from reflective_app.errors import CodedHTTPException
-from reflective_app.injected import UserId
+from reflective_app.injected import Caller
 from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_app.settings import Settings
@@ -133,10 +133,14 @@ class AuthController(Controller):
     )
     async def logout(
         self,
-        user_id: UserId,
+        caller: Caller,
         sign_out: NamedDependency[SignOut],
         data: JSONBody[LogoutRequest | None] = None,
     ) -> None:
         """End the session of ``refresh_token``, or, without one, every session of the user
         (access tokens issued before now stop working too)."""
-        await sign_out(user_id, data.refresh_token if data is not None else None)
+        await sign_out(
+            caller.user_id,
+            data.refresh_token if data is not None else None,
+            token_issued_at=caller.issued_at,
+        )

@@ -21,7 +21,7 @@ from reflective_app.dto.encryption import (
     packed_aggregate_response,
     packed_uploads,
 )
-from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, UserId
+from reflective_app.injected import AggregatorDep, Caller, ParametersDep, SettingsDep
 from reflective_app.limits import rate_limit
 from reflective_app.metric_stream import metric_uploads
 from reflective_app.openapi import BEARER_AUTH, documented
@@ -117,7 +117,7 @@ class EncryptionController(Controller):
     async def upload_metrics(
         self,
         request: Request[Any, Any, Any],
-        user_id: UserId,
+        caller: Caller,
         upload_metrics: NamedDependency[UploadMetrics],
         settings: SettingsDep,
     ) -> Message:
@@ -126,7 +126,8 @@ class EncryptionController(Controller):
         413 beyond the body limit or the account's metric quota; 503 with Retry-After when
         this worker is already reading its share of large uploads."""
         async with large_upload(request):  # 503 at once when this worker has no slot
-            await upload_metrics.permit(user_id)  # before reading what may be gigabytes
+            # Before reading what may be gigabytes; the same read checks the token.
+            await upload_metrics.permit(caller.user_id, token_issued_at=caller.issued_at)
             # Parsed, validated and written as it arrives, one chunk of metrics at a time;
             # any error, a client gone half-way included, rolls the whole upload back.
             limit = settings.max_metrics_body_bytes
@@ -134,7 +135,7 @@ class EncryptionController(Controller):
                 aclosing(body_chunks(request, limit, admitted=True)) as chunks,
                 aclosing(metric_uploads(chunks)) as items,
             ):
-                stored = await upload_metrics.stream(user_id, items)
+                stored = await upload_metrics.stream(caller.user_id, items)
         resent = stored.received - stored.new
         message = f"Stored {stored.new} encrypted metrics" + (
             f" ({resent} already stored)" if resent else ""
@@ -156,7 +157,7 @@ class EncryptionController(Controller):
     )
     async def retract_metrics(
         self,
-        user_id: UserId,
+        caller: Caller,
         retract_metrics: NamedDependency[RetractMetrics],
         log_id: Annotated[
             str | None, Parameter(description="the entry measured (required)")
@@ -169,7 +170,7 @@ class EncryptionController(Controller):
                 detail="Validation failed",
                 extra=[{"message": "log_id is required", "key": "log_id", "source": "query"}],
             )
-        deleted = await retract_metrics(user_id, log_id)
+        deleted = await retract_metrics(caller.user_id, log_id, token_issued_at=caller.issued_at)
         return Message(
             success=True,
             message=f"Retracted {deleted} encrypted metrics",
@@ -191,13 +192,16 @@ class EncryptionController(Controller):
     )
     async def aggregate(
         self,
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[AggregateRequest],
         aggregate: NamedDependency[Aggregate],
     ) -> AggregateResponse:
         """The encrypted sum or average of one metric type, optionally within an inclusive
         time range; only the client can decrypt it. 404 when no metric is in range."""
-        return aggregate_response(await aggregate(user_id, aggregation_request(data)))
+        result = await aggregate(
+            caller.user_id, aggregation_request(data), token_issued_at=caller.issued_at
+        )
+        return aggregate_response(result)
 
     @post(
         "/packed-metrics",
@@ -216,7 +220,7 @@ class EncryptionController(Controller):
     )
     async def upload_packed_metrics(
         self,
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[PackedUploadRequest],
         upload_packed_metrics: NamedDependency[UploadPackedMetrics],
     ) -> Message:
@@ -224,7 +228,9 @@ class EncryptionController(Controller):
         to the stored years, slot-wise, all or nothing. A resent item is recognised and not
         added twice. 403 on local_only; 422 naming the index of the first ciphertext that is
         not a fresh ciphertext under the user's parameters; 413 beyond the metric quota."""
-        stored = await upload_packed_metrics(user_id, packed_uploads(data))
+        stored = await upload_packed_metrics(
+            caller.user_id, packed_uploads(data), token_issued_at=caller.issued_at
+        )
         return Message(
             success=True,
             message=f"Added {stored.new} packed metrics to {stored.windows} years"
@@ -250,7 +256,7 @@ class EncryptionController(Controller):
     )
     async def packed_aggregate(
         self,
-        user_id: UserId,
+        caller: Caller,
         read_packed_metrics: NamedDependency[ReadPackedMetrics],
         metric_type: Annotated[
             str | None, Parameter(description="the metric type (required)")
@@ -268,5 +274,7 @@ class EncryptionController(Controller):
                     {"message": "metric_type is required", "key": "metric_type", "source": "query"}
                 ],
             )
-        windows = await read_packed_metrics(user_id, metric_type, start, end)
+        windows = await read_packed_metrics(
+            caller.user_id, metric_type, start, end, token_issued_at=caller.issued_at
+        )
         return packed_aggregate_response(metric_type, windows)

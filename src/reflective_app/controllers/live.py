@@ -16,7 +16,7 @@ from litestar.response.sse import ServerSentEventMessage
 
 from reflective_app.dto.live import device_view, event_ticket, session_view
 from reflective_app.errors import CodedHTTPException
-from reflective_app.injected import ClockDep, UserId
+from reflective_app.injected import Caller, ClockDep
 from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
 from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.errors import AuthenticationFailed, ValidationFailed
@@ -89,14 +89,15 @@ class LiveSyncController(Controller):
     )
     async def ticket(
         self,
-        user_id: UserId,
+        caller: Caller,
         issue_event_ticket: NamedDependency[IssueEventTicket],
         clock: ClockDep,
     ) -> EventTicketResponse:
         """A single-use ticket, valid for 60 seconds, that opens ``GET /api/sync/events``
         as ``?ticket=`` (for a browser's EventSource, which cannot send a header; the access
         token itself never goes in a URL)."""
-        return event_ticket(await issue_event_ticket(user_id), clock.now())
+        issued = await issue_event_ticket(caller.user_id, token_issued_at=caller.issued_at)
+        return event_ticket(issued, clock.now())
 
     @get(
         "/events",
@@ -167,12 +168,12 @@ class LiveSyncController(Controller):
         security=BEARER_AUTH,
     )
     async def devices(
-        self, user_id: UserId, list_devices: NamedDependency[ListDevices]
+        self, caller: Caller, list_devices: NamedDependency[ListDevices]
     ) -> DeviceList:
         """Every device id that wrote entries or was sent them, most recently seen first:
         first and last seen (its last write or delivery) and how many entry versions and
         deletions it wrote."""
-        found = await list_devices(user_id)
+        found = await list_devices(caller.user_id, token_issued_at=caller.issued_at)
         return DeviceList(devices=[device_view(d) for d in found], total_count=len(found))
 
     @delete(
@@ -184,7 +185,7 @@ class LiveSyncController(Controller):
     )
     async def forget(
         self,
-        user_id: UserId,
+        caller: Caller,
         device_id: FromPath[str],
         forget_device: NamedDependency[ForgetDevice],
     ) -> None:
@@ -193,7 +194,7 @@ class LiveSyncController(Controller):
         rather than a fast-forward. Its entries stay. 404 when unknown."""
         if not device_id or len(device_id) > MAX_DEVICE_ID:
             raise ValidationFailed("device_id", f"device_id must be 1..{MAX_DEVICE_ID} characters")
-        await forget_device(user_id, device_id)
+        await forget_device(caller.user_id, device_id, token_issued_at=caller.issued_at)
 
 
 class SessionController(Controller):
@@ -204,16 +205,13 @@ class SessionController(Controller):
     @get("/", operation_id="list_sessions", **documented("List your sessions"))
     async def sessions(
         self,
-        request: Request[Any, Any, Any],
-        user_id: UserId,
+        caller: Caller,
         list_sessions: NamedDependency[ListSessions],
-        tokens: TokensDep,
     ) -> SessionList:
         """The account's sessions (one per sign-in, while it can be refreshed), newest
         first; ``current`` marks the one this access token belongs to."""
-        token = _bearer(request)
-        current = tokens.read_access(token).session_id if token else None
-        found = await list_sessions(user_id)
+        found = await list_sessions(caller.user_id, token_issued_at=caller.issued_at)
+        current = caller.session_id
         return SessionList(
             sessions=[session_view(s, current) for s in found], total_count=len(found)
         )
@@ -226,11 +224,11 @@ class SessionController(Controller):
     )
     async def end(
         self,
-        user_id: UserId,
+        caller: Caller,
         session_id: FromPath[uuid.UUID],
         end_session: NamedDependency[EndSession],
     ) -> None:
         """End one session: its refresh token is refused from now on. Access tokens it
         already issued stay valid until they expire (ACCESS_TOKEN_EXPIRE_MINUTES, 30 by
         default). 404 for a session of another account or one already ended."""
-        await end_session(user_id, session_id)
+        await end_session(caller.user_id, session_id, token_issued_at=caller.issued_at)

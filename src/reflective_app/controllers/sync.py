@@ -21,7 +21,7 @@ from reflective_app.dto.sync import (
     resolution,
     upload,
 )
-from reflective_app.injected import Caller, UserId
+from reflective_app.injected import Caller
 from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.entries import Outcome
 from reflective_domain.errors import ResyncRequired, ValidationFailed
@@ -227,11 +227,11 @@ class SyncController(Controller):
         **documented("Delete every entry and conflict"),
     )
     async def delete_all(
-        self, user_id: UserId, delete_all_entries: NamedDependency[DeleteAllEntries]
+        self, caller: Caller, delete_all_entries: NamedDependency[DeleteAllEntries]
     ) -> DeletedBackups:
         """Delete every backup and conflict of the user (allowed on any tier, for the cleanup
         after a downgrade)."""
-        deleted = await delete_all_entries(user_id)
+        deleted = await delete_all_entries(caller.user_id, token_issued_at=caller.issued_at)
         return DeletedBackups(message=f"Deleted {deleted} backups", deleted_backups=deleted)
 
     @delete(
@@ -265,10 +265,10 @@ class SyncController(Controller):
         **documented("Delete every metric"),
     )
     async def delete_metrics(
-        self, user_id: UserId, delete_all_metrics: NamedDependency[DeleteAllMetrics]
+        self, caller: Caller, delete_all_metrics: NamedDependency[DeleteAllMetrics]
     ) -> DeletedMetrics:
         """Delete every encrypted metric of the user (allowed on any tier)."""
-        deleted = await delete_all_metrics(user_id)
+        deleted = await delete_all_metrics(caller.user_id, token_issued_at=caller.issued_at)
         return DeletedMetrics(message=f"Deleted {deleted} metrics", deleted_metrics=deleted)
 
     @get(

@@ -11,7 +11,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from reflective_app.dto.tags import tag_view
-from reflective_app.injected import Caller, UserId
+from reflective_app.injected import Caller
 from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.tags import MAX_TAG_PAGE
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
@@ -44,13 +44,15 @@ class TagController(Controller):
     )
     async def create_tag(
         self,
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[CreateTagRequest],
         create_tag: NamedDependency[CreateTag],
     ) -> Response[TagView]:
         """Create a tag (201), or answer the user's existing tag of the same name (200): names
         compare case- and whitespace-insensitively. 413 beyond the tags a user may hold."""
-        tag, created = await create_tag(user_id, data.name, data.color)
+        tag, created = await create_tag(
+            caller.user_id, data.name, data.color, token_issued_at=caller.issued_at
+        )
         return Response(tag_view(tag), status_code=201 if created else 200)
 
     @delete(
@@ -60,10 +62,10 @@ class TagController(Controller):
         **documented("Delete tags unused for some days"),
     )
     async def cleanup(
-        self, user_id: UserId, cleanup_tags: NamedDependency[CleanupTags], days: FromQuery[int] = 30
+        self, caller: Caller, cleanup_tags: NamedDependency[CleanupTags], days: FromQuery[int] = 30
     ) -> CleanupResponse:
         """Delete the tags unused for ``days`` days (1..36500, default 30)."""
-        deleted = await cleanup_tags(user_id, days)
+        deleted = await cleanup_tags(caller.user_id, days, token_issued_at=caller.issued_at)
         return CleanupResponse(
             message=f"Deleted {deleted} tags unused for {days} days", deleted_count=deleted
         )
@@ -75,13 +77,20 @@ class TagController(Controller):
     )
     async def update_tag(
         self,
-        user_id: UserId,
+        caller: Caller,
         tag_id: FromPath[uuid.UUID],
         data: JSONBody[UpdateTagRequest],
         update_tag: NamedDependency[UpdateTag],
     ) -> TagView:
         """Rename and/or recolour a tag; 409 if the new name is taken, 404 if unknown."""
-        tag = await update_tag(user_id, tag_id, data.name, data.color, data.used)
+        tag = await update_tag(
+            caller.user_id,
+            tag_id,
+            data.name,
+            data.color,
+            data.used,
+            token_issued_at=caller.issued_at,
+        )
         return tag_view(tag)
 
     @delete(
@@ -91,7 +100,7 @@ class TagController(Controller):
         **documented("Delete a tag", ErrorCode.NOT_FOUND),
     )
     async def delete_tag(
-        self, user_id: UserId, tag_id: FromPath[uuid.UUID], delete_tag: NamedDependency[DeleteTag]
+        self, caller: Caller, tag_id: FromPath[uuid.UUID], delete_tag: NamedDependency[DeleteTag]
     ) -> None:
         """Delete a tag; 404 if unknown."""
-        await delete_tag(user_id, tag_id)
+        await delete_tag(caller.user_id, tag_id, token_issued_at=caller.issued_at)

@@ -13,7 +13,7 @@ from litestar.response import Stream
 from reflective_app.dto.export import export_stream
 from reflective_app.dto.privacy import domain_tier, privacy_view, revoke_response
 from reflective_app.dto.users import preferences_view, profile_changes, user_profile
-from reflective_app.injected import Caller, ClockDep, UserId
+from reflective_app.injected import Caller, ClockDep
 from reflective_app.limits import rate_limit
 from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.use_cases.accounts import (
@@ -60,7 +60,7 @@ class UserController(Controller):
     async def update_me(
         self,
         request: Request[Any, Any, Any],
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[UpdateProfileRequest],
         update_profile: NamedDependency[UpdateProfile],
     ) -> UserProfile:
@@ -70,7 +70,11 @@ class UserController(Controller):
         without, 401 if wrong, 429 with ``Retry-After`` after repeated wrong ones, counted with
         sign-in failures); a password change ends every session."""
         address = request.client.host if request.client else None
-        return user_profile(await update_profile(user_id, profile_changes(data), address))
+        return user_profile(
+            await update_profile(
+                caller.user_id, profile_changes(data), address, token_issued_at=caller.issued_at
+            )
+        )
 
     @delete(
         status_code=204,
@@ -80,7 +84,7 @@ class UserController(Controller):
     async def delete_me(
         self,
         request: Request[Any, Any, Any],
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[DeleteAccountRequest],
         delete_account: NamedDependency[DeleteAccount],
     ) -> None:
@@ -88,7 +92,9 @@ class UserController(Controller):
         confirms it (401 if wrong; 429 with ``Retry-After`` after repeated wrong ones, counted
         with sign-in failures)."""
         address = request.client.host if request.client else None
-        await delete_account(user_id, data.password, address)
+        await delete_account(
+            caller.user_id, data.password, address, token_issued_at=caller.issued_at
+        )
 
     @get(
         "/preferences",
@@ -96,10 +102,11 @@ class UserController(Controller):
         **documented("Read your writing preferences"),
     )
     async def get_preferences(
-        self, user_id: UserId, get_preferences: NamedDependency[GetPreferences]
+        self, caller: Caller, get_preferences: NamedDependency[GetPreferences]
     ) -> PreferencesView:
         """The user's writing preferences."""
-        return preferences_view(await get_preferences(user_id))
+        preferences = await get_preferences(caller.user_id, token_issued_at=caller.issued_at)
+        return preferences_view(preferences)
 
     @put(
         "/preferences",
@@ -108,20 +115,24 @@ class UserController(Controller):
     )
     async def update_preferences(
         self,
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[UpdatePreferencesRequest],
         update_preferences: NamedDependency[UpdatePreferences],
     ) -> PreferencesView:
         """Change some preferences. 422 for a timezone that is not IANA, a reminder not
         ``HH:MM``, a daily word goal outside 1..100000."""
-        return preferences_view(await update_preferences(user_id, **data.changes()))
+        return preferences_view(
+            await update_preferences(
+                caller.user_id, token_issued_at=caller.issued_at, **data.changes()
+            )
+        )
 
     @get("/privacy", operation_id="get_privacy", **documented("Read your privacy tier"))
     async def get_privacy(
-        self, user_id: UserId, get_privacy: NamedDependency[GetPrivacy]
+        self, caller: Caller, get_privacy: NamedDependency[GetPrivacy]
     ) -> PrivacyView:
         """The privacy tier and the features it offers."""
-        return privacy_view(await get_privacy(user_id))
+        return privacy_view(await get_privacy(caller.user_id, token_issued_at=caller.issued_at))
 
     @put(
         "/privacy",
@@ -132,7 +143,7 @@ class UserController(Controller):
     )
     async def update_privacy(
         self,
-        user_id: UserId,
+        caller: Caller,
         data: JSONBody[UpdatePrivacyRequest],
         change_tier: NamedDependency[ChangeTier],
     ) -> PrivacyView:
@@ -140,7 +151,11 @@ class UserController(Controller):
         ``consent_timestamp`` and ``he_public_key`` (400 without; 422 if the key does not
         load). A downgrade deletes the cloud data the new tier does not keep."""
         changed = await change_tier(
-            user_id, domain_tier(data.privacy_tier), data.consent_timestamp, data.he_public_key
+            caller.user_id,
+            domain_tier(data.privacy_tier),
+            data.consent_timestamp,
+            data.he_public_key,
+            token_issued_at=caller.issued_at,
         )
         return privacy_view(changed.state)
 
@@ -151,10 +166,11 @@ class UserController(Controller):
         **documented("Go back to local_only, deleting all cloud data"),
     )
     async def revoke(
-        self, user_id: UserId, revoke_sync: NamedDependency[RevokeSync]
+        self, caller: Caller, revoke_sync: NamedDependency[RevokeSync]
     ) -> RevokeResponse:
         """Back to local_only: every metric, backup and conflict and the HE key are deleted."""
-        return revoke_response(await revoke_sync(user_id))
+        revoked = await revoke_sync(caller.user_id, token_issued_at=caller.issued_at)
+        return revoke_response(revoked)
 
     @get(
         "/export",
@@ -168,11 +184,11 @@ class UserController(Controller):
         },
     )
     async def export(
-        self, user_id: UserId, export_pages: NamedDependency[ExportPages], clock: ClockDep
+        self, caller: Caller, export_pages: NamedDependency[ExportPages], clock: ClockDep
     ) -> Stream:
         """Every cloud record of the user, ciphertexts (base64) and metadata, in one
         document, written as it is read (a page of records at a time)."""
-        head = await export_pages.head(user_id)
+        head = await export_pages.head(caller.user_id, token_issued_at=caller.issued_at)
         return Stream(
             export_stream(export_pages, head, clock.now()),
             media_type=MediaType.JSON,

@@ -98,6 +98,14 @@ class EntryRepository(Protocol):
 
     async def add(self, entry: Entry) -> None: ...
 
+    async def create(self, entry: Entry, fingerprint: bytes, stored_delta: int) -> None:
+        """A new entry in one write: store it (AlreadyExists if its id is taken) with the
+        revision its version (``fingerprint``) was accepted as, and move the user's change
+        sequence to ``entry.change_seq`` and their stored bytes by ``stored_delta``. The
+        caller holds the user's lock, so the sequence stands at ``entry.change_seq - 1``
+        (ConcurrentUpdate otherwise)."""
+        ...
+
     async def save(self, entry: Entry) -> None: ...
 
     async def remember_revision(self, entry: Entry, fingerprint: bytes) -> None:
@@ -141,6 +149,14 @@ class EntryRepository(Protocol):
         change order."""
         ...
 
+    async def change_page(
+        self, user_id: uuid.UUID, change_seq: int, limit: int, *, deliver_to: str | None = None
+    ) -> tuple[list[Entry], bool]:
+        """At most ``limit`` of ``changes_after`` and whether more follow; with
+        ``deliver_to``, the page is recorded as sent to that device in the same round trip
+        (as ``DeliveryRepository.record``)."""
+        ...
+
     async def list_live(
         self,
         user_id: uuid.UUID,
@@ -149,8 +165,11 @@ class EntryRepository(Protocol):
         exclude_device: str | None,
         limit: int,
         offset: int,
+        deliver_to: str | None = None,
     ) -> tuple[list[Entry], int]:
-        """Live entries (no tombstones) by ``synced_at`` then id, and how many match in all."""
+        """Live entries (no tombstones) by ``synced_at`` then id, and how many match in all;
+        with ``deliver_to``, the page is recorded as sent to that device in the same round
+        trip (as ``DeliveryRepository.record``)."""
         ...
 
     async def count_live(self, user_id: uuid.UUID) -> int: ...
@@ -161,6 +180,12 @@ class EntryRepository(Protocol):
         self, user_id: uuid.UUID, since: datetime | None = None
     ) -> list[datetime]:
         """Creation times of live entries, those at or after ``since`` when given."""
+        ...
+
+    async def count_and_creation_times(
+        self, user_id: uuid.UUID, since: datetime
+    ) -> tuple[int, list[datetime]]:
+        """``count_live`` and ``creation_times(since)`` in one round trip."""
         ...
 
     async def all(self, user_id: uuid.UUID) -> list[Entry]:

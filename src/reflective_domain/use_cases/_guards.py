@@ -20,7 +20,7 @@ _NEEDS = {
 }
 
 
-def _check_token(found: AccountState | User | None, token_issued_at: datetime | None) -> None:
+def check_token(found: AccountState | User | None, token_issued_at: datetime | None) -> None:
     """With ``token_issued_at`` (an access token's issue time, its signature already checked)
     the account must exist and not have ended its sessions since: this read of the user row
     is the token's check, inside the request's one transaction."""
@@ -38,20 +38,25 @@ async def load_user(
     token_issued_at: datetime | None = None,
 ) -> User:
     user = await uow.users.get(user_id, with_he_key=with_he_key)
-    _check_token(user, token_issued_at)
+    check_token(user, token_issued_at)
     if user is None:
         raise NotFound("User not found")
     return user
 
 
 async def user_permitted(
-    uow: UnitOfWork, user_id: uuid.UUID, data: CloudData, *, lock: bool = False
+    uow: UnitOfWork,
+    user_id: uuid.UUID,
+    data: CloudData,
+    *,
+    lock: bool = False,
+    token_issued_at: datetime | None = None,
 ) -> User:
     """The user, if their tier lets the server keep ``data``. ``lock`` first serializes this
     transaction with the user's other writers (taken before reading anything)."""
     if lock:
         await uow.users.lock(user_id)
-    user = await load_user(uow, user_id)
+    user = await load_user(uow, user_id, token_issued_at=token_issued_at)
     if not user.privacy_tier.permits(data):
         raise ForbiddenByTier(_NEEDS[data])
     return user
@@ -66,10 +71,22 @@ async def account_state(
 ) -> AccountState:
     """The account's sync state in one read (locked for a writer), the token checked."""
     state = await uow.users.state(user_id, lock=lock)
-    _check_token(state, token_issued_at)
+    check_token(state, token_issued_at)
     if state is None:
         raise NotFound("User not found")
     return state
+
+
+async def check_caller(
+    uow: UnitOfWork, user_id: uuid.UUID, token_issued_at: datetime | None, *, lock: bool = False
+) -> None:
+    """For use cases that read no user row of their own: the access token's check (one narrow
+    read, locked for a writer that serializes on the user) inside the use case's transaction.
+    Without ``token_issued_at`` (a caller that checked the token itself) only the lock."""
+    if token_issued_at is not None:
+        await account_state(uow, user_id, lock=lock, token_issued_at=token_issued_at)
+    elif lock:
+        await uow.users.lock(user_id)
 
 
 async def state_permitted(

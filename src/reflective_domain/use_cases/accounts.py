@@ -30,7 +30,7 @@ from reflective_domain.sessions import (
 )
 from reflective_domain.streaks import STREAK_WINDOW_DAYS, streak_window_start, writing_streak
 from reflective_domain.throttling import LoginAttempts, Scope, SignInThrottle
-from reflective_domain.use_cases._guards import load_user
+from reflective_domain.use_cases._guards import check_caller, load_user
 
 WRONG_CREDENTIALS = "Incorrect email or password"
 INVALID_REFRESH = "Invalid or expired refresh token"
@@ -301,16 +301,25 @@ class SignOut:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
-    async def __call__(self, user_id: uuid.UUID, refresh_token: str | None = None) -> None:
+    async def __call__(
+        self,
+        user_id: uuid.UUID,
+        refresh_token: str | None = None,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> None:
         now = self._clock.now()
         async with self._uow() as uow:
             if refresh_token is None:
-                user = await load_user(uow, user_id, with_he_key=False)
+                user = await load_user(
+                    uow, user_id, with_he_key=False, token_issued_at=token_issued_at
+                )
                 await uow.refresh_tokens.revoke_all(user_id, now)
                 user.sessions_revoked_at = now
                 user.touch(now)
                 await uow.users.save(user)
             else:
+                await check_caller(uow, user_id, token_issued_at)
                 record = await uow.refresh_tokens.by_hash(hash_refresh_token(refresh_token))
                 if record is not None and record.user_id == user_id:
                     await uow.refresh_tokens.revoke_family(record.family_id, now)
@@ -343,22 +352,25 @@ class GetProfile:
     async def __call__(
         self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
     ) -> Profile:
-        now = self._clock.now()
         async with self._uow() as uow:
             user = await load_user(uow, user_id, with_he_key=False, token_issued_at=token_issued_at)
-            tz = user.preferences.timezone
-            count = await uow.entries.count_live(user_id)
-            # Only the recent entries' times: a window at a time, further back only while the
-            # streak reaches the window's first day.
-            times: list[datetime] = []
-            days = STREAK_WINDOW_DAYS
-            while True:
-                since = streak_window_start(now, tz, days)
-                times = await uow.entries.creation_times(user_id, since)
-                streak = writing_streak(times, tz, now)
-                if streak < days - 1 or len(times) >= count:
-                    break
-                days *= 4
+            return await self.of(uow, user)
+
+    async def of(self, uow: UnitOfWork, user: User) -> Profile:
+        """The profile of ``user``, read in the caller's transaction."""
+        now = self._clock.now()
+        tz = user.preferences.timezone
+        # Only the recent entries' times: a window at a time, further back only while the
+        # streak reaches the window's first day.
+        days = STREAK_WINDOW_DAYS
+        since = streak_window_start(now, tz, days)
+        count, times = await uow.entries.count_and_creation_times(user.id, since)
+        while True:
+            streak = writing_streak(times, tz, now)
+            if streak < days - 1 or len(times) >= count:
+                break
+            days *= 4
+            times = await uow.entries.creation_times(user.id, streak_window_start(now, tz, days))
         return Profile(user, count, streak)
 
 
@@ -393,15 +405,31 @@ class UpdateProfile:
         self._gate = PasswordGate(uow, hasher, clock, throttle)
 
     async def __call__(
-        self, user_id: uuid.UUID, changes: ProfileChanges, client_address: str | None = None
+        self,
+        user_id: uuid.UUID,
+        changes: ProfileChanges,
+        client_address: str | None = None,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> Profile:
         async with self._uow() as uow:
-            user = await load_user(uow, user_id, with_he_key=False)
-        if changes.password is not None:
-            check_password(changes.password)
-        new_email = normalise_email(changes.email) if changes.email is not None else None
+            user = await load_user(uow, user_id, with_he_key=False, token_issued_at=token_issued_at)
+            if changes.password is not None:
+                check_password(changes.password)
+            new_email = normalise_email(changes.email) if changes.email is not None else None
+            needs_password = changes.password is not None or (
+                new_email is not None and new_email != user.email
+            )
+            if not needs_password:
+                # The whole request in one transaction: the token's check, the change and
+                # the profile answered.
+                self._apply(user, changes, new_email, None, self._clock.now())
+                await uow.users.save(user)
+                profile = await self._profile.of(uow, user)
+                await uow.commit()
+                return profile
         new_hash = None
-        if changes.password is not None or (new_email is not None and new_email != user.email):
+        if needs_password:
             if changes.current_password is None:
                 raise ValidationFailed("current_password", CURRENT_PASSWORD_REQUIRED)
             if not await self._gate.check(
@@ -412,37 +440,54 @@ class UpdateProfile:
                 new_hash = await self._hasher.hash(changes.password)
         now = self._clock.now()
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
-            if changes.display_name is not None:
-                user.rename(changes.display_name, now)
-            if new_email is not None and new_email != user.email:
-                user.change_email(new_email, now)
-            if changes.preferences:
-                user.update_preferences(now, **changes.preferences)
+            user = await load_user(uow, user_id, with_he_key=False)
+            self._apply(user, changes, new_email, new_hash, now)
             if new_hash is not None:
-                user.change_password_hash(new_hash, now)
                 await uow.refresh_tokens.revoke_all(user_id, now)
             await uow.users.save(user)
+            profile = await self._profile.of(uow, user)
             await uow.commit()
-        return await self._profile(user_id)
+        return profile
+
+    @staticmethod
+    def _apply(
+        user: User,
+        changes: ProfileChanges,
+        new_email: str | None,
+        new_hash: str | None,
+        now: datetime,
+    ) -> None:
+        if changes.display_name is not None:
+            user.rename(changes.display_name, now)
+        if new_email is not None and new_email != user.email:
+            user.change_email(new_email, now)
+        if changes.preferences:
+            user.update_preferences(now, **changes.preferences)
+        if new_hash is not None:
+            user.change_password_hash(new_hash, now)
 
 
 class GetPreferences:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: uuid.UUID) -> Preferences:
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> Preferences:
         async with self._uow() as uow:
-            return (await load_user(uow, user_id, with_he_key=False)).preferences
+            user = await load_user(uow, user_id, with_he_key=False, token_issued_at=token_issued_at)
+            return user.preferences
 
 
 class UpdatePreferences:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
-    async def __call__(self, user_id: uuid.UUID, **changes: object) -> Preferences:
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None, **changes: object
+    ) -> Preferences:
         async with self._uow() as uow:
-            user = await load_user(uow, user_id, with_he_key=False)
+            user = await load_user(uow, user_id, with_he_key=False, token_issued_at=token_issued_at)
             user.update_preferences(self._clock.now(), **changes)
             await uow.users.save(user)
             await uow.commit()
@@ -464,10 +509,15 @@ class DeleteAccount:
         self._gate = PasswordGate(uow, hasher, clock, throttle)
 
     async def __call__(
-        self, user_id: uuid.UUID, password: str, client_address: str | None = None
+        self,
+        user_id: uuid.UUID,
+        password: str,
+        client_address: str | None = None,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> None:
         async with self._uow() as uow:
-            user = await load_user(uow, user_id, with_he_key=False)
+            user = await load_user(uow, user_id, with_he_key=False, token_issued_at=token_issued_at)
         if not await self._gate.check(user.email, client_address, user.password_hash, password):
             raise AuthenticationFailed("Password is incorrect")
         async with self._uow() as uow:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from reflective_domain.accounts import User
@@ -75,10 +76,12 @@ class ExportPages:
         self._uow = uow
         self._sizes = (entry_page, conflict_page, metric_page)
 
-    async def head(self, user_id: uuid.UUID) -> ExportHead:
+    async def head(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> ExportHead:
         """The account and its tags (at most the tag cap); 404 for an unknown user."""
         async with self._uow() as uow:
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, token_issued_at=token_issued_at)
             return ExportHead(user, await uow.tags.list(user_id))
 
     def entries(self, user_id: uuid.UUID) -> AsyncIterator[list[Entry]]:

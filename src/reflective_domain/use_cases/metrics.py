@@ -34,7 +34,7 @@ from reflective_domain.metrics import (
 from reflective_domain.ports import CiphertextValidator, HeAggregator, IdGenerator, UnitOfWork
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
-from reflective_domain.use_cases._guards import user_permitted
+from reflective_domain.use_cases._guards import check_caller, user_permitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,11 +260,11 @@ class UploadMetrics:
         self._book = RollupBook(aggregator)
         self._limits = limits or MetricLimits()
 
-    async def permit(self, user_id: uuid.UUID) -> None:
+    async def permit(self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None) -> None:
         """Refuse early (ForbiddenByTier) a user whose tier keeps no metrics, before a caller
-        reads and decodes a possibly huge batch."""
+        reads and decodes a possibly huge batch; the same read checks the access token."""
         async with self._uow() as uow:
-            await user_permitted(uow, user_id, CloudData.METRICS)
+            await user_permitted(uow, user_id, CloudData.METRICS, token_issued_at=token_issued_at)
 
     async def __call__(self, user_id: uuid.UUID, items: Sequence[MetricUpload]) -> MetricsStored:
         if len(items) > self._limits.max_batch:
@@ -423,14 +423,18 @@ class RetractMetrics:
         self._uow = uow
         self._book = RollupBook(aggregator)
 
-    async def __call__(self, user_id: uuid.UUID, log_id: str) -> int:
+    async def __call__(
+        self, user_id: uuid.UUID, log_id: str, *, token_issued_at: datetime | None = None
+    ) -> int:
         try:
             normalized = normalize_log_id(log_id)
         except ValidationFailed as exc:
             raise ValidationFailed("log_id", exc.message) from exc
         assert normalized is not None
         async with self._uow() as uow:
-            user = await user_permitted(uow, user_id, CloudData.METRICS, lock=True)
+            user = await user_permitted(
+                uow, user_id, CloudData.METRICS, lock=True, token_issued_at=token_issued_at
+            )
             await uow.metrics.lock_writes(user_id)
             found = await uow.metrics.with_log_ids(user_id, [normalized])
             retracted = await self._book.retract(uow, user, found)
@@ -456,13 +460,21 @@ class Aggregate:
     def __init__(self, uow: UnitOfWorkFactory, aggregator: HeAggregator) -> None:
         self._uow, self._aggregator = uow, aggregator
 
-    async def __call__(self, user_id: uuid.UUID, request: AggregationRequest) -> AggregateResult:
+    async def __call__(
+        self,
+        user_id: uuid.UUID,
+        request: AggregationRequest,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> AggregateResult:
         plan = plan_aggregation(request.time_range)
         kind = request.metric_type
         rollups: list[Rollup] = []
         raw: list[EncryptedMetric] = []
         async with self._uow() as uow:
-            user = await user_permitted(uow, user_id, CloudData.METRICS)
+            user = await user_permitted(
+                uow, user_id, CloudData.METRICS, token_issued_at=token_issued_at
+            )
             if plan.all_months or plan.month_span is not None:
                 first, last = plan.month_span or (None, None)
                 rollups += await uow.metrics.rollups_between(
@@ -499,9 +511,9 @@ class DeleteAllMetrics:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: uuid.UUID) -> int:
+    async def __call__(self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None) -> int:
         async with self._uow() as uow:
-            await uow.users.lock(user_id)
+            await check_caller(uow, user_id, token_issued_at, lock=True)
             await uow.metrics.lock_writes(user_id)
             deleted = await uow.metrics.delete_all(user_id)
             await uow.packed_metrics.delete_all(user_id)

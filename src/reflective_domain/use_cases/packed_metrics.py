@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from reflective_domain.errors import (
     ConcurrentUpdate,
@@ -81,7 +81,13 @@ class UploadPackedMetrics:
         self._uow, self._validator, self._aggregator = uow, validator, aggregator
         self._limits = limits
 
-    async def __call__(self, user_id: uuid.UUID, items: Sequence[PackedUpload]) -> PackedStored:
+    async def __call__(
+        self,
+        user_id: uuid.UUID,
+        items: Sequence[PackedUpload],
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> PackedStored:
         if not items:
             raise ValidationFailed("packed", "packed must not be empty")
         if len(items) > MAX_PACKED_PER_REQUEST:
@@ -90,7 +96,9 @@ class UploadPackedMetrics:
         async with self._uow() as uow:
             # Only the metric writers' lock, as the single-value upload: entry sync goes on
             # while ciphertexts are checked and added; the key is confirmed before commit.
-            user = await user_permitted(uow, user_id, CloudData.METRICS)
+            user = await user_permitted(
+                uow, user_id, CloudData.METRICS, token_issued_at=token_issued_at
+            )
             key = user.he_public_key
             assert key is not None  # a tier that keeps metrics always holds the key
             await uow.metrics.lock_writes(user_id)
@@ -165,13 +173,19 @@ class ReadPackedMetrics:
         self._uow = uow
 
     async def __call__(
-        self, user_id: uuid.UUID, metric_type: str, first: date | None, last: date | None
+        self,
+        user_id: uuid.UUID,
+        metric_type: str,
+        first: date | None,
+        last: date | None,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> list[PackedWindow]:
         check_metric_type(metric_type)
         if first is not None and last is not None and last < first:
             raise ValidationFailed("end", "end is before start")
         async with self._uow() as uow:
-            await user_permitted(uow, user_id, CloudData.METRICS)
+            await user_permitted(uow, user_id, CloudData.METRICS, token_issued_at=token_issued_at)
             found = await uow.packed_metrics.between(
                 user_id,
                 metric_type,

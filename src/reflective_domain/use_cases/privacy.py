@@ -71,9 +71,12 @@ class GetPrivacy:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: uuid.UUID) -> PrivacyState:
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> PrivacyState:
         async with self._uow() as uow:
-            return PrivacyState.of(await load_user(uow, user_id))
+            user = await load_user(uow, user_id, with_he_key=False, token_issued_at=token_issued_at)
+            return PrivacyState.of(user)
 
 
 class ChangeTier:
@@ -100,13 +103,15 @@ class ChangeTier:
         target: PrivacyTier,
         consent_at: datetime | None = None,
         he_public_key: bytes | None = None,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> TierChanged:
         key = None
         if he_public_key is not None and target.needs_he_key:
             key = HePublicKey(he_public_key, self._parameters)
         async with self._uow() as uow:
             await uow.users.lock(user_id)
-            user = await load_user(uow, user_id)
+            user = await load_user(uow, user_id, token_issued_at=token_issued_at)
             if (
                 key is not None
                 and user.he_public_key is not None
@@ -142,5 +147,9 @@ class RevokeSync:
     def __init__(self, change_tier: ChangeTier) -> None:
         self._change_tier = change_tier
 
-    async def __call__(self, user_id: uuid.UUID) -> TierChanged:
-        return await self._change_tier(user_id, PrivacyTier.LOCAL_ONLY)
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> TierChanged:
+        return await self._change_tier(
+            user_id, PrivacyTier.LOCAL_ONLY, token_issued_at=token_issued_at
+        )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from reflective_domain.errors import NotFound
 from reflective_domain.ports import Clock
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.sessions import Session
+from reflective_domain.use_cases._guards import check_caller
 
 UNKNOWN_SESSION = "Session not found"
 
@@ -18,8 +20,11 @@ class ListSessions:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
-    async def __call__(self, user_id: uuid.UUID) -> list[Session]:
+    async def __call__(
+        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> list[Session]:
         async with self._uow() as uow:
+            await check_caller(uow, user_id, token_issued_at)
             tokens = await uow.refresh_tokens.live(user_id, self._clock.now())
         return [Session.of(token) for token in tokens]
 
@@ -32,9 +37,12 @@ class EndSession:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
-    async def __call__(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+    async def __call__(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> None:
         now = self._clock.now()
         async with self._uow() as uow:
+            await check_caller(uow, user_id, token_issued_at)
             live = await uow.refresh_tokens.live(user_id, now)
             if not any(token.family_id == session_id for token in live):
                 raise NotFound(UNKNOWN_SESSION)

@@ -23,10 +23,10 @@ from reflective_domain.errors import (
     ResyncRequired,
     ValidationFailed,
 )
-from reflective_domain.ports import Clock, IdGenerator, UnitOfWork
+from reflective_domain.ports import Clock, IdGenerator
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
-from reflective_domain.use_cases._guards import state_permitted
+from reflective_domain.use_cases._guards import check_caller, state_permitted
 from reflective_domain.use_cases.metrics import RollupBook
 
 MAX_PAGE = 500
@@ -90,10 +90,9 @@ class PushEntry:
             if outcome is Outcome.CREATED:
                 delta = stored_size(version)
                 self._limits.check_quota(state.stored_bytes, delta)
-                seq = await uow.users.next_change_seq(user_id, delta)
-                entry = Entry.create(upload.entry_id, user_id, version, seq, now)
-                await uow.entries.add(entry)
-                await uow.entries.remember_revision(entry, version.fingerprint)
+                # The user's row is locked (``state``): the next number is this request's.
+                entry = Entry.create(upload.entry_id, user_id, version, state.change_seq + 1, now)
+                await uow.entries.create(entry, version.fingerprint, delta)
             elif outcome is Outcome.ACCEPTED:
                 assert entry is not None
                 delta = stored_size(version) - stored_size(entry.version)
@@ -147,13 +146,6 @@ _CONFLICTED = frozenset(
 )
 
 
-async def _remember_delivery(
-    uow: UnitOfWork, user_id: uuid.UUID, device_id: str | None, entries: list[Entry]
-) -> None:
-    if device_id and entries:
-        await uow.deliveries.record(user_id, device_id, [(e.id, e.revision) for e in entries])
-
-
 @dataclass(frozen=True, slots=True)
 class ChangePage:
     changes: list[Entry]
@@ -187,12 +179,13 @@ class PullChanges:
             )
             if cursor > state.change_seq:
                 raise ResyncRequired("Unknown cursor: resync from the beginning")
-            found = await uow.entries.changes_after(user_id, cursor, limit + 1)
-            page = found[:limit]
-            await _remember_delivery(uow, user_id, device_id, page)
+            # What is returned counts as sent to the device, recorded by the same read.
+            page, has_more = await uow.entries.change_page(
+                user_id, cursor, limit, deliver_to=device_id
+            )
             await uow.commit()
         next_cursor = page[-1].change_seq if page else cursor
-        return ChangePage(page, next_cursor, len(found) > limit)
+        return ChangePage(page, next_cursor, has_more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +219,13 @@ class ListBackups:
         async with self._uow() as uow:
             await state_permitted(uow, user_id, CloudData.ENTRIES, token_issued_at=token_issued_at)
             found, total = await uow.entries.list_live(
-                user_id, synced_after=since, exclude_device=device_id, limit=limit, offset=offset
+                user_id,
+                synced_after=since,
+                exclude_device=device_id,
+                limit=limit,
+                offset=offset,
+                deliver_to=device_id,  # recorded as sent by the same read
             )
-            await _remember_delivery(uow, user_id, device_id, found)
             await uow.commit()
         return BackupPage(found, offset + len(found) < total, total)
 
@@ -276,9 +273,9 @@ class DeleteAllEntries:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: uuid.UUID) -> int:
+    async def __call__(self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None) -> int:
         async with self._uow() as uow:
-            await uow.users.lock(user_id)
+            await check_caller(uow, user_id, token_issued_at, lock=True)
             await uow.conflicts.delete_all(user_id)
             deleted = await uow.entries.delete_all(user_id)
             await uow.deliveries.delete_all(user_id)

@@ -15,7 +15,7 @@ from reflective_domain.tags import (
     check_cleanup_days,
     check_tag_page,
 )
-from reflective_domain.use_cases._guards import account_state
+from reflective_domain.use_cases._guards import account_state, check_caller
 
 
 class CreateTag:
@@ -32,11 +32,17 @@ class CreateTag:
         self._uow, self._clock, self._ids, self._max = uow, clock, ids, max_tags
 
     async def __call__(
-        self, user_id: uuid.UUID, name: str, color: str | None = None
+        self,
+        user_id: uuid.UUID,
+        name: str,
+        color: str | None = None,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> tuple[Tag, bool]:
         tag = Tag.new(self._ids.new_id(), user_id, name, color, self._clock.now())
         async with self._uow() as uow:
-            await account_state(uow, user_id, lock=True)  # creations of one user count in turn
+            # Creations of one user count in turn; the same read checks the token.
+            await account_state(uow, user_id, lock=True, token_issued_at=token_issued_at)
             held = await uow.tags.count(user_id)
             stored, created = await uow.tags.add_or_get(tag)
             if created and held >= self._max:
@@ -76,8 +82,11 @@ class UpdateTag:
         name: str | None = None,
         color: str | None = None,
         used: bool = False,
+        *,
+        token_issued_at: datetime | None = None,
     ) -> Tag:
         async with self._uow() as uow:
+            await check_caller(uow, user_id, token_issued_at)
             tag = await uow.tags.get(user_id, tag_id)
             if tag is None:
                 raise NotFound("Tag not found")
@@ -96,8 +105,11 @@ class DeleteTag:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    async def __call__(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> None:
+    async def __call__(
+        self, user_id: uuid.UUID, tag_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> None:
         async with self._uow() as uow:
+            await check_caller(uow, user_id, token_issued_at)
             if not await uow.tags.delete(user_id, tag_id):
                 raise NotFound("Tag not found")
             await uow.commit()
@@ -109,9 +121,12 @@ class CleanupTags:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
-    async def __call__(self, user_id: uuid.UUID, days: int = 30) -> int:
+    async def __call__(
+        self, user_id: uuid.UUID, days: int = 30, *, token_issued_at: datetime | None = None
+    ) -> int:
         cutoff = self._clock.now() - timedelta(days=check_cleanup_days(days))
         async with self._uow() as uow:
+            await check_caller(uow, user_id, token_issued_at)
             deleted = await uow.tags.delete_unused_since(user_id, cutoff)
             await uow.commit()
         return deleted

@@ -5,13 +5,17 @@ never a long queue); health checks are never held back; the held request complet
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reflective_app.admission import ADMISSION_STATE_KEY, Gate
 from reflective_app.errors import UNAVAILABLE
-from tests.integration.api.conftest import set_tier, sign_up
+from reflective_app.main import create_app
+from reflective_app.settings import Settings
+from tests.integration.api.conftest import make_container, serve, set_tier, sign_up
 from tests.integration.api.sync_client import entry_upload
 
 
@@ -50,3 +54,44 @@ async def _waiting_for_a_lock(engine: AsyncEngine) -> bool:
             )
         )
         return int(waiting.scalar_one()) > 0
+
+
+async def test_past_the_queue_a_request_is_answered_503_at_once(
+    api_settings: Settings, pg_engine: AsyncEngine, pg_clean: None, he_vectors: dict[str, Any]
+) -> None:
+    """One request in progress, one waiting (the queue's length): the next is answered 503
+    with Retry-After without waiting, however long the wait allowed; the waiting one is served
+    once a turn comes free."""
+    settings = replace(
+        api_settings, admission_limit=1, admission_queue=1, admission_wait_seconds=3600.0
+    )
+    app = create_app(make_container(settings, pg_engine))
+    gate: Gate = app.state[ADMISSION_STATE_KEY]
+    async with serve(app) as client:
+        account = await sign_up(client)
+        await set_tier(client, account, "full_sync", he_vectors["public_key"])
+        async with pg_engine.connect() as holder:
+            await holder.execute(
+                text("SELECT id FROM users WHERE email = :e FOR UPDATE"), {"e": account.email}
+            )
+            held = asyncio.create_task(
+                client.post("/api/sync/backup", json=entry_upload(), headers=account.headers)
+            )
+            while not await _waiting_for_a_lock(pg_engine):
+                await asyncio.sleep(0.01)
+            queued = asyncio.create_task(client.get("/api/users/me", headers=account.headers))
+            while gate.waiting < 1:
+                await asyncio.sleep(0.01)
+            beyond = asyncio.create_task(client.get("/api/users/me", headers=account.headers))
+            # Either it is answered, or it joins the queue (which the cap forbids).
+            while not beyond.done() and gate.waiting < 2:
+                await asyncio.sleep(0.01)
+            assert gate.waiting == 1
+            busy = await beyond
+            assert busy.status_code == 503, busy.text
+            assert busy.json() == {"detail": UNAVAILABLE, "code": "overloaded"}
+            assert busy.headers["retry-after"] == "1"
+            await holder.rollback()
+        assert (await held).status_code == 201
+        assert (await queued).status_code == 200
+        assert gate.waiting == 0

@@ -5,7 +5,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, Uuid, and_, any_, bindparam, func, select, text
+from sqlalchemy import (
+    ARRAY,
+    CTE,
+    Select,
+    Text,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,9 +28,15 @@ from reflective_adapters.postgres.mappers import (
     entry_reader,
     entry_values,
 )
-from reflective_adapters.postgres.schema import conflicts, deliveries, entries, entry_revisions
+from reflective_adapters.postgres.schema import (
+    conflicts,
+    deliveries,
+    entries,
+    entry_revisions,
+    users,
+)
 from reflective_domain.entries import Entry, UploadContext
-from reflective_domain.errors import AlreadyExists
+from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
 
 _e = entries.c
 # Rows of ``select(entries, ...)``: the table's columns first, in order, read by position.
@@ -49,9 +68,69 @@ _CHANGES_AFTER = (
     .order_by(_e.change_seq)
     .limit(bindparam("limit"))
 )
+
+# A new entry in one round trip: the user's change sequence and stored bytes move (guarded by
+# the number the caller read under the user's lock), the entry is inserted and the revision
+# its version was accepted as remembered, as three data-modifying parts of one statement.
+# Parameters are named apart from every column (``new_<column>``): for a statement executed
+# with parameters named like a table's columns, SQLAlchemy adds those columns to its UPDATE.
+_NEW = "new_"
+_sequenced = (
+    update(users)
+    .where(users.c.id == bindparam("new_user_id"), users.c.change_seq == bindparam("new_after"))
+    .values(
+        change_seq=bindparam("new_change_seq"),
+        stored_bytes=users.c.stored_bytes + bindparam("new_stored_delta"),
+    )
+    .returning(users.c.id)
+    .cte("sequenced")
+)
+_inserted = (
+    insert(entries)
+    .from_select(
+        [c.name for c in entries.c],
+        select(*(bindparam(_NEW + c.name, type_=c.type) for c in entries.c)).select_from(
+            _sequenced
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=[_e.user_id, _e.id])
+    .returning(_e.id)
+    .cte("inserted")
+)
+_remembered = (
+    insert(entry_revisions)
+    .from_select(
+        ["user_id", "entry_id", "fingerprint", "revision"],
+        select(
+            bindparam("new_user_id", type_=entry_revisions.c.user_id.type),
+            _inserted.c.id,
+            bindparam("new_fingerprint", type_=entry_revisions.c.fingerprint.type),
+            bindparam("new_revision", type_=entry_revisions.c.revision.type),
+        ).select_from(_inserted),
+    )
+    .on_conflict_do_nothing()
+    .returning(entry_revisions.c.entry_id)
+    .cte("remembered")
+)
+_CREATE = select(
+    select(func.count()).select_from(_sequenced).scalar_subquery().label("sequenced"),
+    select(func.count()).select_from(_inserted).scalar_subquery().label("inserted"),
+    select(func.count()).select_from(_remembered).scalar_subquery().label("remembered"),
+)
 _COUNT_LIVE = select(func.count()).select_from(entries).where(_owner, _live)
+_CREATED_SINCE_SUBQUERY = (
+    select(_e.created_at)
+    .where(_owner, _live, _e.created_at >= bindparam("since"))
+    .order_by(_e.created_at)
+    .scalar_subquery()
+)
 _SIZE = func.octet_length(_e.content) + func.coalesce(func.octet_length(_e.embedding), 0)
 _STORED = select(func.coalesce(func.sum(_SIZE), 0)).where(_owner, _live)
+# The profile's counts in one read: how many live entries, and the recent ones' creation times.
+_COUNT_AND_CREATED = select(
+    _COUNT_LIVE.scalar_subquery().label("live"),
+    func.array(_CREATED_SINCE_SUBQUERY).label("times"),
+)
 _CREATED = select(_e.created_at).where(_owner, _live).order_by(_e.created_at)
 _CREATED_SINCE = (
     select(_e.created_at)
@@ -148,9 +227,33 @@ def _listing_total(since: bool, device: bool) -> Select[Any]:
     return select(func.count()).select_from(entries).where(*conditions)
 
 
+def _delivering(page: Select[Any], order: Any, first: Any = None) -> Select[Any]:
+    """``page``, recording its entries (the ``first`` of them, in ``order``) as sent to the
+    device ``deliver_to`` in the same statement: the rows come back as ``page``'s columns, then
+    one more. A device is never recorded as sent an older revision than it already was."""
+    rows: CTE = page.cte("page")
+    sent = select(
+        rows.c.user_id, bindparam("deliver_to", type_=Text), rows.c.id, rows.c.revision
+    ).order_by(rows.c[order])
+    if first is not None:
+        sent = sent.limit(first)
+    record = insert(deliveries).from_select(["user_id", "device_id", "entry_id", "revision"], sent)
+    record = record.on_conflict_do_update(
+        index_elements=[_d.user_id, _d.device_id, _d.entry_id],
+        set_={"revision": func.greatest(_d.revision, record.excluded.revision)},
+    )
+    recorded = record.returning(_d.entry_id).cte("recorded")
+    count = select(func.count()).select_from(recorded).scalar_subquery().label("recorded")
+    return select(*rows.c, count).order_by(rows.c[order], rows.c.id)
+
+
 _LISTINGS = {
     (s, d): (_listing(s, d), _listing_total(s, d)) for s in (False, True) for d in (False, True)
 }
+_DELIVERING_LISTINGS = {key: _delivering(page, "synced_at") for key, (page, _) in _LISTINGS.items()}
+# A page of the change feed and one entry more (whether more follow); only the page is sent.
+_CHANGE_PAGE = _CHANGES_AFTER.limit(bindparam("limit") + 1)
+_DELIVERING_CHANGE_PAGE = _delivering(_CHANGE_PAGE, "change_seq", bindparam("limit"))
 
 
 def _context(row: Any) -> UploadContext:
@@ -181,6 +284,19 @@ class PgEntries:
 
     async def add(self, entry: Entry) -> None:
         if (await self._s.execute(_ADD, entry_values(entry))).first() is None:
+            raise AlreadyExists("entry already exists")
+
+    async def create(self, entry: Entry, fingerprint: bytes, stored_delta: int) -> None:
+        params = {_NEW + name: value for name, value in entry_values(entry).items()}
+        params.update(
+            new_after=entry.change_seq - 1,
+            new_fingerprint=fingerprint,
+            new_stored_delta=stored_delta,
+        )
+        row = (await self._s.execute(_CREATE, params)).one()
+        if not row.sequenced:
+            raise ConcurrentUpdate("the change sequence moved without the user's lock")
+        if not row.inserted:
             raise AlreadyExists("entry already exists")
 
     async def save(self, entry: Entry) -> None:
@@ -250,6 +366,16 @@ class PgEntries:
         params = {"user_id": user_id, "after": change_seq, "limit": limit}
         return [_read_entry(row) for row in await self._s.execute(_CHANGES_AFTER, params)]
 
+    async def change_page(
+        self, user_id: uuid.UUID, change_seq: int, limit: int, *, deliver_to: str | None = None
+    ) -> tuple[list[Entry], bool]:
+        params: dict[str, Any] = {"user_id": user_id, "after": change_seq, "limit": limit}
+        stmt = _CHANGE_PAGE
+        if deliver_to is not None:
+            stmt, params["deliver_to"] = _DELIVERING_CHANGE_PAGE, deliver_to
+        found = [_read_entry(row) for row in await self._s.execute(stmt, params)]
+        return found[:limit], len(found) > limit
+
     async def list_live(
         self,
         user_id: uuid.UUID,
@@ -258,9 +384,13 @@ class PgEntries:
         exclude_device: str | None,
         limit: int,
         offset: int,
+        deliver_to: str | None = None,
     ) -> tuple[list[Entry], int]:
-        page, total = _LISTINGS[(synced_after is not None, exclude_device is not None)]
+        key = (synced_after is not None, exclude_device is not None)
+        page, total = _LISTINGS[key]
         params: dict[str, Any] = {"user_id": user_id, "limit": limit, "offset": offset}
+        if deliver_to is not None:
+            page, params["deliver_to"] = _DELIVERING_LISTINGS[key], deliver_to
         if synced_after is not None:
             params["since"] = synced_after
         if exclude_device is not None:
@@ -271,6 +401,13 @@ class PgEntries:
         # Past the end (or nothing matches): the window had no row to carry the total.
         del params["limit"], params["offset"]
         return [], int((await self._s.execute(total, params)).scalar_one())
+
+    async def count_and_creation_times(
+        self, user_id: uuid.UUID, since: datetime
+    ) -> tuple[int, list[datetime]]:
+        params = {"user_id": user_id, "since": since}
+        row = (await self._s.execute(_COUNT_AND_CREATED, params)).one()
+        return int(row.live), list(row.times or ())
 
     async def count_live(self, user_id: uuid.UUID) -> int:
         return int((await self._s.execute(_COUNT_LIVE, {"user_id": user_id})).scalar_one())

@@ -41,6 +41,7 @@ _STATE = select(*_STATE_COLUMNS).where(_u.id == bindparam("uid"))
 # in next_change_seq) but not with the KEY SHARE lock that inserting a child row takes for its
 # foreign key, so plain inserts elsewhere do not queue behind it.
 _STATE_LOCKED = _STATE.with_for_update(key_share=True)
+STATE_STATEMENT = _STATE  # the account's state by ``uid``, for the access token's check
 _LOCK = select(_u.id).where(_u.id == bindparam("uid")).with_for_update(key_share=True)
 # The UPDATE locks the row until commit: the user's writers take numbers one at a time and
 # commit in that order, so a cursor never passes a number still uncommitted.
