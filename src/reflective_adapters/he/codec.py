@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reflective_adapters.he import storage
 from reflective_adapters.he._sealapi import sealapi
 from reflective_adapters.he.context import CkksContext
 from reflective_adapters.he.errors import SealFormatError
@@ -47,7 +48,11 @@ class SealCodec:
     """Where temporary files go; default ``/dev/shm`` if usable, else the system temp dir."""
 
     def load_ciphertext(self, context: CkksContext, data: bytes) -> Any:
-        """A ``sealapi.Ciphertext`` valid for ``context``, or :class:`SealFormatError`."""
+        """A ``sealapi.Ciphertext`` valid for ``context``, or :class:`SealFormatError`.
+        ``data`` is SEAL's serialization or the compact storage encoding
+        (:mod:`~reflective_adapters.he.storage`), which is first decoded to SEAL's."""
+        if storage.is_compact(data):
+            data = storage.decode(data)
         header = read_header(data, max_size=self.max_ciphertext_bytes, kind="ciphertext")
         check_expansion(
             data,
@@ -73,6 +78,30 @@ class SealCodec:
     def save_ciphertext(self, ciphertext: Any) -> bytes:
         """SEAL-native, zstd-compressed bytes (SEAL's default compression)."""
         return self._save(ciphertext)
+
+    def for_storage(self, context: CkksContext, data: bytes, ciphertext: Any) -> bytes:
+        """The compact storage encoding of ``ciphertext``, loaded from ``data`` (SEAL bytes
+        already accepted by :meth:`load_ciphertext`). The coefficients are taken from ``data``
+        itself, which saves a SEAL save; SEAL's own re-serialization is the fallback when
+        ``data`` is not laid out plainly (a seeded ciphertext)."""
+        header = read_header(data, max_size=self.max_ciphertext_bytes, kind="ciphertext")
+        parts = storage.split(data, header, context.ciphertext_bound)
+        if parts is None:
+            data = self.save_ciphertext(ciphertext)
+            header = read_header(data, max_size=len(data), kind="ciphertext")
+            parts = storage.split(data, header, context.ciphertext_bound)
+        if parts is None or list(parts.parms_id) != list(ciphertext.parms_id()):
+            raise SealFormatError("ciphertext cannot be stored: SEAL wrote an unexpected layout")
+        level = context.seal.get_context_data(ciphertext.parms_id())
+        bits = [prime.bit_count() for prime in level.parms().coeff_modulus()]
+        try:
+            return storage.encode(parts, bits)
+        except ValueError as exc:
+            raise SealFormatError("ciphertext has coefficients beyond its primes") from exc
+
+    def save_for_storage(self, context: CkksContext, ciphertext: Any) -> bytes:
+        """The compact storage encoding of a ciphertext the server computed."""
+        return self.for_storage(context, self.save_ciphertext(ciphertext), ciphertext)
 
     def save_parameters(self, parameters: Any) -> bytes:
         """SEAL-native ``EncryptionParameters``: what a client builds its context from."""
