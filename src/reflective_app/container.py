@@ -137,8 +137,8 @@ class Container(containers.DeclarativeContainer):
     get_preferences = providers.Factory(GetPreferences, uow_factory)
     update_preferences = providers.Factory(UpdatePreferences, uow_factory, clock)
     delete_account = providers.Factory(DeleteAccount, uow_factory, hasher, clock)
-    export_data = providers.Factory(ExportData, uow_factory)
-    export_pages = providers.Factory(ExportPages, uow_factory)
+    export_data = providers.Factory(ExportData, uow_factory, he_aggregator)
+    export_pages = providers.Factory(ExportPages, uow_factory, ciphertexts=he_aggregator)
 
     # Privacy tiers
     get_privacy = providers.Factory(GetPrivacy, uow_factory)

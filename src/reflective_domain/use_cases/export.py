@@ -9,6 +9,7 @@ appears exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import TypeVar
 from reflective_domain.accounts import User
 from reflective_domain.entries import Conflict, Entry
 from reflective_domain.metrics import EncryptedMetric
+from reflective_domain.ports.he import ClientCiphertexts
 from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from reflective_domain.tags import Tag
 from reflective_domain.use_cases._guards import load_user
@@ -38,20 +40,39 @@ class ExportBundle:
     metrics: list[EncryptedMetric]
 
 
+async def for_client(
+    ciphertexts: ClientCiphertexts | None, metrics: list[EncryptedMetric]
+) -> list[EncryptedMetric]:
+    """``metrics`` with their ciphertexts as clients load them (the server may store them in
+    an encoding of its own)."""
+    if ciphertexts is None or not metrics:
+        return metrics
+    loadable = await ciphertexts.for_client([m.ciphertext for m in metrics])
+    return [
+        dataclasses.replace(m, ciphertext=c) for m, c in zip(metrics, loadable, strict=True)
+    ]
+
+
 class ExportData:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, ciphertexts: ClientCiphertexts | None = None
+    ) -> None:
         self._uow = uow
+        self._ciphertexts = ciphertexts
 
     async def __call__(self, user_id: uuid.UUID) -> ExportBundle:
         async with self._uow() as uow:
             user = await load_user(uow, user_id)
-            return ExportBundle(
+            bundle = ExportBundle(
                 user=user,
                 tags=await uow.tags.list(user_id),
                 entries=await uow.entries.all(user_id),
                 conflicts=await uow.conflicts.all(user_id),
                 metrics=await uow.metrics.all(user_id),
             )
+        return dataclasses.replace(
+            bundle, metrics=await for_client(self._ciphertexts, bundle.metrics)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +88,11 @@ class ExportPages:
         entry_page: int = ENTRY_PAGE,
         conflict_page: int = CONFLICT_PAGE,
         metric_page: int = METRIC_PAGE,
+        ciphertexts: ClientCiphertexts | None = None,
     ) -> None:
         self._uow = uow
         self._sizes = (entry_page, conflict_page, metric_page)
+        self._ciphertexts = ciphertexts
 
     async def head(self, user_id: uuid.UUID) -> ExportHead:
         """The account and its tags (at most the tag cap); 404 for an unknown user."""
@@ -87,10 +110,12 @@ class ExportPages:
             lambda uow, after, n: uow.conflicts.page_by_id(user_id, after, n), self._sizes[1]
         )
 
-    def metrics(self, user_id: uuid.UUID) -> AsyncIterator[list[EncryptedMetric]]:
-        return self._pages(
+    async def metrics(self, user_id: uuid.UUID) -> AsyncIterator[list[EncryptedMetric]]:
+        pages = self._pages(
             lambda uow, after, n: uow.metrics.page_by_id(user_id, after, n), self._sizes[2]
         )
+        async for page in pages:
+            yield await for_client(self._ciphertexts, page)
 
     async def _pages(
         self,

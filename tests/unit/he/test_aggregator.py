@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reflective_adapters.he import SealAggregator, SealCiphertextValidator
+from reflective_adapters.he import SealAggregator, SealCiphertextValidator, storage
 from reflective_adapters.he.header import CompressionMode, read_header
 from reflective_domain.errors import InvalidCiphertext
 from reflective_domain.he_params import CkksParameters
@@ -77,13 +77,15 @@ async def test_an_average_keeps_the_parameters_scale_one_level_down(
     assert loaded.coeff_modulus_size() == fresh.coeff_modulus_size() - 1
 
 
-async def test_results_are_seal_4_1_zstd_and_pass_the_header_checks(
+async def test_results_for_clients_are_seal_4_1_zstd_and_pass_the_header_checks(
     aggregator: SealAggregator, parameters: CkksParameters, ciphertexts: list[bytes]
 ) -> None:
-    for result in (
+    results = [
         await aggregator.add(parameters, ciphertexts),
         await aggregator.multiply_plain(parameters, ciphertexts[0], 0.25),
-    ):
+    ]
+    assert all(storage.is_compact(result) for result in results)  # as rollups are stored
+    for result in await aggregator.for_client(results):
         header = read_header(result, max_size=2 * 1024 * 1024)
         assert (header.version, header.compression) == ((4, 1), CompressionMode.ZSTD)
 
@@ -97,7 +99,9 @@ async def test_a_sum_is_itself_a_fresh_looking_ciphertext_that_adds_further(
     # Daily rollups are sums that later get added to raw metrics.
     words = of_type(metrics, "word_count")
     rollup = await aggregator.add(parameters, words[:2])
-    await SealCiphertextValidator().check_ciphertexts(parameters, [rollup])
+    await SealCiphertextValidator().check_ciphertexts(
+        parameters, await aggregator.for_client([rollup])
+    )
     total = await aggregator.add(parameters, [rollup, *words[2:]])
     assert client.decrypt(total) == pytest.approx(2610.5, abs=1e-3)
 
