@@ -79,18 +79,43 @@ class SealCodec:
         """SEAL-native, zstd-compressed bytes (SEAL's default compression)."""
         return self._save(ciphertext)
 
-    def for_storage(self, context: CkksContext, data: bytes, ciphertext: Any) -> bytes:
-        """The compact storage encoding of ``ciphertext``, loaded from ``data`` (SEAL bytes
-        already accepted by :meth:`load_ciphertext`). The coefficients are taken from ``data``
-        itself, which saves a SEAL save; SEAL's own re-serialization is the fallback when
-        ``data`` is not laid out plainly (a seeded ciphertext)."""
+    def load_for_storage(self, context: CkksContext, data: bytes) -> tuple[Any, bytes]:
+        """Like :meth:`load_ciphertext` for SEAL bytes from a client, and the loaded
+        ciphertext's compact storage encoding. The content is inflated once, here, and SEAL
+        loads (and validates) it uncompressed; the coefficients stored are the ones SEAL
+        accepted. Anything not laid out plainly (a seeded ciphertext, or bytes this cannot
+        inflate) is left to SEAL's own load and re-serialized."""
         header = read_header(data, max_size=self.max_ciphertext_bytes, kind="ciphertext")
+        check_expansion(
+            data,
+            header,
+            content_bound=context.ciphertext_bound,
+            kind="ciphertext",
+            largest="a freshly encrypted ciphertext",
+        )
         parts = storage.split(data, header, context.ciphertext_bound)
         if parts is None:
-            data = self.save_ciphertext(ciphertext)
-            header = read_header(data, max_size=len(data), kind="ciphertext")
-            parts = storage.split(data, header, context.ciphertext_bound)
-        if parts is None or list(parts.parms_id) != list(ciphertext.parms_id()):
+            ciphertext = self._load(sealapi.Ciphertext(), context, data, "ciphertext")
+            return ciphertext, self.save_for_storage(context, ciphertext)
+        ciphertext = self._load(
+            sealapi.Ciphertext(), context, storage.uncompressed(parts), "ciphertext"
+        )
+        return ciphertext, self._encode(context, parts, ciphertext)
+
+    def save_for_storage(self, context: CkksContext, ciphertext: Any) -> bytes:
+        """The compact storage encoding of a loaded or computed ciphertext."""
+        data = self.save_ciphertext(ciphertext)
+        parts = storage.split(
+            data, read_header(data, max_size=len(data)), context.ciphertext_bound
+        )
+        if parts is None:
+            raise SealFormatError("ciphertext cannot be stored: SEAL wrote an unexpected layout")
+        return self._encode(context, parts, ciphertext)
+
+    def _encode(
+        self, context: CkksContext, parts: storage.SealCiphertextBytes, ciphertext: Any
+    ) -> bytes:
+        if list(parts.parms_id) != list(ciphertext.parms_id()):
             raise SealFormatError("ciphertext cannot be stored: SEAL wrote an unexpected layout")
         level = context.seal.get_context_data(ciphertext.parms_id())
         bits = [prime.bit_count() for prime in level.parms().coeff_modulus()]
@@ -98,10 +123,6 @@ class SealCodec:
             return storage.encode(parts, bits)
         except ValueError as exc:
             raise SealFormatError("ciphertext has coefficients beyond its primes") from exc
-
-    def save_for_storage(self, context: CkksContext, ciphertext: Any) -> bytes:
-        """The compact storage encoding of a ciphertext the server computed."""
-        return self.for_storage(context, self.save_ciphertext(ciphertext), ciphertext)
 
     def save_parameters(self, parameters: Any) -> bytes:
         """SEAL-native ``EncryptionParameters``: what a client builds its context from."""

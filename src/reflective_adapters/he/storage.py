@@ -25,6 +25,7 @@ It is a storage encoding only: clients are handed SEAL's own zstd-compressed ser
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ _MAX_PRIME_BITS = 61
 class SealCiphertextBytes:
     """An uncompressed SEAL ciphertext serialization, split into its parts."""
 
+    content: bytes
+    """Everything after SEAL's outer header."""
     metadata: bytes
     parms_id: tuple[int, int, int, int]
     words: np.ndarray[Any, Any]
@@ -94,8 +97,16 @@ def split(data: bytes, header: SealHeader, content_bound: int) -> SealCiphertext
         return None
     words = np.frombuffer(content, dtype="<u8", count=count, offset=offset)
     return SealCiphertextBytes(
-        bytes(content[: _METADATA.size]), (p0, p1, p2, p3), words.reshape(size, primes, degree)
+        content,
+        bytes(content[: _METADATA.size]),
+        (p0, p1, p2, p3),
+        words.reshape(size, primes, degree),
     )
+
+
+def uncompressed(parts: SealCiphertextBytes) -> bytes:
+    """SEAL's uncompressed serialization of ``parts``: what SEAL loads without inflating."""
+    return _seal_header(HEADER_BYTES + len(parts.content), CompressionMode.NONE) + parts.content
 
 
 def encode(parts: SealCiphertextBytes, prime_bits: list[int]) -> bytes:
@@ -194,17 +205,45 @@ def _seal_header(size: int, compression: CompressionMode) -> bytes:
     return _SEAL_HEADER.pack(SEAL_MAGIC, HEADER_BYTES, major, minor, int(compression), 0, size)
 
 
+def _group(bits: int) -> int:
+    """How many ``bits``-bit words make a whole number of bytes."""
+    return 8 // math.gcd(bits, 8)
+
+
 def _pack(words: np.ndarray[Any, Any], bits: int) -> bytes:
-    """``words`` (a multiple of 8 of them, each below 2**bits) in ``bits`` bits each."""
+    """``words`` (each below 2**bits, a multiple of 8 of them) in ``bits`` bits each.
+
+    Words go in groups that fill whole bytes (8 words of 61 bits, 2 of 60, 1 of 40); each
+    group's bits are assembled in 64-bit lanes by a few shifts over all groups at once.
+    """
     if bool((words >> np.uint64(bits)).any()):
         raise ValueError(f"a coefficient does not fit in {bits} bits")
-    as_bits = np.unpackbits(words.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-    packed: bytes = np.packbits(as_bits[:, :bits], bitorder="little").tobytes()
+    per_group = _group(bits)
+    groups = words.reshape(-1, per_group)
+    group_bytes = per_group * bits // 8
+    lanes = np.zeros((groups.shape[0], -(-group_bytes // 8)), dtype="<u8")
+    for k in range(per_group):
+        lane, shift = divmod(k * bits, 64)
+        lanes[:, lane] |= groups[:, k] << np.uint64(shift)
+        if shift + bits > 64:
+            lanes[:, lane + 1] |= groups[:, k] >> np.uint64(64 - shift)
+    packed: bytes = lanes.view(np.uint8)[:, :group_bytes].tobytes()
     return packed
 
 
 def _unpack(packed: memoryview, bits: int, count: int) -> np.ndarray[Any, Any]:
-    as_bits = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), bitorder="little")
-    wide = np.zeros((count, 64), dtype=np.uint8)
-    wide[:, :bits] = as_bits.reshape(count, bits)
-    return np.packbits(wide, axis=1, bitorder="little").view("<u8").reshape(count)
+    per_group = _group(bits)
+    group_bytes = per_group * bits // 8
+    lane_count = -(-group_bytes // 8)
+    raw = np.zeros((count // per_group, 8 * lane_count), dtype=np.uint8)
+    raw[:, :group_bytes] = np.frombuffer(packed, dtype=np.uint8).reshape(-1, group_bytes)
+    lanes = raw.view("<u8")
+    mask = np.uint64((1 << bits) - 1)
+    words = np.empty((count // per_group, per_group), dtype="<u8")
+    for k in range(per_group):
+        lane, shift = divmod(k * bits, 64)
+        column = lanes[:, lane] >> np.uint64(shift)
+        if shift + bits > 64:
+            column |= lanes[:, lane + 1] << np.uint64(64 - shift)
+        words[:, k] = column & mask
+    return words.reshape(count)

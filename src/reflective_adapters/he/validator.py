@@ -99,17 +99,23 @@ def admit_ciphertexts(
     stored: list[bytes] = []
     for index, item in enumerate(items):
         try:
-            ciphertext = _load_fresh(context, item, codec, scale_tolerance)
-            stored.append(codec.for_storage(context, item, ciphertext))
+            _refuse_compact(item)
+            ciphertext, compact = codec.load_for_storage(context, item)
+            check_fresh(context, ciphertext, scale_tolerance)
+            stored.append(compact)
         except SealFormatError as exc:
             raise InvalidCiphertext(exc.reason, index) from exc
     return stored
 
 
-def _load_fresh(context: CkksContext, item: bytes, codec: SealCodec, scale_tolerance: float) -> Any:
+def _refuse_compact(item: bytes) -> None:
     if storage.is_compact(item):
         # The storage encoding is the server's own; clients send SEAL's.
         raise SealFormatError("not a SEAL ciphertext: the SEAL header is missing")
+
+
+def _load_fresh(context: CkksContext, item: bytes, codec: SealCodec, scale_tolerance: float) -> Any:
+    _refuse_compact(item)
     ciphertext = codec.load_ciphertext(context, item)
     check_fresh(context, ciphertext, scale_tolerance)
     return ciphertext
