@@ -19,7 +19,6 @@ from typing import Any
 import _sealapi_cpp as sealapi
 import zstandard
 
-from reflective_adapters.he import storage
 from reflective_domain.he_params import CkksParameters
 
 
@@ -116,9 +115,7 @@ class SealClient:
         return save(self.encrypt_object(value, scale))
 
     def load(self, data: bytes) -> Any:
-        """Loads SEAL bytes; a result in the server's storage encoding is first turned into
-        what the server would hand a client (SEAL's zstd serialization)."""
-        return load(sealapi.Ciphertext(), self.context, storage.for_client(data))
+        return load(sealapi.Ciphertext(), self.context, data)
 
     def decrypt(self, data: bytes) -> float:
         plain = sealapi.Plaintext()

@@ -61,9 +61,7 @@ def seal_content_as_uncompressed(data: bytes) -> bytes:
     return struct.pack("<HBBBBHQ", 0xA15E, 16, 4, 1, 0, 0, 16 + len(content)) + content
 
 
-@pytest.mark.parametrize(
-    ("name", "prime_bits"), [("original", 60 + 40 + 40), ("lean", 60 + 40)]
-)
+@pytest.mark.parametrize(("name", "prime_bits"), [("original", 60 + 40 + 40), ("lean", 60 + 40)])
 def test_each_coefficient_takes_its_primes_bits(name: str, prime_bits: int) -> None:
     client = client_for(name)
     sent = client.encrypt(412.0)
