@@ -105,9 +105,7 @@ class SealCodec:
     def save_for_storage(self, context: CkksContext, ciphertext: Any) -> bytes:
         """The compact storage encoding of a loaded or computed ciphertext."""
         data = self.save_ciphertext(ciphertext)
-        parts = storage.split(
-            data, read_header(data, max_size=len(data)), context.ciphertext_bound
-        )
+        parts = storage.split(data, read_header(data, max_size=len(data)), context.ciphertext_bound)
         if parts is None:
             raise SealFormatError("ciphertext cannot be stored: SEAL wrote an unexpected layout")
         return self._encode(context, parts, ciphertext)

@@ -80,9 +80,7 @@ def split(data: bytes, header: SealHeader, content_bound: int) -> SealCiphertext
     content = _content(data, header, content_bound)
     if content is None or len(content) < _METADATA.size + HEADER_BYTES + _COUNT.size:
         return None
-    p0, p1, p2, p3, _ntt, size, degree, primes, _scale, _correction = _METADATA.unpack_from(
-        content
-    )
+    p0, p1, p2, p3, _ntt, size, degree, primes, _scale, _correction = _METADATA.unpack_from(content)
     count = size * degree * primes
     offset = _METADATA.size
     inner = _SEAL_HEADER.unpack_from(content, offset)
@@ -135,9 +133,7 @@ def decode(data: bytes | memoryview) -> bytes:
         raise SealFormatError(f"compact ciphertext version {version} is not supported")
     offset = _PREFIX.size
     metadata = bytes(view[offset : offset + _METADATA.size])
-    _p0, _p1, _p2, _p3, _ntt, size, degree, primes, _scale, _correction = _METADATA.unpack(
-        metadata
-    )
+    _p0, _p1, _p2, _p3, _ntt, size, degree, primes, _scale, _correction = _METADATA.unpack(metadata)
     if not (
         0 < size <= _MAX_POLYNOMIALS
         and 0 < primes <= _MAX_PRIMES

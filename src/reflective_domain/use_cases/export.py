@@ -48,9 +48,7 @@ async def for_client(
     if ciphertexts is None or not metrics:
         return metrics
     loadable = await ciphertexts.for_client([m.ciphertext for m in metrics])
-    return [
-        dataclasses.replace(m, ciphertext=c) for m, c in zip(metrics, loadable, strict=True)
-    ]
+    return [dataclasses.replace(m, ciphertext=c) for m, c in zip(metrics, loadable, strict=True)]
 
 
 class ExportData:

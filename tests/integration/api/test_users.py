@@ -6,7 +6,6 @@ import base64
 from typing import Any
 
 from reflective_adapters.he.header import CompressionMode, read_header
-
 from tests.integration.api.conftest import Account, Client, bearer, set_tier, sign_up
 from tests.unit.he.client_side import seal_content
 
