@@ -83,8 +83,9 @@ class SealCodec:
         """Like :meth:`load_ciphertext` for SEAL bytes from a client, and the loaded
         ciphertext's compact storage encoding. The content is inflated once, here, and SEAL
         loads (and validates) it uncompressed; the coefficients stored are the ones SEAL
-        accepted. Anything not laid out plainly (a seeded ciphertext, or bytes this cannot
-        inflate) is left to SEAL's own load and re-serialized."""
+        accepted. Anything not laid out plainly is left to SEAL's own load and kept as sent:
+        a seeded ciphertext (symmetric encryption saves its second polynomial as a 64-byte
+        seed) is already smaller than any packing of both polynomials."""
         header = read_header(data, max_size=self.max_ciphertext_bytes, kind="ciphertext")
         check_expansion(
             data,
@@ -95,8 +96,7 @@ class SealCodec:
         )
         parts = storage.split(data, header, context.ciphertext_bound)
         if parts is None:
-            ciphertext = self._load(sealapi.Ciphertext(), context, data, "ciphertext")
-            return ciphertext, self.save_for_storage(context, ciphertext)
+            return self._load(sealapi.Ciphertext(), context, data, "ciphertext"), data
         ciphertext = self._load(
             sealapi.Ciphertext(), context, storage.uncompressed(parts), "ciphertext"
         )

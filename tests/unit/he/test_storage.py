@@ -89,14 +89,18 @@ def test_a_coefficient_wider_than_its_prime_is_refused() -> None:
         storage._pack(np.array([2**40] * 8, dtype=np.uint64), 40)
 
 
-def test_a_seeded_ciphertext_is_stored_in_full() -> None:
-    # The SDK's symmetric encryption saves the second polynomial as a seed; the stored form
-    # is SEAL's re-serialization of the loaded (expanded) ciphertext.
+async def test_a_seeded_ciphertext_is_stored_as_sent() -> None:
+    # The SDK's symmetric encryption saves the second polynomial as a seed: smaller than any
+    # packing of two full polynomials, so it is kept as SEAL bytes, and adds like any other.
     keys = CkksKeys.generate(CkksParameters.lean())
     sent = keys.encrypt(7.5, symmetric=True)
-    compact = stored(keys.parameters, sent)
-    assert len(compact) > len(sent)
-    assert keys.decrypt(storage.for_client(compact)) == pytest.approx(7.5, abs=1e-4)
+    assert len(sent) < 0.8 * 204_880
+    assert stored(keys.parameters, sent) == sent
+    plain = keys.encrypt(2.5, symmetric=False)
+    aggregator = SealAggregator()
+    total = await aggregator.add(keys.parameters, [sent, stored(keys.parameters, plain)])
+    (back,) = await aggregator.for_client([total])
+    assert keys.decrypt(back) == pytest.approx(10.0, abs=1e-4)
 
 
 async def test_sums_of_stored_ciphertexts_decrypt() -> None:
