@@ -4,6 +4,7 @@ than SEAL's zstd, strict about what it decodes, and never accepted from a client
 from __future__ import annotations
 
 import struct
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,13 @@ from reflective_adapters.he.context import context_for
 from reflective_adapters.he.errors import SealFormatError
 from reflective_adapters.he.header import CompressionMode, read_header
 from reflective_client.crypto.he import CkksKeys
-from reflective_domain.errors import InvalidCiphertext
+from reflective_domain.errors import InvalidCiphertext, LimitExceeded
 from reflective_domain.he_params import CkksParameters
+from reflective_domain.metrics import METRIC_ROW_OVERHEAD_BYTES
+from reflective_domain.tiers import PrivacyTier
+from reflective_domain.use_cases.metrics import MetricLimits, MetricUpload, UploadMetrics
 from tests.unit.he.client_side import SealClient, seal_content
+from tests.unit.test_tier_properties import fresh_services
 
 PARAMETER_SETS = {"original": CkksParameters.original(), "lean": CkksParameters.lean()}
 _clients: dict[str, SealClient] = {}
@@ -157,3 +162,19 @@ async def test_clients_cannot_upload_the_storage_encoding(compact: bytes) -> Non
     with pytest.raises(InvalidCiphertext, match="SEAL header is missing") as caught:
         await validator.admit_ciphertexts(CkksParameters.lean(), [compact])
     assert caught.value.index == 0
+
+
+async def test_the_byte_quota_counts_what_is_stored() -> None:
+    svc = fresh_services()
+    uid = await svc.new_user(tier=PrivacyTier.ANALYTICS_SYNC)  # under the lean default
+    client = client_for("lean")
+    sent = client.encrypt(1.0)
+    # Room for the compact form and its row, not for the bytes as sent.
+    limits = MetricLimits(max_bytes_per_user=204_880 + METRIC_ROW_OVERHEAD_BYTES)
+    assert len(sent) + METRIC_ROW_OVERHEAD_BYTES > limits.max_bytes_per_user
+    upload = UploadMetrics(svc.uow, SealCiphertextValidator(), SealAggregator(), svc.ids, limits)
+    at = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+    stored_one = await upload(uid, [MetricUpload("word_count", at, sent, "a")])
+    assert stored_one.new == 1
+    with pytest.raises(LimitExceeded, match="bytes of metrics"):
+        await upload(uid, [MetricUpload("word_count", at, client.encrypt(2.0), "b")])
