@@ -25,8 +25,7 @@ from reflective_domain.entries import (
 from reflective_domain.errors import EntryConflict, NotFound, StaleResolution
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.conflicts import MergedVersion
-from tests.fakes import FakeClock, FakePasswordHasher, FakeTokenService, PlaintextHe, SequentialIds
-from tests.services import Services
+from tests.composition import memory_container, new_user
 
 UTC = timezone.utc
 DEVICES = ("phone", "laptop", "tablet")
@@ -52,16 +51,9 @@ class SyncMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         store = MemoryStore()
         self.store = store
-        self.clock = FakeClock()
-        self.svc = Services(
-            uow=lambda: MemoryUnitOfWork(store),
-            clock=self.clock,
-            ids=SequentialIds(),
-            hasher=FakePasswordHasher(),
-            tokens=FakeTokenService(self.clock),
-            he=PlaintextHe(),
-        )
-        self.user = self.run(self.svc.new_user(tier=PrivacyTier.FULL_SYNC))
+        self.svc = memory_container(lambda: MemoryUnitOfWork(store))
+        self.clock = self.svc.clock()
+        self.user = self.run(new_user(self.svc, tier=PrivacyTier.FULL_SYNC))
         self.devices = {
             name: Device(name, timedelta(minutes=skew))
             for name, skew in zip(DEVICES, (-90, 0, 240), strict=True)
@@ -96,7 +88,7 @@ class SyncMachine(RuleBasedStateMachine):
         return [c for c in tables.conflicts.values() if c.user_id == self.user and c.is_open]
 
     async def _get(self, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        async with self.svc.uow() as uow:
+        async with self.svc.uow_factory()() as uow:
             return await uow.entries.get(self.user, entry_id)
 
     def current_fingerprint(self, entry_id: uuid.UUID) -> bytes | None:
@@ -131,7 +123,7 @@ class SyncMachine(RuleBasedStateMachine):
     def send(self, d: Device, up: Upload) -> None:
         fp = up.version.fingerprint
         try:
-            pushed = self.run(self.svc.push(self.user, up))
+            pushed = self.run(self.svc.push_entry()(self.user, up))
         except EntryConflict:
             pushed = None
         held = self.server_versions()
@@ -152,7 +144,7 @@ class SyncMachine(RuleBasedStateMachine):
             self.must_keep[fp] = up.entry_id
 
     def open_conflict(self, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        for view in self.run(self.svc.conflicts(self.user)).conflicts:
+        for view in self.run(self.svc.list_conflicts()(self.user)).conflicts:
             if view.conflict.entry_id == entry_id:
                 return view.conflict
         return None
@@ -161,7 +153,7 @@ class SyncMachine(RuleBasedStateMachine):
     def pull(self, device: str, page: int) -> None:
         d = self.devices[device]
         while True:
-            result = self.run(self.svc.pull(self.user, d.cursor, page, device))
+            result = self.run(self.svc.pull_changes()(self.user, d.cursor, page, device))
             for entry in result.changes:
                 key = (entry.id, entry.revision)
                 assert key not in d.delivered, f"{device} was sent {key} twice"
@@ -183,7 +175,7 @@ class SyncMachine(RuleBasedStateMachine):
         """The user opens the conflict list on a device: what it shows is what they decide on."""
         d = self.devices[device]
         d.shown = {}
-        for view in self.run(self.svc.conflicts(self.user)).conflicts:
+        for view in self.run(self.svc.list_conflicts()(self.user)).conflicts:
             remote = view.remote.version.fingerprint if view.remote.version else None
             d.shown[view.conflict.id] = (
                 view.conflict.local.fingerprint,
@@ -220,7 +212,7 @@ class SyncMachine(RuleBasedStateMachine):
             local_fp, remote_fp = self.last_listed[conflict_id]
         try:
             entry = self.run(
-                self.svc.resolve(
+                self.svc.resolve_conflict()(
                     self.user,
                     conflict_id,
                     choice,
@@ -246,7 +238,7 @@ class SyncMachine(RuleBasedStateMachine):
     def delete(self, device: str, entry_id: uuid.UUID) -> None:
         before = self.current_fingerprint(entry_id)
         try:
-            self.run(self.svc.delete_entry(self.user, entry_id, device))
+            self.run(self.svc.delete_entry()(self.user, entry_id, device))
         except NotFound:
             return
         if before is not None:
