@@ -35,8 +35,9 @@ import numpy as np
 import zstandard
 
 from reflective_adapters.he.errors import SealFormatError
-from reflective_adapters.he.header import SEAL_MAGIC, SEAL_VERSION, CompressionMode, SealHeader
+from reflective_adapters.he.header import SEAL_VERSION, CompressionMode, SealHeader
 from reflective_adapters.he.layout import CIPHERTEXT_METADATA_BYTES, HEADER_BYTES
+from reflective_protocol.seal import SEAL_MAGIC
 
 MAGIC = b"RFCK"
 VERSION = 1
