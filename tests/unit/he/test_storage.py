@@ -23,8 +23,8 @@ from reflective_domain.he_params import CkksParameters
 from reflective_domain.metrics import METRIC_ROW_OVERHEAD_BYTES
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.metrics import MetricLimits, MetricUpload, UploadMetrics
+from tests.composition import memory_container, new_user
 from tests.unit.he.client_side import SealClient, seal_content
-from tests.unit.test_tier_properties import fresh_services
 
 PARAMETER_SETS = {"original": CkksParameters.original(), "lean": CkksParameters.lean()}
 _clients: dict[str, SealClient] = {}
@@ -165,14 +165,20 @@ async def test_clients_cannot_upload_the_storage_encoding(compact: bytes) -> Non
 
 
 async def test_the_byte_quota_counts_what_is_stored() -> None:
-    svc = fresh_services()
-    uid = await svc.new_user(tier=PrivacyTier.ANALYTICS_SYNC)  # under the lean default
+    container = memory_container()
+    uid = await new_user(container, tier=PrivacyTier.ANALYTICS_SYNC)  # under the lean default
     client = client_for("lean")
     sent = client.encrypt(1.0)
     # Room for the compact form and its row, not for the bytes as sent.
     limits = MetricLimits(max_bytes_per_user=204_880 + METRIC_ROW_OVERHEAD_BYTES)
     assert len(sent) + METRIC_ROW_OVERHEAD_BYTES > limits.max_bytes_per_user
-    upload = UploadMetrics(svc.uow, SealCiphertextValidator(), SealAggregator(), svc.ids, limits)
+    upload = UploadMetrics(
+        container.uow_factory(),
+        SealCiphertextValidator(),
+        SealAggregator(),
+        container.ids(),
+        limits,
+    )
     at = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
     stored_one = await upload(uid, [MetricUpload("word_count", at, sent, "a")])
     assert stored_one.new == 1
