@@ -2,6 +2,7 @@
 
     python -m benchmarks.aggregate                      # N = 1,000 and 10,000
     python -m benchmarks.aggregate --sizes 1000 --database-url postgresql://postgres@127.0.0.1/test
+    python -m benchmarks.aggregate --sizes 100000 --batch 5000 --no-naive  # a year, 100,000
 
 For each N it starts `reflective serve` on PostgreSQL (a fresh database created for the run on
 the server of --database-url / DATABASE_URL, else an embedded PostgreSQL in a temporary
@@ -9,7 +10,13 @@ directory), registers a user with CKKS keys made here (the client side), uploads
 spread over a year in requests of 1,000 (the web client's single-request upload), then times
 aggregation over the whole year, one month and one day next to the naive baseline measured in
 the same run: load every ciphertext in range from the database and add them one by one with
-the server's own SEAL adapter. Every result is decrypted here and checked.
+the server's own SEAL adapter. Every result is decrypted here and checked. It also reports
+what PostgreSQL stores for the metrics and their rollups (tables, TOAST and indexes).
+
+``--batch`` sets the metrics per upload request (bodies are streamed, never held);
+``--no-naive`` skips the baseline, which at 100,000 metrics would read ~20 GB per call. For
+large runs the server's per-user metric quota and upload rate limit are lifted (they are not
+what is measured).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import os
 import secrets
 import socket
@@ -25,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -121,7 +129,7 @@ async def drop_database(server_url: str, name: str) -> None:
 
 
 @contextmanager
-def server(database_url: str) -> Iterator[tuple[str, int]]:
+def server(database_url: str, **extra_env: str) -> Iterator[tuple[str, int]]:
     """`reflective serve` on a free port; yields its base URL and pid."""
     port = _free_port()
     env = {
@@ -130,6 +138,7 @@ def server(database_url: str) -> Iterator[tuple[str, int]]:
         "SECRET_KEY": secrets.token_urlsafe(48),
         "REFLECTIVE_DATA_DIR": tempfile.mkdtemp(prefix="reflective-bench-data-"),
         "LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     cmd = [sys.executable, "-c", "from reflective_app.cli import main; main()", "serve"]
     cmd += ["--port", str(port)]
@@ -207,8 +216,11 @@ async def sign_up_for_analytics(
     return keys
 
 
-async def run_size(base: str, pid: int, database_url: str, n: int) -> tuple[list[Row], dict]:
-    timeout = httpx.Timeout(30.0, connect=10.0)  # the web client's upload timeout
+async def run_size(
+    base: str, pid: int, database_url: str, n: int, batch_size: int = BATCH, naive: bool = True
+) -> tuple[list[Row], dict]:
+    # The web client's upload timeout, unless the batches are larger than it sends.
+    timeout = httpx.Timeout(30.0 if batch_size <= BATCH else 3600.0, connect=10.0)
     async with httpx.AsyncClient(base_url=base, timeout=timeout) as http:
         announced = (await http.get("/api/encryption/context")).json()["context_params"]
         parameters = CkksParameters(
@@ -229,24 +241,40 @@ async def run_size(base: str, pid: int, database_url: str, n: int) -> tuple[list
         upload_seconds: list[float] = []
         body_mib: list[float] = []
         rss_before = rss_mib(pid)
-        for i in range(0, n, BATCH):
-            batch = metrics[i : i + BATCH]
-            body = {
-                "metrics": [
-                    {"metric_type": "word_count", "timestamp": _iso(t), "encrypted_value": ct}
-                    for t, _, ct in batch
-                ]
-            }
-            payload = httpx.Request("POST", "/x", json=body).content
-            body_mib.append(len(payload) / 2**20)
+        for i in range(0, n, batch_size):
+            batch = metrics[i : i + batch_size]
+            sent = [0]
+
+            async def body(
+                batch: list[tuple[datetime, float, str]] = batch, sent: list[int] = sent
+            ) -> AsyncIterator[bytes]:
+                for k, (t, _, ct) in enumerate(batch):
+                    item = {
+                        "metric_type": "word_count",
+                        "timestamp": _iso(t),
+                        "encrypted_value": ct,
+                    }
+                    piece = (b'{"metrics":[' if k == 0 else b",") + json.dumps(item).encode()
+                    sent[0] += len(piece)
+                    yield piece
+                sent[0] += 2
+                yield b"]}"
+
             started = time.perf_counter()
             response = await http.post(
                 "/api/encryption/metrics",
-                content=payload,
+                content=body(),
                 headers={"Content-Type": "application/json"},
             )
             upload_seconds.append(time.perf_counter() - started)
+            body_mib.append(sent[0] / 2**20)
             assert response.status_code == 201, response.text
+            if n > 10 * BATCH:
+                print(
+                    f"  uploaded {i + len(batch):,}/{n:,} in {upload_seconds[-1]:.1f} s"
+                    f" (load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
         upload = {
             "requests": len(upload_seconds),
             "body_mib": statistics.mean(body_mib),
@@ -274,25 +302,44 @@ async def run_size(base: str, pid: int, database_url: str, n: int) -> tuple[list
                 total = keys.decrypt(base64.b64decode(result["encrypted_result"]))
 
                 naive_timings = []
-                for _ in range(max(1, REPEATS // 2)):
+                error = abs(total - sum(expected))
+                for _ in range(max(1, REPEATS // 2) if naive else 0):
                     started = time.perf_counter()
-                    naive = await naive_sum(conn, aggregator, parameters, window)
+                    naive_result = await naive_sum(conn, aggregator, parameters, window)
                     naive_timings.append(time.perf_counter() - started)
-                naive_total = keys.decrypt(naive)
-                error = max(abs(total - sum(expected)), abs(naive_total - sum(expected)))
+                    naive_total = keys.decrypt(naive_result)
+                    error = max(error, abs(naive_total - sum(expected)))
                 rows.append(
                     Row(
                         n,
                         window.name,
                         len(expected),
                         statistics.median(timings) * 1000,
-                        statistics.median(naive_timings) * 1000,
+                        statistics.median(naive_timings) * 1000 if naive_timings else float("nan"),
                         error,
                     )
                 )
+            upload.update(await stored_bytes(conn))
         finally:
             await conn.close()
     return rows, upload
+
+
+async def stored_bytes(conn: asyncpg.Connection) -> dict[str, float]:
+    """What PostgreSQL holds for the metrics and rollups: ciphertext bytes per metric, and the
+    tables' whole size on disk (TOAST and indexes included)."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM metrics) AS n,"
+        " (SELECT coalesce(sum(pg_column_size(ciphertext)), 0) FROM metrics) AS m,"
+        " (SELECT coalesce(sum(pg_column_size(ciphertext)), 0) FROM metric_rollups) AS r,"
+        " pg_total_relation_size('metrics') + pg_total_relation_size('metric_rollups') AS disk"
+    )
+    n = int(row["n"]) or 1
+    return {
+        "ciphertext_per_metric": int(row["m"]) / n,
+        "stored_per_metric": (int(row["m"]) + int(row["r"])) / n,
+        "disk_gb": int(row["disk"]) / 1e9,
+    }
 
 
 async def naive_sum(
@@ -305,10 +352,14 @@ async def naive_sum(
         query += " AND ts >= $1 AND ts <= $2"
         args = [w.start, w.end]
     rows = await conn.fetch(query, *args)
-    return await aggregator.add(parameters, [r["ciphertext"] for r in rows])
+    total = await aggregator.add(parameters, [r["ciphertext"] for r in rows])
+    (for_client,) = await aggregator.for_client([total])
+    return for_client
 
 
-async def main_async(sizes: list[int], database_url: str | None) -> None:
+async def main_async(
+    sizes: list[int], database_url: str | None, batch_size: int = BATCH, naive: bool = True
+) -> None:
     load = os.getloadavg()
     print(f"# Encrypted aggregation benchmark ({os.cpu_count()} cores, load {load[0]:.2f})\n")
     all_rows: list[Row] = []
@@ -318,8 +369,13 @@ async def main_async(sizes: list[int], database_url: str | None) -> None:
             name = f"bench_{secrets.token_hex(4)}"
             db_url = await create_database(server_url, name)
             try:
-                with server(db_url) as (base, pid):
-                    rows, upload = await run_size(base, pid, db_url, n)
+                lifted = {
+                    "MAX_METRICS_PER_USER": str(max(n, 100_000)),
+                    "METRIC_QUOTA_BYTES": str(max(4 * 2**30, n * 400_000)),
+                    "RATE_LIMIT_METRICS_UPLOAD": "0/1",
+                }
+                with server(db_url, **lifted) as (base, pid):
+                    rows, upload = await run_size(base, pid, db_url, n, batch_size, naive)
                 all_rows += rows
                 uploads[n] = upload
             finally:
@@ -334,22 +390,28 @@ async def main_async(sizes: list[int], database_url: str | None) -> None:
         )
     print(
         "\n| metrics | upload requests | body per request (MiB) | median (s) | max (s) "
-        "| server RSS before (MiB) | server peak RSS (MiB) |"
+        "| server RSS before (MiB) | server peak RSS (MiB) | ciphertext per metric (KB) "
+        "| stored per metric (KB) | tables on disk (GB) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, u in uploads.items():
         print(
             f"| {n:,} | {u['requests']} | {u['body_mib']:.0f} | {u['median_s']:.2f} | "
-            f"{u['max_s']:.2f} | {u['rss_before_mib']:.0f} | {u['peak_rss_mib']:.0f} |"
+            f"{u['max_s']:.2f} | {u['rss_before_mib']:.0f} | {u['peak_rss_mib']:.0f} "
+            f"| {u['ciphertext_per_metric'] / 1000:.0f} | {u['stored_per_metric'] / 1000:.0f} "
+            f"| {u['disk_gb']:.1f} |"
         )
+    print(f"\nload after: {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--batch", type=int, default=BATCH, help="metrics per upload request")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     args = parser.parse_args()
-    asyncio.run(main_async(args.sizes, args.database_url))
+    asyncio.run(main_async(args.sizes, args.database_url, args.batch, not args.no_naive))
 
 
 if __name__ == "__main__":

@@ -114,6 +114,15 @@ class PlaintextHe:
             except InvalidCiphertext as exc:
                 raise InvalidCiphertext(exc.message, index) from exc
 
+    async def admit_ciphertexts(
+        self, parameters: CkksParameters, items: Sequence[bytes]
+    ) -> list[bytes]:
+        await self.check_ciphertexts(parameters, items)
+        return list(items)
+
+    async def for_client(self, items: Sequence[bytes]) -> list[bytes]:
+        return list(items)
+
     async def add(self, parameters: CkksParameters, items: Sequence[bytes]) -> bytes:
         self.additions += max(len(items) - 1, 0)
         return plain_ciphertext(sum(plain_value(i) for i in items))

@@ -168,8 +168,8 @@ class Container(containers.DeclarativeContainer):
     get_preferences = providers.Factory(GetPreferences, uow_factory)
     update_preferences = providers.Factory(UpdatePreferences, uow_factory, clock)
     delete_account = providers.Factory(DeleteAccount, uow_factory, hasher, clock)
-    export_data = providers.Factory(ExportData, uow_factory)
-    export_pages = providers.Factory(ExportPages, uow_factory)
+    export_data = providers.Factory(ExportData, uow_factory, he_aggregator)
+    export_pages = providers.Factory(ExportPages, uow_factory, ciphertexts=he_aggregator)
 
     # Privacy tiers
     get_privacy = providers.Factory(GetPrivacy, uow_factory)
@@ -215,7 +215,7 @@ class Container(containers.DeclarativeContainer):
     upload_packed_metrics = providers.Factory(
         UploadPackedMetrics, uow_factory, ciphertext_validator, he_aggregator, metric_limits
     )
-    read_packed_metrics = providers.Factory(ReadPackedMetrics, uow_factory)
+    read_packed_metrics = providers.Factory(ReadPackedMetrics, uow_factory, he_aggregator)
 
     # Entry sync and conflicts
     push_entry = providers.Factory(PushEntry, uow_factory, clock, ids, entry_limits)

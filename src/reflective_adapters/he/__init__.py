@@ -3,6 +3,8 @@
 The server holds no key. It checks that uploaded ciphertexts are genuine fresh encryptions
 under the user's parameters (:class:`SealCiphertextValidator`), adds them and scales them by
 plaintext constants (:class:`SealAggregator`), and tells clients which parameters to use.
+Ciphertexts are stored in a compact, lossless encoding (:mod:`~reflective_adapters.he.storage`)
+and handed back to clients as SEAL's own serialization.
 """
 
 from reflective_adapters.he.aggregator import SealAggregator

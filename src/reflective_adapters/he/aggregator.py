@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
+from reflective_adapters.he import storage
 from reflective_adapters.he._sealapi import sealapi
 from reflective_adapters.he.codec import SealCodec
 from reflective_adapters.he.context import context_for, encryption_parameters
@@ -23,8 +24,10 @@ _SEAL_ERRORS = (RuntimeError, ValueError, OverflowError)
 class SealAggregator:
     """:class:`~reflective_domain.ports.he.HeAggregator` on SEAL 4.1 via TenSEAL.
 
-    Results are SEAL-native zstd bytes that a client loads and decrypts with its own context;
-    the decoder reads each ciphertext's own scale, so no plaintext scale bookkeeping leaks out.
+    Results are in the compact storage encoding (:mod:`~reflective_adapters.he.storage`), as
+    rollups are kept; :meth:`for_client` turns them (and stored metrics) into SEAL-native zstd
+    bytes that a client loads and decrypts with its own context. The decoder reads each
+    ciphertext's own scale, so no plaintext scale bookkeeping leaks out.
     """
 
     def __init__(
@@ -53,6 +56,11 @@ class SealAggregator:
         if not math.isfinite(factor) or factor == 0:
             raise ValueError("factor must be finite and non-zero")
         return await self._offload.run(multiply_plain, parameters, item, float(factor), self._codec)
+
+    async def for_client(self, items: Sequence[bytes]) -> list[bytes]:
+        if not any(storage.is_compact(item) for item in items):
+            return list(items)  # stored before the compact encoding: SEAL's bytes already
+        return await self._offload.run(for_client, list(items))
 
     def serialized_context(self, parameters: CkksParameters) -> bytes:
         # Synchronous by the port's contract: only EncryptionParameters are built (a
@@ -85,7 +93,7 @@ def add(parameters: CkksParameters, items: Sequence[bytes], codec: SealCodec) ->
                 "ciphertext cannot be added to the others: it is at another level or scale",
                 index,
             ) from exc
-    return codec.save_ciphertext(total)
+    return codec.save_for_storage(context, total)
 
 
 def combine(
@@ -115,7 +123,7 @@ def combine(
                     "or scale",
                     index,
                 ) from exc
-    return codec.save_ciphertext(total)
+    return codec.save_for_storage(context, total)
 
 
 def multiply_plain(
@@ -147,7 +155,15 @@ def multiply_plain(
     except _SEAL_ERRORS as exc:
         # Too large to encode, or so small that it encodes to zero.
         raise ValueError(f"cannot multiply by {factor!r} under these parameters") from exc
-    return codec.save_ciphertext(result)
+    return codec.save_for_storage(context, result)
+
+
+def for_client(items: Sequence[bytes]) -> list[bytes]:
+    """Each item as SEAL's own zstd-compressed serialization, what clients load."""
+    try:
+        return [storage.for_client(item) for item in items]
+    except SealFormatError as exc:
+        raise InvalidCiphertext(exc.reason) from exc
 
 
 @functools.lru_cache(maxsize=16)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from reflective_adapters.he import storage
 from reflective_adapters.he._sealapi import sealapi
 from reflective_adapters.he.context import CkksContext
 from reflective_adapters.he.errors import SealFormatError
@@ -39,7 +40,11 @@ class SealCodec:
     """Where temporary files go; default ``/dev/shm`` if usable, else the system temp dir."""
 
     def load_ciphertext(self, context: CkksContext, data: bytes) -> Any:
-        """A ``sealapi.Ciphertext`` valid for ``context``, or :class:`SealFormatError`."""
+        """A ``sealapi.Ciphertext`` valid for ``context``, or :class:`SealFormatError`.
+        ``data`` is SEAL's serialization or the compact storage encoding
+        (:mod:`~reflective_adapters.he.storage`), which is first decoded to SEAL's."""
+        if storage.is_compact(data):
+            data = storage.decode(data)
         header = read_header(data, max_size=self.max_ciphertext_bytes, kind="ciphertext")
         check_expansion(
             data,
@@ -65,6 +70,49 @@ class SealCodec:
     def save_ciphertext(self, ciphertext: Any) -> bytes:
         """SEAL-native, zstd-compressed bytes (SEAL's default compression)."""
         return self._save(ciphertext)
+
+    def load_for_storage(self, context: CkksContext, data: bytes) -> tuple[Any, bytes]:
+        """Like :meth:`load_ciphertext` for SEAL bytes from a client, and the loaded
+        ciphertext's compact storage encoding. The content is inflated once, here, and SEAL
+        loads (and validates) it uncompressed; the coefficients stored are the ones SEAL
+        accepted. Anything not laid out plainly is left to SEAL's own load and kept as sent:
+        a seeded ciphertext (symmetric encryption saves its second polynomial as a 64-byte
+        seed) is already smaller than any packing of both polynomials."""
+        header = read_header(data, max_size=self.max_ciphertext_bytes, kind="ciphertext")
+        check_expansion(
+            data,
+            header,
+            content_bound=context.ciphertext_bound,
+            kind="ciphertext",
+            largest="a freshly encrypted ciphertext",
+        )
+        parts = storage.split(data, header, context.ciphertext_bound)
+        if parts is None:
+            return self._load(sealapi.Ciphertext(), context, data, "ciphertext"), data
+        ciphertext = self._load(
+            sealapi.Ciphertext(), context, storage.uncompressed(parts), "ciphertext"
+        )
+        return ciphertext, self._encode(context, parts, ciphertext)
+
+    def save_for_storage(self, context: CkksContext, ciphertext: Any) -> bytes:
+        """The compact storage encoding of a loaded or computed ciphertext."""
+        data = self.save_ciphertext(ciphertext)
+        parts = storage.split(data, read_header(data, max_size=len(data)), context.ciphertext_bound)
+        if parts is None:
+            raise SealFormatError("ciphertext cannot be stored: SEAL wrote an unexpected layout")
+        return self._encode(context, parts, ciphertext)
+
+    def _encode(
+        self, context: CkksContext, parts: storage.SealCiphertextBytes, ciphertext: Any
+    ) -> bytes:
+        if list(parts.parms_id) != list(ciphertext.parms_id()):
+            raise SealFormatError("ciphertext cannot be stored: SEAL wrote an unexpected layout")
+        level = context.seal.get_context_data(ciphertext.parms_id())
+        bits = [prime.bit_count() for prime in level.parms().coeff_modulus()]
+        try:
+            return storage.encode(parts, bits)
+        except ValueError as exc:
+            raise SealFormatError("ciphertext has coefficients beyond its primes") from exc
 
     def save_parameters(self, parameters: Any) -> bytes:
         """SEAL-native ``EncryptionParameters``: what a client builds its context from."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
+from reflective_adapters.he import storage
 from reflective_adapters.he.codec import SealCodec
 from reflective_adapters.he.context import CkksContext, context_for
 from reflective_adapters.he.errors import SealFormatError
@@ -47,6 +48,16 @@ class SealCiphertextValidator:
                 check_ciphertexts, parameters, list(items), self._codec, self._scale_tolerance
             )
 
+    async def admit_ciphertexts(
+        self, parameters: CkksParameters, items: Sequence[bytes]
+    ) -> list[bytes]:
+        """Checked like :meth:`check_ciphertexts`, returned in the compact storage encoding."""
+        if not items:
+            return []
+        return await self._offload.run(
+            admit_ciphertexts, parameters, list(items), self._codec, self._scale_tolerance
+        )
+
 
 # The synchronous work: module-level functions with picklable arguments, so any executor,
 # threads or processes, can run them.
@@ -72,10 +83,42 @@ def check_ciphertexts(
     context = context_for(parameters)
     for index, item in enumerate(items):
         try:
-            ciphertext = codec.load_ciphertext(context, item)
-            check_fresh(context, ciphertext, scale_tolerance)
+            _load_fresh(context, item, codec, scale_tolerance)
         except SealFormatError as exc:
             raise InvalidCiphertext(exc.reason, index) from exc
+
+
+def admit_ciphertexts(
+    parameters: CkksParameters,
+    items: Sequence[bytes],
+    codec: SealCodec,
+    scale_tolerance: float = DEFAULT_SCALE_TOLERANCE,
+) -> list[bytes]:
+    """:func:`check_ciphertexts`, returning each item in the compact storage encoding."""
+    context = context_for(parameters)
+    stored: list[bytes] = []
+    for index, item in enumerate(items):
+        try:
+            _refuse_compact(item)
+            ciphertext, compact = codec.load_for_storage(context, item)
+            check_fresh(context, ciphertext, scale_tolerance)
+            stored.append(compact)
+        except SealFormatError as exc:
+            raise InvalidCiphertext(exc.reason, index) from exc
+    return stored
+
+
+def _refuse_compact(item: bytes) -> None:
+    if storage.is_compact(item):
+        # The storage encoding is the server's own; clients send SEAL's.
+        raise SealFormatError("not a SEAL ciphertext: the SEAL header is missing")
+
+
+def _load_fresh(context: CkksContext, item: bytes, codec: SealCodec, scale_tolerance: float) -> Any:
+    _refuse_compact(item)
+    ciphertext = codec.load_ciphertext(context, item)
+    check_fresh(context, ciphertext, scale_tolerance)
+    return ciphertext
 
 
 def check_fresh(context: CkksContext, ciphertext: Any, scale_tolerance: float) -> None:

@@ -1,7 +1,7 @@
 """Ports: what the use cases need from the outside world, one small Protocol per job."""
 
 from reflective_domain.ports.clock import Clock
-from reflective_domain.ports.he import CiphertextValidator, HeAggregator
+from reflective_domain.ports.he import CiphertextValidator, ClientCiphertexts, HeAggregator
 from reflective_domain.ports.ids import IdGenerator
 from reflective_domain.ports.repositories import (
     ConflictRepository,
@@ -25,6 +25,7 @@ from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
     "CiphertextValidator",
+    "ClientCiphertexts",
     "Clock",
     "ConflictRepository",
     "DeliveryLog",

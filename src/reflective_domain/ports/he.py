@@ -18,9 +18,25 @@ class CiphertextValidator(Protocol):
         ciphertext under ``parameters``."""
         ...
 
+    async def admit_ciphertexts(
+        self, parameters: CkksParameters, items: Sequence[bytes]
+    ) -> list[bytes]:
+        """Check ``items`` like :meth:`check_ciphertexts` and return each in the encoding the
+        server stores (which may differ from what clients send; see :class:`ClientCiphertexts`)."""
+        ...
 
-class HeAggregator(Protocol):
-    """Key-free arithmetic on CKKS ciphertexts."""
+
+class ClientCiphertexts(Protocol):
+    """Turns stored ciphertexts back into what clients load."""
+
+    async def for_client(self, items: Sequence[bytes]) -> list[bytes]:
+        """Each stored (or computed) ciphertext of ``items`` in the form clients load."""
+        ...
+
+
+class HeAggregator(ClientCiphertexts, Protocol):
+    """Key-free arithmetic on CKKS ciphertexts. Results are in the stored encoding: a rollup
+    is saved as it is; what goes to a client passes through :meth:`for_client` first."""
 
     async def add(self, parameters: CkksParameters, items: Sequence[bytes]) -> bytes:
         """The encrypted sum of ``items`` (at least one)."""

@@ -9,6 +9,7 @@ year): a record that exists throughout the export appears exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from reflective_domain.accounts import User
 from reflective_domain.entries import Conflict, Entry
 from reflective_domain.metrics import EncryptedMetric
 from reflective_domain.packed import PackedWindow
+from reflective_domain.ports.he import ClientCiphertexts
 from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from reflective_domain.tags import Tag
 from reflective_domain.use_cases._guards import load_user
@@ -42,14 +44,39 @@ class ExportBundle:
     packed_metrics: list[PackedWindow]
 
 
+async def for_client(
+    ciphertexts: ClientCiphertexts | None, metrics: list[EncryptedMetric]
+) -> list[EncryptedMetric]:
+    """``metrics`` with their ciphertexts as clients load them (the server may store them in
+    an encoding of its own)."""
+    if ciphertexts is None or not metrics:
+        return metrics
+    loadable = await ciphertexts.for_client([m.ciphertext for m in metrics])
+    return [dataclasses.replace(m, ciphertext=c) for m, c in zip(metrics, loadable, strict=True)]
+
+
+async def windows_for_client(
+    ciphertexts: ClientCiphertexts | None, windows: list[PackedWindow]
+) -> list[PackedWindow]:
+    """Packed years with their ciphertexts as clients load them (a year's sum is stored in
+    the server's encoding, as rollups are)."""
+    if ciphertexts is None or not windows:
+        return windows
+    loadable = await ciphertexts.for_client([w.ciphertext for w in windows])
+    return [dataclasses.replace(w, ciphertext=c) for w, c in zip(windows, loadable, strict=True)]
+
+
 class ExportData:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, ciphertexts: ClientCiphertexts | None = None
+    ) -> None:
         self._uow = uow
+        self._ciphertexts = ciphertexts
 
     async def __call__(self, user_id: uuid.UUID) -> ExportBundle:
         async with self._uow() as uow:
             user = await load_user(uow, user_id)
-            return ExportBundle(
+            bundle = ExportBundle(
                 user=user,
                 tags=await uow.tags.list(user_id),
                 entries=await uow.entries.all(user_id),
@@ -57,6 +84,11 @@ class ExportData:
                 metrics=await uow.metrics.all(user_id),
                 packed_metrics=await uow.packed_metrics.all(user_id),
             )
+        return dataclasses.replace(
+            bundle,
+            metrics=await for_client(self._ciphertexts, bundle.metrics),
+            packed_metrics=await windows_for_client(self._ciphertexts, bundle.packed_metrics),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +104,11 @@ class ExportPages:
         entry_page: int = ENTRY_PAGE,
         conflict_page: int = CONFLICT_PAGE,
         metric_page: int = METRIC_PAGE,
+        ciphertexts: ClientCiphertexts | None = None,
     ) -> None:
         self._uow = uow
         self._sizes = (entry_page, conflict_page, metric_page)
+        self._ciphertexts = ciphertexts
 
     async def head(
         self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
@@ -94,10 +128,12 @@ class ExportPages:
             lambda uow, after, n: uow.conflicts.page_by_id(user_id, after, n), self._sizes[1]
         )
 
-    def metrics(self, user_id: uuid.UUID) -> AsyncIterator[list[EncryptedMetric]]:
-        return self._pages(
+    async def metrics(self, user_id: uuid.UUID) -> AsyncIterator[list[EncryptedMetric]]:
+        pages = self._pages(
             lambda uow, after, n: uow.metrics.page_by_id(user_id, after, n), self._sizes[2]
         )
+        async for page in pages:
+            yield await for_client(self._ciphertexts, page)
 
     async def packed_metrics(self, user_id: uuid.UUID) -> AsyncIterator[list[PackedWindow]]:
         """Packed years a year at a time (a few per metric type and year of journal)."""
@@ -106,7 +142,7 @@ class ExportPages:
             async with self._uow() as uow:
                 page = await uow.packed_metrics.page(user_id, after, PACKED_PAGE)
             if page:
-                yield page
+                yield await windows_for_client(self._ciphertexts, page)
             if len(page) < PACKED_PAGE:
                 return
             after = (page[-1].metric_type, page[-1].year)

@@ -336,20 +336,21 @@ class UploadMetrics:
     ) -> None:
         first = chunk[0][0]
         try:
-            await self._validator.check_ciphertexts(
+            stored = await self._validator.admit_ciphertexts(
                 upload.parameters, [item.ciphertext for _, item in chunk]
             )
         except InvalidCiphertext as exc:
             raise InvalidCiphertext(exc.message, first + (exc.index or 0)) from exc
         # Within a chunk, a later metric of the same entry and type wins.
         latest: dict[tuple[str, str] | int, EncryptedMetric] = {}
-        for index, item in chunk:
+        for (index, item), ciphertext in zip(chunk, stored, strict=True):
             metric = EncryptedMetric(
                 self._ids.new_id(),
                 upload.user_id,
                 item.metric_type,
                 item.timestamp,
-                item.ciphertext,
+                ciphertext,
+                # Of the bytes sent, so that a resent metric is recognised.
                 upload_key(item.log_id, item.metric_type, item.ciphertext),
                 item.log_id,
             )
@@ -504,7 +505,8 @@ class Aggregate:
         total = parts[0] if len(parts) == 1 else await self._aggregator.add(key.parameters, parts)
         if request.operation is Operation.AVERAGE:
             total = await self._aggregator.multiply_plain(key.parameters, total, 1.0 / count)
-        return AggregateResult(kind, request.operation, total, count)
+        (ciphertext,) = await self._aggregator.for_client([total])
+        return AggregateResult(kind, request.operation, ciphertext, count)
 
 
 class DeleteAllMetrics:

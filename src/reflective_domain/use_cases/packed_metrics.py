@@ -3,9 +3,9 @@ slot-wise to what is stored), and read the stored years back for the client to d
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from reflective_domain.errors import (
@@ -25,13 +25,14 @@ from reflective_domain.packed import (
     window_bytes,
 )
 from reflective_domain.ports import CiphertextValidator, HeAggregator
+from reflective_domain.ports.he import ClientCiphertexts
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
 from reflective_domain.use_cases._guards import user_permitted
 from reflective_domain.use_cases.metrics import MetricLimits
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class PackedUpload:
     """One packed ciphertext as a client sends it: a delta for one metric type and year."""
 
@@ -43,7 +44,7 @@ class PackedUpload:
         return f"PackedUpload({self.metric_type!r}, {self.year}, <{len(self.ciphertext)} bytes>)"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class PackedStored:
     """How many items a request held, how many were new (the rest were resent), and how
     many windows they touched."""
@@ -169,8 +170,9 @@ class ReadPackedMetrics:
     days, either end open). No arithmetic: each year is one ciphertext already; the client
     decrypts it and sums the slots of the days it wants."""
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, ciphertexts: ClientCiphertexts) -> None:
         self._uow = uow
+        self._ciphertexts = ciphertexts
 
     async def __call__(
         self,
@@ -194,4 +196,6 @@ class ReadPackedMetrics:
             )
         if not found:
             raise NotFound(f"No packed {metric_type} metrics found in the requested range")
-        return found
+        # A year's sum is stored in the server's own encoding; clients get SEAL's.
+        loadable = await self._ciphertexts.for_client([w.ciphertext for w in found])
+        return [dataclasses.replace(w, ciphertext=c) for w, c in zip(found, loadable, strict=True)]

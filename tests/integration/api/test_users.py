@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+from reflective_adapters.he.header import CompressionMode, read_header
 from tests.integration.api.conftest import Account, Client, bearer, set_tier, sign_up
+from tests.unit.he.client_side import seal_content
 
 
 async def test_profile_update(client: Client, user: Account) -> None:
@@ -230,7 +233,11 @@ async def test_export_holds_every_cloud_record(
     assert document["account"]["email"] == user.email
     assert document["account"]["he_public_key"] == he_vectors["public_key"]
     assert [t["name"] for t in document["tags"]] == ["travel"]
-    assert document["metrics"][0]["encrypted_value"] == metric["encrypted_value"]
+    # The same ciphertext, as SEAL's own zstd serialization (the server stores it in a compact
+    # encoding of its own and re-compresses what it hands out).
+    exported = base64.b64decode(document["metrics"][0]["encrypted_value"])
+    assert read_header(exported, max_size=len(exported)).compression is CompressionMode.ZSTD
+    assert seal_content(exported) == seal_content(base64.b64decode(metric["encrypted_value"]))
     assert document["entries"] == [] and document["conflicts"] == []
     assert "password" not in response.text
 

@@ -89,10 +89,13 @@ async def test_the_server_accepts_and_adds_client_ciphertexts() -> None:
     keys = CkksKeys.generate(CkksParameters.default())
     items = [keys.encrypt(10.0), keys.encrypt(5.5, symmetric=False), keys.encrypt(2.25)]
     await SealCiphertextValidator().check_ciphertexts(keys.parameters, items)
-    total = await SealAggregator().add(keys.parameters, items)
-    assert keys.decrypt(total) == pytest.approx(17.75, abs=1e-4)
-    average = await SealAggregator().multiply_plain(keys.parameters, total, 1 / 3)
-    assert keys.decrypt(average) == pytest.approx(17.75 / 3, abs=1e-4)
+    aggregator = SealAggregator()
+    total = await aggregator.add(keys.parameters, items)
+    average = await aggregator.multiply_plain(keys.parameters, total, 1 / 3)
+    # What the server hands a client: SEAL's bytes, not its storage encoding.
+    for_client = await aggregator.for_client([total, average])
+    assert keys.decrypt(for_client[0]) == pytest.approx(17.75, abs=1e-4)
+    assert keys.decrypt(for_client[1]) == pytest.approx(17.75 / 3, abs=1e-4)
 
 
 def test_independent_seal_code_reads_client_ciphertexts() -> None:

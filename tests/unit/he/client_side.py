@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import _sealapi_cpp as sealapi
+import zstandard
 
 from reflective_domain.he_params import CkksParameters
 
@@ -43,6 +44,18 @@ def load(obj: Any, context: Any, data: bytes) -> Any:
         Path(path).write_bytes(data)
         obj.load(context, path)
     return obj
+
+
+def seal_content(data: bytes) -> bytes:
+    """The uncompressed content of a SEAL serialization (after its 16-byte header): the same
+    for two serializations of one object whatever their compression."""
+    mode = data[5]
+    payload = data[16:]
+    if mode == 0:
+        return payload
+    if mode == 1:
+        return zlib.decompress(payload)
+    return zstandard.ZstdDecompressor().decompress(payload)
 
 
 def seal_context(parameters: CkksParameters) -> Any:

@@ -8,12 +8,17 @@ from typing import Any
 
 import pytest
 
-from reflective_adapters.he import SealAggregator, SealCiphertextValidator
+from reflective_adapters.he import SealAggregator, SealCiphertextValidator, storage
 from reflective_adapters.he.header import CompressionMode, read_header
 from reflective_domain.errors import InvalidCiphertext
 from reflective_domain.he_params import CkksParameters
 from tests.unit.he.client_side import SealClient, tenseal_encrypt
 from tests.unit.he.conftest import VectorMetric
+
+
+def for_client(result: bytes) -> bytes:
+    """A result as the server hands it to a client: SEAL's bytes, not its storage encoding."""
+    return storage.for_client(result)
 
 
 def of_type(metrics: list[VectorMetric], metric_type: str) -> list[bytes]:
@@ -39,8 +44,8 @@ async def test_sum_and_average_decrypt_to_the_expected_values(
     total = await aggregator.add(parameters, items)
     average = await aggregator.multiply_plain(parameters, total, 1.0 / len(items))
 
-    assert client.decrypt(total) == pytest.approx(expected["sum"], abs=tolerance)
-    assert client.decrypt(average) == pytest.approx(expected["average"], abs=tolerance)
+    assert client.decrypt(for_client(total)) == pytest.approx(expected["sum"], abs=tolerance)
+    assert client.decrypt(for_client(average)) == pytest.approx(expected["average"], abs=tolerance)
 
 
 async def test_a_time_ranged_sum(
@@ -60,7 +65,9 @@ async def test_a_time_ranged_sum(
     ]
     assert len(items) == expected["count"]
     total = await aggregator.add(parameters, items)
-    assert client.decrypt(total) == pytest.approx(expected["sum"], abs=vectors["tolerance"])
+    assert client.decrypt(for_client(total)) == pytest.approx(
+        expected["sum"], abs=vectors["tolerance"]
+    )
 
 
 async def test_an_average_keeps_the_parameters_scale_one_level_down(
@@ -70,20 +77,22 @@ async def test_an_average_keeps_the_parameters_scale_one_level_down(
     client: SealClient,
 ) -> None:
     average = await aggregator.multiply_plain(parameters, ciphertexts[0], 0.5)
-    loaded = client.load(average)
+    loaded = client.load(for_client(average))
     assert loaded.scale == parameters.scale
     assert loaded.size() == 2
     fresh = client.load(ciphertexts[0])
     assert loaded.coeff_modulus_size() == fresh.coeff_modulus_size() - 1
 
 
-async def test_results_are_seal_4_1_zstd_and_pass_the_header_checks(
+async def test_results_for_clients_are_seal_4_1_zstd_and_pass_the_header_checks(
     aggregator: SealAggregator, parameters: CkksParameters, ciphertexts: list[bytes]
 ) -> None:
-    for result in (
+    results = [
         await aggregator.add(parameters, ciphertexts),
         await aggregator.multiply_plain(parameters, ciphertexts[0], 0.25),
-    ):
+    ]
+    assert all(storage.is_compact(result) for result in results)  # as rollups are stored
+    for result in await aggregator.for_client(results):
         header = read_header(result, max_size=2 * 1024 * 1024)
         assert (header.version, header.compression) == ((4, 1), CompressionMode.ZSTD)
 
@@ -97,9 +106,11 @@ async def test_a_sum_is_itself_a_fresh_looking_ciphertext_that_adds_further(
     # Daily rollups are sums that later get added to raw metrics.
     words = of_type(metrics, "word_count")
     rollup = await aggregator.add(parameters, words[:2])
-    await SealCiphertextValidator().check_ciphertexts(parameters, [rollup])
+    await SealCiphertextValidator().check_ciphertexts(
+        parameters, await aggregator.for_client([rollup])
+    )
     total = await aggregator.add(parameters, [rollup, *words[2:]])
-    assert client.decrypt(total) == pytest.approx(2610.5, abs=1e-3)
+    assert client.decrypt(for_client(total)) == pytest.approx(2610.5, abs=1e-3)
 
 
 async def test_adding_one_ciphertext_returns_the_same_value(
@@ -109,7 +120,7 @@ async def test_adding_one_ciphertext_returns_the_same_value(
     client: SealClient,
 ) -> None:
     total = await aggregator.add(parameters, ciphertexts[:1])
-    assert client.decrypt(total) == pytest.approx(412, abs=1e-3)
+    assert client.decrypt(for_client(total)) == pytest.approx(412, abs=1e-3)
 
 
 async def test_repeated_averaging_runs_out_of_levels(
@@ -121,7 +132,7 @@ async def test_repeated_averaging_runs_out_of_levels(
     # [60, 40, 40, 60] leaves two rescales.
     once = await aggregator.multiply_plain(parameters, ciphertexts[0], 0.5)
     twice = await aggregator.multiply_plain(parameters, once, 0.5)
-    assert client.decrypt(twice) == pytest.approx(103, abs=1e-3)
+    assert client.decrypt(for_client(twice)) == pytest.approx(103, abs=1e-3)
     with pytest.raises(InvalidCiphertext, match="last level"):
         await aggregator.multiply_plain(parameters, twice, 0.5)
 
@@ -139,8 +150,8 @@ async def test_tenseal_client_ciphertexts_round_trip(
     total = await aggregator.add(parameters, items)
     average = await aggregator.multiply_plain(parameters, total, 1 / 3)
 
-    assert tenseal_client.decrypt(total) == pytest.approx(108.25, abs=1e-3)
-    assert tenseal_client.decrypt(average) == pytest.approx(108.25 / 3, abs=1e-3)
+    assert tenseal_client.decrypt(for_client(total)) == pytest.approx(108.25, abs=1e-3)
+    assert tenseal_client.decrypt(for_client(average)) == pytest.approx(108.25 / 3, abs=1e-3)
 
 
 # Errors
