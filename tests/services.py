@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from reflective_domain.entries import EntryVersion, Upload
+from reflective_domain.entries import EntryLimits, EntryVersion, Upload
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.ports import UnitOfWorkFactory
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases import accounts, metrics, privacy, sync, tags
+from reflective_domain.use_cases import batch as batch_cases
 from reflective_domain.use_cases import conflicts as conflict_cases
 from tests.fakes import FakeClock, FakePasswordHasher, FakeTokenService, PlaintextHe, SequentialIds
 
@@ -25,6 +26,7 @@ class Services:
     hasher: FakePasswordHasher
     tokens: FakeTokenService
     he: PlaintextHe
+    limits: EntryLimits = field(default_factory=EntryLimits)
 
     # accounts
     @property
@@ -71,7 +73,7 @@ class Services:
     # sync
     @property
     def push(self) -> sync.PushEntry:
-        return sync.PushEntry(self.uow, self.clock, self.ids)
+        return sync.PushEntry(self.uow, self.clock, self.ids, self.limits)
 
     @property
     def pull(self) -> sync.PullChanges:
@@ -83,7 +85,7 @@ class Services:
 
     @property
     def delete_entry(self) -> sync.DeleteEntry:
-        return sync.DeleteEntry(self.uow, self.clock, metrics.RollupBook(self.he))
+        return sync.DeleteEntry(self.uow, self.clock, metrics.RollupBook(self.he), self.limits)
 
     @property
     def delete_all_entries(self) -> sync.DeleteAllEntries:
@@ -95,7 +97,19 @@ class Services:
 
     @property
     def resolve(self) -> conflict_cases.ResolveConflict:
-        return conflict_cases.ResolveConflict(self.uow, self.clock)
+        return conflict_cases.ResolveConflict(self.uow, self.clock, self.limits)
+
+    @property
+    def batch(self) -> batch_cases.PushBatch:
+        return batch_cases.PushBatch(self.uow, self.clock, self.ids, self.limits)
+
+    @property
+    def revisions(self) -> sync.ListRevisions:
+        return sync.ListRevisions(self.uow)
+
+    @property
+    def delete_revisions(self) -> sync.DeleteRevisions:
+        return sync.DeleteRevisions(self.uow)
 
     # metrics
     @property

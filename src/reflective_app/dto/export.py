@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from reflective_app.dto.common import Base64, as_utc
-from reflective_app.dto.sync import ChangeView, VersionView
+from reflective_app.dto.sync import ChangeView, RevisionView, VersionView
 from reflective_app.dto.tags import TagView
 from reflective_app.dto.users import PreferencesView
 from reflective_domain.accounts import User
@@ -55,6 +55,7 @@ class ExportDocument(msgspec.Struct):
     entries: list[ChangeView]
     conflicts: list[ExportedConflict]
     metrics: list[ExportedMetric]
+    revisions: list[RevisionView]
 
     @classmethod
     def of(cls, bundle: ExportBundle, now: datetime) -> ExportDocument:
@@ -65,6 +66,7 @@ class ExportDocument(msgspec.Struct):
             entries=[ChangeView.of(e) for e in bundle.entries],
             conflicts=[exported_conflict(c) for c in bundle.conflicts],
             metrics=[exported_metric(m) for m in bundle.metrics],
+            revisions=[RevisionView.of(r) for r in bundle.revisions],
         )
 
 
@@ -125,6 +127,7 @@ async def export_stream(
         (b',"entries":[', pages.entries(user_id), ChangeView.of),
         (b'],"conflicts":[', pages.conflicts(user_id), exported_conflict),
         (b'],"metrics":[', pages.metrics(user_id), exported_metric),
+        (b'],"revisions":[', pages.revisions(user_id), RevisionView.of),
     ]
     for opening, section, view in sections:
         yield opening

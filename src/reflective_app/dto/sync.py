@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from reflective_app.dto.common import AwareDatetime, Base64, as_utc, check_moments
-from reflective_domain.entries import Conflict, Entry, EntryVersion, Upload
+from reflective_domain.entries import Conflict, Entry, EntryVersion, Revision, Upload
 from reflective_domain.use_cases.conflicts import ConflictView, MergedVersion
 
 
@@ -249,3 +249,37 @@ class ResolveRequest(msgspec.Struct):
             embedding=self.final_encrypted_embedding,
             embedding_iv=self.final_embedding_iv,
         )
+
+
+class RevisionView(msgspec.Struct):
+    """A kept version of an entry: its ciphertext as uploaded, the ``revision`` it was, the
+    device that wrote it and when a later write replaced it (server time). Restore it by
+    uploading it (decrypted and encrypted again, with a fresh IV) with ``base_revision``."""
+
+    log_id: uuid.UUID
+    revision: int
+    encrypted_content: Base64
+    content_iv: Base64
+    content_tag: Base64 | None
+    device_id: str
+    replaced_at: datetime
+
+    @classmethod
+    def of(cls, revision: Revision) -> RevisionView:
+        return cls(
+            log_id=revision.entry_id,
+            revision=revision.revision,
+            encrypted_content=revision.content,
+            content_iv=revision.iv,
+            content_tag=revision.tag,
+            device_id=revision.device_id,
+            replaced_at=as_utc(revision.replaced_at),
+        )
+
+
+class RevisionList(msgspec.Struct):
+    revisions: list[RevisionView]
+    next_cursor: Annotated[
+        str | None, msgspec.Meta(description="cursor of the next page; null: no more")
+    ]
+    has_more: bool

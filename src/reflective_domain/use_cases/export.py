@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from reflective_domain.accounts import User
-from reflective_domain.entries import Conflict, Entry
+from reflective_domain.entries import Conflict, Entry, Revision
 from reflective_domain.metrics import EncryptedMetric
 from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from reflective_domain.tags import Tag
@@ -24,6 +24,7 @@ from reflective_domain.use_cases._guards import load_user
 # Entries are at most ~1 MiB and a metric ~0.33 MiB: a page stays within a few tens of MiB.
 ENTRY_PAGE = 16
 CONFLICT_PAGE = 16
+REVISION_PAGE = 16
 METRIC_PAGE = 32
 
 T = TypeVar("T", Entry, Conflict, EncryptedMetric)
@@ -36,6 +37,7 @@ class ExportBundle:
     entries: list[Entry]
     conflicts: list[Conflict]
     metrics: list[EncryptedMetric]
+    revisions: list[Revision]
 
 
 class ExportData:
@@ -51,7 +53,17 @@ class ExportData:
                 entries=await uow.entries.all(user_id),
                 conflicts=await uow.conflicts.all(user_id),
                 metrics=await uow.metrics.all(user_id),
+                revisions=await _all_revisions(uow, user_id),
             )
+
+
+async def _all_revisions(uow: UnitOfWork, user_id: uuid.UUID) -> list[Revision]:
+    found: list[Revision] = []
+    while page := await uow.entries.revisions_page(
+        user_id, (found[-1].entry_id, found[-1].revision) if found else None, REVISION_PAGE
+    ):
+        found.extend(page)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,19 @@ class ExportPages:
         return self._pages(
             lambda uow, after, n: uow.metrics.page_by_id(user_id, after, n), self._sizes[2]
         )
+
+    async def revisions(self, user_id: uuid.UUID) -> AsyncIterator[list[Revision]]:
+        """Kept versions, by entry then revision, a page at a time (each in its own
+        transaction, as the other sections)."""
+        after: tuple[uuid.UUID, int] | None = None
+        while True:
+            async with self._uow() as uow:
+                page = await uow.entries.revisions_page(user_id, after, REVISION_PAGE)
+            if page:
+                yield page
+            if len(page) < REVISION_PAGE:
+                return
+            after = (page[-1].entry_id, page[-1].revision)
 
     async def _pages(
         self,
