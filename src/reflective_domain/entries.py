@@ -96,6 +96,15 @@ def check_device_id(device_id: str | None) -> str | None:
     return device_id
 
 
+def fingerprint(iv: bytes, content: bytes) -> bytes:
+    """SHA-256 of an encryption (IV and ciphertext, each length-prefixed)."""
+    h = hashlib.sha256()
+    for part in (iv, content):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.digest()
+
+
 @dataclass(frozen=True, slots=True)
 class EntryVersion:
     """One encrypted version of an entry, exactly as a device uploaded it."""
@@ -137,11 +146,7 @@ class EntryVersion:
     @property
     def fingerprint(self) -> bytes:
         """Identifies an upload: same ciphertext and IV means the same encryption, i.e. a retry."""
-        h = hashlib.sha256()
-        for part in (self.iv, self.content):
-            h.update(len(part).to_bytes(8, "big"))
-            h.update(part)
-        return h.digest()
+        return fingerprint(self.iv, self.content)
 
     @property
     def size(self) -> int:
@@ -236,6 +241,11 @@ class Revision:
     @property
     def size(self) -> int:
         return history_size(len(self.content))
+
+    @property
+    def fingerprint(self) -> bytes:
+        """The same as the version's it was (``EntryVersion.fingerprint``)."""
+        return fingerprint(self.iv, self.content)
 
     @property
     def summary(self) -> KeptRevision:
