@@ -25,6 +25,7 @@ from reflective_client.models import (
     MetricUpload,
     Preferences,
     Privacy,
+    RevisionPage,
     Revoked,
     SessionInfo,
     SyncDeviceInfo,
@@ -316,6 +317,22 @@ def delete_backup(entry_id: str, device_id: str | None = None) -> Call[Acknowled
         _json(Acknowledgement.parse),
         params=_params(device_id=device_id),
     )
+
+
+def revisions(entry_id: str, cursor: str | None = None, limit: int = 100) -> Call[RevisionPage]:
+    """An entry's kept versions, newest first; ``cursor``: the previous page's next_cursor."""
+    params = _params(cursor=cursor, limit=limit)
+    return Call(
+        "GET",
+        f"/api/sync/entries/{entry_id}/revisions",
+        _json(RevisionPage.parse),
+        params=params,
+        idempotent=True,
+    )
+
+
+def delete_revisions(entry_id: str) -> Call[None]:
+    return Call("DELETE", f"/api/sync/entries/{entry_id}/revisions", _nothing, idempotent=True)
 
 
 def delete_all_backups() -> Call[Deleted]:

@@ -44,6 +44,7 @@ from reflective_client.models import (
     MetricUpload,
     Preferences,
     Privacy,
+    RevisionPage,
     Revoked,
     SessionInfo,
     SyncDeviceInfo,
@@ -332,6 +333,14 @@ class AsyncReflectiveClient:
 
     async def delete_all_backups(self) -> Deleted:
         return await self.call(calls.delete_all_backups())
+
+    async def revisions(
+        self, entry_id: str, cursor: str | None = None, limit: int = 100
+    ) -> RevisionPage:
+        return await self.call(calls.revisions(entry_id, cursor, limit))
+
+    async def delete_revisions(self, entry_id: str) -> None:
+        await self.call(calls.delete_revisions(entry_id))
 
     async def delete_all_metrics(self) -> Deleted:
         return await self.call(calls.delete_all_metrics())
@@ -626,6 +635,12 @@ class ReflectiveClient:
 
     def delete_all_backups(self) -> Deleted:
         return self.call(calls.delete_all_backups())
+
+    def revisions(self, entry_id: str, cursor: str | None = None, limit: int = 100) -> RevisionPage:
+        return self.call(calls.revisions(entry_id, cursor, limit))
+
+    def delete_revisions(self, entry_id: str) -> None:
+        self.call(calls.delete_revisions(entry_id))
 
     def delete_all_metrics(self) -> Deleted:
         return self.call(calls.delete_all_metrics())

@@ -344,6 +344,48 @@ class ChangePage:
 
 
 @dataclass(frozen=True, slots=True)
+class Revision:
+    """A kept (replaced) version of an entry: ciphertext as uploaded, the revision it was,
+    the device that wrote it and when it was replaced."""
+
+    log_id: str
+    revision: int
+    content: bytes = field(repr=False)
+    iv: bytes
+    tag: bytes | None
+    device_id: str
+    replaced_at: datetime
+
+    @classmethod
+    def parse(cls, d: Json) -> Revision:
+        return cls(
+            log_id=str(d["log_id"]),
+            revision=int(d["revision"]),
+            content=unb64(d["encrypted_content"]),
+            iv=unb64(d["content_iv"]),
+            tag=unb64_or_none(d.get("content_tag")),
+            device_id=str(d["device_id"]),
+            replaced_at=parse_time(d["replaced_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionPage:
+    revisions: list[Revision]
+    next_cursor: str | None
+    has_more: bool
+
+    @classmethod
+    def parse(cls, d: Json) -> RevisionPage:
+        cursor = d.get("next_cursor")
+        return cls(
+            [Revision.parse(r) for r in d.get("revisions", [])],
+            None if cursor is None else str(cursor),
+            bool(d.get("has_more", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Backup:
     entry: EncryptedEntry
     revision: int | None
