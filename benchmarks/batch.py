@@ -28,7 +28,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from benchmarks.load_server import DEFAULT_PG_URL, cleanup, serving
+from tests.load.server import DEFAULT_PG_URL, cleanup, serving
+
 from benchmarks.sync import CONTENT, Connection, expect, load_average, make_users
 
 

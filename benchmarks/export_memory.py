@@ -2,7 +2,7 @@
 
     python -m benchmarks.export_memory --metrics 570
 
-Starts ``reflective serve --workers 1`` on a fresh database (see ``load_server``), stores
+Starts ``reflective serve --workers 1`` on a fresh database (see ``tests.load.server``), stores
 ``--metrics`` encrypted metrics for one analytics_sync user (the node-seal vectors'
 ciphertexts, ~0.33 MB each), then downloads ``GET /api/users/me/export`` while sampling the
 server's resident memory every 10 ms. Prints the export's size, the time it took, and the
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.load.server import DEFAULT_PG_URL, cleanup, serving
 
 from benchmarks.hostile_soak import VECTORS, server_rss_mib
-from benchmarks.load_server import DEFAULT_PG_URL, cleanup, serving
 
 BATCH = 100
 

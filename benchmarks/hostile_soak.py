@@ -3,7 +3,7 @@
     python -m benchmarks.hostile_soak --duration 20 --workers 1
 
 Starts ``reflective serve`` (production settings, defaults otherwise) on a fresh database
-(see ``load_server``), registers a normal user on full_sync, then runs phases (``--phases``)
+(see ``tests.load.server``), registers a normal user on full_sync, then runs phases (``--phases``)
 of ``--duration`` seconds each:
 
 1. **quiet**: the normal client alone, in a loop: sign in (form login, argon2), push an
@@ -40,8 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from benchmarks.load_server import DEFAULT_PG_URL, HOST, _processes, cleanup, serving
+from tests.load.server import DEFAULT_PG_URL, HOST, _processes, cleanup, serving
 
 VECTORS = Path(__file__).parents[1] / "tests" / "data" / "he_ckks_node_seal_6.json"
 ANNOUNCED_UPLOAD = 600 * 1024 * 1024

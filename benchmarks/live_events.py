@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from benchmarks.load_server import DEFAULT_PG_URL, Environment, serving
+from tests.load.server import DEFAULT_PG_URL, Environment, serving
 
 PASSWORD = "correct horse battery"
 MIB = 1024 * 1024

@@ -31,7 +31,7 @@ verification) with the machine's load average and who used the CPU, and exits 1 
 failed or any request had an unexpected status (2 if the server or the setup failed).
 A resolution that overwrote a revision written after its conflict was listed is reported as a
 warning, not a failure (the resolve route has no precondition to prevent it).
-``--tamper MODE`` damages the database on purpose (see ``load_tamper``) to show the
+``--tamper MODE`` damages the database on purpose (see ``tests.load.tamper``) to show the
 verification fails. Throughput is closed-loop (no think time by default): every device sends
 its next request as soon as the last one is answered.
 """
@@ -54,8 +54,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.load_driver import DEFAULT_MIX, DEFAULT_VECTORS, LoadRun, SetupFailed, Workload
-from benchmarks.load_server import (
+from tests.load.driver import DEFAULT_MIX, DEFAULT_VECTORS, LoadRun, SetupFailed, Workload
+from tests.load.server import (
     DEFAULT_PG_URL,
     ServerFailed,
     cleanup,
@@ -64,9 +64,9 @@ from benchmarks.load_server import (
     processes_cpu,
     serving,
 )
-from benchmarks.load_stats import Recorder
-from benchmarks.load_tamper import BEFORE_VERIFY, MODES, TamperFailed, forge_delivery, tamper
-from benchmarks.load_verify import Verification, verify
+from tests.load.stats import Recorder
+from tests.load.tamper import BEFORE_VERIFY, MODES, TamperFailed, forge_delivery, tamper
+from tests.load.verify import Verification, verify
 
 LOADAVG_INTERVAL = 1.0
 

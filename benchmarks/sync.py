@@ -44,8 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.load_driver import DEFAULT_VECTORS
-from benchmarks.load_server import (
+from tests.load.driver import DEFAULT_VECTORS
+from tests.load.server import (
     HOST,
     admin,
     cleanup,

@@ -8,7 +8,6 @@ database connection while it waits."""
 from __future__ import annotations
 
 import asyncio
-import json
 
 from litestar.enums import ScopeType
 from litestar.types import (
@@ -20,12 +19,13 @@ from litestar.types import (
     Send,
 )
 
-from reflective_app.errors import UNAVAILABLE
+from reflective_app.errors import UNAVAILABLE, error_body
+from reflective_protocol.errors import ErrorCode
 
 RETRY_AFTER_SECONDS = 1
 _EXEMPT = ("/api/health", "/api/metrics")
 _STREAM = "/api/sync/events"  # exactly: its ticket route is an ordinary request
-_BODY = json.dumps({"detail": UNAVAILABLE}).encode()
+_BODY = error_body(UNAVAILABLE, ErrorCode.OVERLOADED)
 
 
 class Gate:

@@ -10,9 +10,8 @@ from contextlib import contextmanager
 
 import click
 from alembic.util.exc import CommandError
-from sqlalchemy.exc import DBAPIError
 
-from reflective_adapters.postgres import migrate
+from reflective_adapters.postgres import diagnose, migrate
 from reflective_adapters.postgres.embedded import EmbeddedDatabaseError, database_url_from_env
 from reflective_app.commands import database_admin
 from reflective_app.commands.dev_reset import dev_reset
@@ -44,8 +43,11 @@ def _database_errors() -> Iterator[None]:
         raise click.ClickException(f"DATABASE_URL: {exc}") from exc
     except OSError as exc:
         raise click.ClickException(f"cannot reach the database server: {exc}") from exc
-    except DBAPIError as exc:
-        raise click.ClickException(f"database error: {exc.orig}") from exc
+    except Exception as exc:
+        failure = diagnose.driver_failure(exc)
+        if failure is None:
+            raise
+        raise click.ClickException(f"database error: {failure}") from exc
 
 
 def _with_database(action: Callable[[str], str]) -> None:

@@ -1,4 +1,8 @@
-"""The composition root: every adapter and use case the server runs with, wired once.
+"""The composition root: every adapter and use case the server runs with, wired once, and
+the only one: the app (``main.create_app``), the server's commands (``reflective users``,
+``dev-reset``) and the tests (``tests/composition.py``: memory adapters and fakes as
+overrides) all build this container. ``USE_CASES``, the providers handlers receive, is read
+from it.
 
 Async resources (the database and its engine) start in the app's lifespan through
 ``init_resources()``; nothing connects at import or construction. Tests override providers,
@@ -15,11 +19,17 @@ from dependency_injector import containers, providers
 
 from reflective_adapters.he import SealAggregator, SealCiphertextValidator
 from reflective_adapters.postgres import make_session_factory
-from reflective_adapters.postgres.live import PgDeviceDirectory, PgTicketStore
+from reflective_adapters.postgres.lifecycle import (
+    PgDatabase,
+    PoolOptions,
+    open_database,
+    open_engine,
+    unit_of_work_factory,
+)
+from reflective_adapters.postgres.live import PgDeviceDirectory, PgTicketStore, asyncpg_connector
 from reflective_adapters.postgres.repositories.directory import PgUserDirectory
 from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
-from reflective_app.database import open_database, open_engine, unit_of_work_factory
 from reflective_app.live import open_event_hub
 from reflective_app.settings import Settings, signing_secret
 from reflective_domain.entries import EntryLimits, Retention
@@ -92,10 +102,30 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings.from_env)
 
     # Database: resolved (embedded if no URL) and migrated at startup, then the engine.
-    database_url = providers.Resource(open_database, settings)
-    engine = providers.Resource(open_engine, database_url, settings)
+    database_url = providers.Resource(
+        open_database,
+        settings.provided.database_url,
+        settings.provided.data_dir,
+        settings.provided.migrate_on_start,
+    )
+    # The pool keeps a connection per request admitted at once (see ``admission``); a request
+    # waits for one at most as long as for admission.
+    pool_options = providers.Singleton(
+        PoolOptions,
+        pool_size=settings.provided.db_pool_size,
+        max_overflow=settings.provided.db_max_overflow,
+        pool_timeout=settings.provided.admission_wait_seconds,
+        statement_timeout_ms=settings.provided.db_statement_timeout_ms,
+        lock_timeout_ms=settings.provided.db_lock_timeout_ms,
+        idle_in_transaction_timeout_ms=settings.provided.db_idle_in_transaction_timeout_ms,
+        command_timeout_seconds=settings.provided.db_command_timeout_seconds,
+        pgbouncer=settings.provided.db_pgbouncer,
+    )
+    engine = providers.Resource(open_engine, database_url, pool_options)
     session_factory = providers.Singleton(make_session_factory, engine)
     uow_factory = providers.Singleton(unit_of_work_factory, session_factory)
+    # Readiness ping and development reset; built per use, so an override of the engine applies.
+    database = providers.Factory(PgDatabase, engine)
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(Uuid4Ids)
@@ -210,7 +240,9 @@ class Container(containers.DeclarativeContainer):
     set_user_disabled = providers.Factory(SetUserDisabled, uow_factory, clock)
     delete_user = providers.Factory(DeleteUser, uow_factory)
     # Live sync (change notifications), sessions and devices
-    event_hub = providers.Resource(open_event_hub, settings, engine)
+    event_hub = providers.Resource(
+        open_event_hub, settings, providers.Callable(asyncpg_connector, engine)
+    )
     ticket_store = providers.Singleton(PgTicketStore, engine)
     device_directory = providers.Singleton(PgDeviceDirectory, engine)
     issue_event_ticket = providers.Factory(IssueEventTicket, ticket_store, clock)
@@ -222,49 +254,15 @@ class Container(containers.DeclarativeContainer):
     end_session = providers.Factory(EndSession, uow_factory, clock)
 
 
-USE_CASES = (
-    "register",
-    "sign_in",
-    "refresh_session",
-    "sign_out",
-    "authorize",
-    "get_profile",
-    "update_profile",
-    "get_preferences",
-    "update_preferences",
-    "delete_account",
-    "export_data",
-    "export_pages",
-    "get_privacy",
-    "change_tier",
-    "revoke_sync",
-    "create_tag",
-    "list_tags",
-    "update_tag",
-    "delete_tag",
-    "cleanup_tags",
-    "upload_metrics",
-    "aggregate",
-    "delete_all_metrics",
-    "push_entry",
-    "push_batch",
-    "pull_changes",
-    "list_backups",
-    "delete_entry",
-    "delete_all_entries",
-    "list_revisions",
-    "delete_revisions",
-    "list_conflicts",
-    "get_conflict",
-    "resolve_conflict",
-    "check_rate_limit",
-    "issue_event_ticket",
-    "redeem_event_ticket",
-    "current_cursor",
-    "list_devices",
-    "forget_device",
-    "list_sessions",
-    "end_session",
-    "retract_metrics",
+def is_use_case(provider: providers.Provider[Any]) -> bool:
+    """A use case: built afresh for each call (a ``Factory``) from a domain class; everything
+    else here is an adapter, a setting or a value shared for the process's life."""
+    return isinstance(provider, providers.Factory) and provider.cls.__module__.startswith(
+        "reflective_domain."
+    )
+
+
+USE_CASES: tuple[str, ...] = tuple(
+    name for name, provider in Container.providers.items() if is_use_case(provider)
 )
-"""Providers handlers receive as dependencies, by the same name."""
+"""Providers handlers receive as dependencies, by the same name: every use case above."""

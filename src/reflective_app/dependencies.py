@@ -66,7 +66,7 @@ def make_caller_dependency(tokens: TokenService) -> Provide:
 
 def container_dependencies(container: Container) -> dict[str, Provide]:
     deps = {name: _bridge(getattr(container, name)) for name in USE_CASES}
-    for name in ("settings", "clock", "ckks_parameters", "he_aggregator", "engine", "tokens"):
+    for name in ("settings", "clock", "ckks_parameters", "he_aggregator", "database", "tokens"):
         deps[name] = _bridge(getattr(container, name))
     deps["user_id"] = Provide(current_user_id)
     deps["caller"] = make_caller_dependency(container.tokens())

@@ -1,6 +1,6 @@
-"""Every error the API answers with, in one place: domain errors one-to-one onto statuses,
-framework errors into the ``{"detail": ...}`` shape of docs/API_CONTRACT.md, anything else
-into a bare 500.
+"""Every error the API answers with, in one place, as ``{"detail": ..., "code": ...}``
+(docs/API_CONTRACT.md): domain errors by their code, each code onto one status (``STATUS``);
+framework errors (routing, body limits, validation) by their status; anything else a bare 500.
 
 Error bodies carry the domain's own messages (written for the user) and never a stack trace;
 logs get the error's type and code location only, never its message or the request.
@@ -8,6 +8,7 @@ logs get the error's type and code location only, never its message or the reque
 
 from __future__ import annotations
 
+import json
 import re
 import traceback
 from collections.abc import Callable, Mapping
@@ -27,33 +28,31 @@ from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
+    HTTP_405_METHOD_NOT_ALLOWED,
+    HTTP_408_REQUEST_TIMEOUT,
     HTTP_409_CONFLICT,
     HTTP_410_GONE,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_431_REQUEST_HEADER_FIELDS_TOO_LARGE,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from reflective_app.bodies import MalformedBody
-from reflective_app.database_errors import is_database_unavailable, is_unstorable_data
 from reflective_domain.errors import (
-    AlreadyExists,
     AuthenticationFailed,
     BatchConflict,
-    ConcurrentUpdate,
     DomainError,
     EntryConflict,
-    ForbiddenByTier,
     InvalidCiphertext,
-    LimitExceeded,
-    NotFound,
-    ResyncRequired,
     StaleResolution,
-    TierChangeRejected,
     TooManyAttempts,
     ValidationFailed,
 )
+from reflective_domain.ports.storage import StorageUnavailable, UnstorableValue
+from reflective_protocol.errors import ErrorCode
 
 log = structlog.get_logger("reflective.errors")
 
@@ -61,24 +60,88 @@ BEARER = {"WWW-Authenticate": "Bearer"}
 INTERNAL_ERROR = "Internal server error"
 UNAVAILABLE = "Service temporarily unavailable"
 UNSTORABLE = "A text value holds a character that cannot be stored (such as NUL, U+0000)"
+CLIENT_CLOSED_REQUEST = 499  # the status nginx logs for it; no client is left to read it
 
-_STATUS: dict[type[DomainError], int] = {
-    NotFound: HTTP_404_NOT_FOUND,
-    AlreadyExists: HTTP_409_CONFLICT,
-    ConcurrentUpdate: HTTP_409_CONFLICT,
-    ForbiddenByTier: HTTP_403_FORBIDDEN,
-    TierChangeRejected: HTTP_400_BAD_REQUEST,
-    ResyncRequired: HTTP_410_GONE,
-    LimitExceeded: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_REQUEST: HTTP_400_BAD_REQUEST,
+    ErrorCode.TIER_CHANGE_REJECTED: HTTP_400_BAD_REQUEST,
+    ErrorCode.NOT_AUTHENTICATED: HTTP_401_UNAUTHORIZED,
+    ErrorCode.ACCOUNT_DISABLED: HTTP_401_UNAUTHORIZED,
+    ErrorCode.FORBIDDEN_BY_TIER: HTTP_403_FORBIDDEN,
+    ErrorCode.REGISTRATION_CLOSED: HTTP_403_FORBIDDEN,
+    ErrorCode.FORBIDDEN: HTTP_403_FORBIDDEN,
+    ErrorCode.NOT_FOUND: HTTP_404_NOT_FOUND,
+    ErrorCode.METHOD_NOT_ALLOWED: HTTP_405_METHOD_NOT_ALLOWED,
+    ErrorCode.REQUEST_TIMEOUT: HTTP_408_REQUEST_TIMEOUT,
+    ErrorCode.EMAIL_TAKEN: HTTP_409_CONFLICT,
+    ErrorCode.CONCURRENT_UPDATE: HTTP_409_CONFLICT,
+    ErrorCode.ENTRY_CONFLICT: HTTP_409_CONFLICT,
+    ErrorCode.STALE_RESOLUTION: HTTP_409_CONFLICT,
+    ErrorCode.BATCH_CONFLICT: HTTP_409_CONFLICT,
+    ErrorCode.ALREADY_EXISTS: HTTP_409_CONFLICT,
+    ErrorCode.RESYNC_REQUIRED: HTTP_410_GONE,
+    ErrorCode.QUOTA_EXCEEDED: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    ErrorCode.BODY_TOO_LARGE: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    ErrorCode.VALIDATION_FAILED: HTTP_422_UNPROCESSABLE_ENTITY,
+    ErrorCode.BASE_REVISION_AHEAD: HTTP_422_UNPROCESSABLE_ENTITY,
+    ErrorCode.RATE_LIMITED: HTTP_429_TOO_MANY_REQUESTS,
+    ErrorCode.HEADERS_TOO_LARGE: HTTP_431_REQUEST_HEADER_FIELDS_TOO_LARGE,
+    ErrorCode.CLIENT_DISCONNECTED: CLIENT_CLOSED_REQUEST,
+    ErrorCode.INTERNAL_ERROR: HTTP_500_INTERNAL_SERVER_ERROR,
+    ErrorCode.DATABASE_UNAVAILABLE: HTTP_503_SERVICE_UNAVAILABLE,
+    ErrorCode.OVERLOADED: HTTP_503_SERVICE_UNAVAILABLE,
+    ErrorCode.SHUTTING_DOWN: HTTP_503_SERVICE_UNAVAILABLE,
+}
+"""Every error code and the one status it is answered with."""
+
+# The code of a framework error that names none (routing, body limits, ...), by status.
+_CODE_OF_STATUS: dict[int, ErrorCode] = {
+    HTTP_400_BAD_REQUEST: ErrorCode.BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED: ErrorCode.NOT_AUTHENTICATED,
+    HTTP_403_FORBIDDEN: ErrorCode.FORBIDDEN,
+    HTTP_404_NOT_FOUND: ErrorCode.NOT_FOUND,
+    HTTP_405_METHOD_NOT_ALLOWED: ErrorCode.METHOD_NOT_ALLOWED,
+    HTTP_408_REQUEST_TIMEOUT: ErrorCode.REQUEST_TIMEOUT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE: ErrorCode.BODY_TOO_LARGE,
+    HTTP_422_UNPROCESSABLE_ENTITY: ErrorCode.VALIDATION_FAILED,
+    HTTP_429_TOO_MANY_REQUESTS: ErrorCode.RATE_LIMITED,
+    CLIENT_CLOSED_REQUEST: ErrorCode.CLIENT_DISCONNECTED,
+    HTTP_500_INTERNAL_SERVER_ERROR: ErrorCode.INTERNAL_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE: ErrorCode.OVERLOADED,
 }
 
 
+class CodedHTTPException(HTTPException):
+    """An HTTP error raised by the app itself that names its code (the status follows from
+    it): e.g. closed registration, a shutting-down event stream."""
+
+    def __init__(
+        self, code: ErrorCode, detail: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(detail=detail, status_code=STATUS[code], headers=dict(headers or {}))
+        self.error_code = code
+
+
+def error_body(detail: Any, code: ErrorCode, **extra: Any) -> bytes:
+    """The JSON of an error answer, for the places that write raw ASGI messages."""
+    return json.dumps(
+        {"detail": detail, "code": code.value, **extra}, separators=(",", ":")
+    ).encode()
+
+
 def error_response(
-    status_code: int, detail: Any, headers: Mapping[str, str] | None = None
+    code: ErrorCode,
+    detail: Any,
+    headers: Mapping[str, str] | None = None,
+    *,
+    status_code: int | None = None,
+    **extra: Any,
 ) -> Response[Any]:
+    """``{"detail": detail, "code": code, **extra}`` with the code's status (or
+    ``status_code``, for a framework error whose status has no code of its own)."""
     return Response(
-        {"detail": detail},
-        status_code=status_code,
+        {"detail": detail, "code": code.value, **extra},
+        status_code=STATUS[code] if status_code is None else status_code,
         headers=dict(headers) if headers else None,
         media_type=MediaType.JSON,
     )
@@ -96,32 +159,33 @@ def _field_loc(request: Request[Any, Any, Any], field: str) -> list[str | int]:
     return [source, *parts]
 
 
+def _validation(
+    items: list[dict[str, Any]], code: ErrorCode = ErrorCode.VALIDATION_FAILED
+) -> Response[Any]:
+    return error_response(code, items)
+
+
 # --- domain errors ---------------------------------------------------------------------
 
 
 def _domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    """Errors whose answer is just a status and their message."""
-    status = next(
-        (code for kind, code in _STATUS.items() if isinstance(exc, kind)), HTTP_400_BAD_REQUEST
-    )
-    return error_response(status, exc.message)
+    """Errors whose answer is just their code's status and their message."""
+    return error_response(ErrorCode(exc.code), exc.message)
 
 
 def _validation_failed(request: Request[Any, Any, Any], exc: ValidationFailed) -> Response[Any]:
     loc = _field_loc(request, exc.field)
-    return error_response(
-        HTTP_422_UNPROCESSABLE_ENTITY, [_error_item(loc, exc.message, "value_error")]
-    )
+    return _validation([_error_item(loc, exc.message, "value_error")], ErrorCode(exc.code))
 
 
 def _authentication_failed(
     request: Request[Any, Any, Any], exc: AuthenticationFailed
 ) -> Response[Any]:
-    return error_response(HTTP_401_UNAUTHORIZED, exc.message, BEARER)
+    return error_response(ErrorCode(exc.code), exc.message, BEARER)
 
 
 def _too_many_attempts(request: Request[Any, Any, Any], exc: TooManyAttempts) -> Response[Any]:
-    return error_response(429, exc.message, {"Retry-After": str(exc.retry_after)})
+    return error_response(ErrorCode(exc.code), exc.message, {"Retry-After": str(exc.retry_after)})
 
 
 def _entry_conflict(request: Request[Any, Any, Any], exc: EntryConflict) -> Response[Any]:
@@ -130,30 +194,22 @@ def _entry_conflict(request: Request[Any, Any, Any], exc: EntryConflict) -> Resp
         "conflict_id": str(exc.conflict_id),
         "log_id": str(exc.entry_id),
     }
-    return error_response(HTTP_409_CONFLICT, detail)
+    return error_response(ErrorCode(exc.code), detail)
 
 
 def _stale_resolution(request: Request[Any, Any, Any], exc: StaleResolution) -> Response[Any]:
     # The web client renders ``detail`` as text: a string, with the machine-readable fields
     # beside it rather than inside it.
-    return Response(
-        {
-            "detail": exc.message,
-            "code": exc.code,
-            "conflict_id": str(exc.conflict_id),
-            "log_id": str(exc.entry_id),
-        },
-        status_code=HTTP_409_CONFLICT,
-        media_type=MediaType.JSON,
+    return error_response(
+        ErrorCode(exc.code),
+        exc.message,
+        conflict_id=str(exc.conflict_id),
+        log_id=str(exc.entry_id),
     )
 
 
 def _batch_conflict(request: Request[Any, Any, Any], exc: BatchConflict) -> Response[Any]:
-    return Response(
-        {"detail": exc.message, "code": exc.code, "ids": [str(i) for i in exc.entry_ids]},
-        status_code=HTTP_409_CONFLICT,
-        media_type=MediaType.JSON,
-    )
+    return error_response(ErrorCode(exc.code), exc.message, ids=[str(i) for i in exc.entry_ids])
 
 
 def _invalid_ciphertext(request: Request[Any, Any, Any], exc: InvalidCiphertext) -> Response[Any]:
@@ -163,9 +219,7 @@ def _invalid_ciphertext(request: Request[Any, Any, Any], exc: InvalidCiphertext)
         if exc.index is None
         else ["body", "metrics", exc.index, "encrypted_value"]
     )
-    return error_response(
-        HTTP_422_UNPROCESSABLE_ENTITY, [_error_item(loc, exc.message, "invalid_ciphertext")]
-    )
+    return _validation([_error_item(loc, exc.message, "invalid_ciphertext")])
 
 
 # --- framework errors ------------------------------------------------------------------
@@ -213,16 +267,15 @@ def validation_items(exc: ValidationException) -> list[dict[str, Any]]:
 def _framework_validation(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[Any]:
-    return error_response(HTTP_422_UNPROCESSABLE_ENTITY, validation_items(exc))
+    return _validation(validation_items(exc))
 
 
 def _malformed_body(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The body is not JSON at all: a validation failure like any other.
     item = _error_item(["body"], "Request body is not valid JSON", "json_invalid")
-    return error_response(HTTP_422_UNPROCESSABLE_ENTITY, [item])
+    return _validation([item])
 
 
-CLIENT_CLOSED_REQUEST = 499  # the status nginx logs for it; no client is left to read it
 CLIENT_DISCONNECTED = "Client disconnected before the request was read"
 
 
@@ -239,31 +292,31 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         return _malformed_body(request, exc)
     if _is_disconnect(exc):
         log.info("client_disconnected")
-        return error_response(CLIENT_CLOSED_REQUEST, CLIENT_DISCONNECTED)
+        return error_response(ErrorCode.CLIENT_DISCONNECTED, CLIENT_DISCONNECTED)
     if exc.status_code == HTTP_500_INTERNAL_SERVER_ERROR:
         return _unexpected(request, exc)
     headers = dict(exc.headers or {})
     if exc.status_code == HTTP_401_UNAUTHORIZED:
         headers.update(BEARER)
-    return error_response(exc.status_code, exc.detail, headers)
+    code = getattr(exc, "error_code", None) or _CODE_OF_STATUS.get(
+        exc.status_code, ErrorCode.BAD_REQUEST
+    )
+    return error_response(code, exc.detail, headers, status_code=exc.status_code)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if is_database_unavailable(exc):
-        log.warning("database_unavailable", error_type=type(exc).__name__)
-        return error_response(HTTP_503_SERVICE_UNAVAILABLE, UNAVAILABLE, {"Retry-After": "5"})
-    if is_unstorable_data(exc):
-        return error_response(
-            HTTP_422_UNPROCESSABLE_ENTITY,
-            [_error_item(["body"], UNSTORABLE, "value_error")],
-        )
+    if isinstance(exc, StorageUnavailable):
+        log.warning("database_unavailable", error_type=type(exc.__cause__ or exc).__name__)
+        return error_response(ErrorCode.DATABASE_UNAVAILABLE, UNAVAILABLE, {"Retry-After": "5"})
+    if isinstance(exc, UnstorableValue):
+        return _validation([_error_item(["body"], UNSTORABLE, "value_error")])
     # Only the type and where it happened: an exception's message can quote data.
     log.error(
         "unhandled_error",
         error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
         where="".join(traceback.format_tb(exc.__traceback__)),
     )
-    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
+    return error_response(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR)
 
 
 Handler = Callable[[Request[Any, Any, Any], Any], Response[Any]]

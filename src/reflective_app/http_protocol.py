@@ -21,6 +21,9 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from reflective_app.errors import error_body
+from reflective_protocol.errors import ErrorCode
+
 DEFAULT_HEADER_READ_TIMEOUT = 10.0
 DEFAULT_MAX_HEADER_BYTES = 32 * 1024
 
@@ -114,6 +117,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.logger.warning(msg)
         self.send_400_response(msg)
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request it cannot parse, in the API's error shape."""
+        body = error_body(msg, ErrorCode.BAD_REQUEST)
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body
+        )
+        self.transport.close()
+
     def _start_headers(self) -> None:
         self._reading_headers = True
         self._header_bytes = 0
@@ -136,10 +150,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse_large_headers(self) -> None:
         self._reading_headers = False
         self._cancel_timer()
-        body = b"Request header fields too large"
+        body = error_body("Request header fields too large", ErrorCode.HEADERS_TOO_LARGE)
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: text/plain; charset=utf-8\r\n"
+            b"content-type: application/json\r\n"
             b"content-length: " + str(len(body)).encode() + b"\r\n"
             b"connection: close\r\n\r\n" + body
         )

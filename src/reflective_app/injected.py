@@ -11,11 +11,10 @@ import uuid
 
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reflective_app.settings import Settings
 from reflective_domain.he_params import CkksParameters
-from reflective_domain.ports import Clock, HeAggregator
+from reflective_domain.ports import Clock, HeAggregator, StorageProbe
 from reflective_domain.sessions import AccessClaims
 
 UserId = NamedDependency[uuid.UUID]
@@ -29,4 +28,4 @@ SettingsDep = NamedDependency[SkipValidation[Settings]]
 ClockDep = NamedDependency[SkipValidation[Clock]]
 ParametersDep = NamedDependency[SkipValidation[CkksParameters]]
 AggregatorDep = NamedDependency[SkipValidation[HeAggregator]]
-EngineDep = NamedDependency[SkipValidation[AsyncEngine]]
+DatabaseDep = NamedDependency[SkipValidation[StorageProbe]]

@@ -20,14 +20,13 @@ from types import FrameType
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reflective_adapters.postgres.live import (
     CHANGES_CHANNEL,
     CONFLICTS_CHANNEL,
     METRICS_CHANNEL,
     ChangeListener,
-    asyncpg_connector,
+    Connector,
     listen_channels,
 )
 from reflective_app.settings import Settings
@@ -205,11 +204,12 @@ def _on_shutdown_signal(callback: Callable[[], None]) -> Callable[[], None]:
     return undo
 
 
-async def open_event_hub(settings: Settings, engine: AsyncEngine) -> AsyncIterator[EventHub]:
-    """The container's resource: the hub and its listening connection, for the app's life."""
+async def open_event_hub(settings: Settings, connect: Connector) -> AsyncIterator[EventHub]:
+    """The container's resource: the hub and its listening connection (opened by ``connect``),
+    for the app's life."""
     hub = EventHub(settings.max_event_streams_per_user, settings.events_heartbeat_seconds)
     listener = ChangeListener(
-        asyncpg_connector(engine),
+        connect,
         listen_channels(),
         hub.notify,
         hub.resync_all,

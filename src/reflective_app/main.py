@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from dependency_injector import providers
-from litestar import Litestar
+from litestar import Litestar, MediaType, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
@@ -38,7 +38,12 @@ from reflective_app.controllers import (
 from reflective_app.dependencies import container_dependencies, resolve_one_at_a_time
 from reflective_app.errors import EXCEPTION_HANDLERS
 from reflective_app.logs import configure_logging
-from reflective_app.openapi import docs_asset_routers, openapi_config
+from reflective_app.openapi import (
+    Base64Schema,
+    docs_asset_routers,
+    documented,
+    openapi_config,
+)
 from reflective_app.request_log import RequestMiddleware
 from reflective_app.settings import Settings
 from reflective_app.version import server_version
@@ -49,6 +54,17 @@ class MetricsController(PrometheusController):
 
     path = "/api/metrics"
     tags = ["operations"]
+
+    @get(
+        operation_id="prometheus_metrics",
+        media_type=MediaType.TEXT,
+        **documented("Prometheus metrics", guarded=False),
+    )
+    async def get(self) -> Response[bytes]:
+        """Request counts, durations and errors by route template, in Prometheus' text
+        format."""
+        answer: Response[bytes] = await PrometheusController.get.fn(self)
+        return answer
 
 
 async def _settle(result: Any) -> None:
@@ -125,6 +141,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         ],
         cors_config=_cors(settings),
         openapi_config=openapi_config(server_version()),
+        plugins=[Base64Schema()],
         request_max_body_size=settings.max_body_bytes,
         request_class=JsonRequest,
         lifespan=[lifespan],

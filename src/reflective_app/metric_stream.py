@@ -17,8 +17,9 @@ import msgspec
 from litestar.exceptions import ValidationException
 
 from reflective_app.bodies import MalformedBody, validation_error
-from reflective_app.dto.encryption import MetricItem
+from reflective_app.dto.encryption import metric_upload
 from reflective_domain.use_cases.metrics import MetricUpload
+from reflective_protocol.encryption import MetricItem
 
 _FIELDS = frozenset(MetricItem.__struct_fields__)
 _SCALARS = frozenset(("string", "number", "boolean", "null"))
@@ -139,7 +140,7 @@ def _convert(index: int, raw: dict[str, Any]) -> MetricUpload:
         item = msgspec.convert(raw, MetricItem)
     except msgspec.ValidationError as exc:
         raise validation_error(exc, f"metrics[{index}]") from None
-    return item.to_domain()
+    return metric_upload(item)
 
 
 async def metric_uploads(chunks: AsyncIterator[bytes]) -> AsyncGenerator[MetricUpload, None]:

@@ -15,17 +15,8 @@ import errno
 import socket
 from pathlib import Path
 
-from sqlalchemy import pool, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from reflective_adapters.postgres import migrate, to_async_url
-from reflective_adapters.postgres.blocking import run_blocking
-from reflective_adapters.postgres.diagnose import URL_FORM, connection_failure
-from reflective_app.database import SchemaMismatch, check_schema_at_head
-
-CONNECT_TIMEOUT_SECONDS = 10
+from reflective_adapters.postgres import diagnose, migrate
+from reflective_adapters.postgres.lifecycle import SchemaMismatch, check_schema_at_head
 
 
 class StartupError(Exception):
@@ -59,44 +50,19 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def parse_database_url(raw: str) -> URL:
-    """The URL with the asyncpg driver, or a StartupError saying what form is expected."""
-    try:
-        return to_async_url(raw)
-    except ArgumentError:
-        raise StartupError(f"DATABASE_URL is not a URL; expected {URL_FORM}") from None
-    except ValueError as exc:
-        raise StartupError(f"DATABASE_URL is {exc}; e.g. {URL_FORM}") from None
-
-
-def describe(url: str | URL, embedded_dir: Path | None = None) -> str:
+def describe(url: str, embedded_dir: Path | None = None) -> str:
     """Where the database is, for the startup line: host, port and name, never a password."""
     if embedded_dir is not None:
         return f"embedded at {embedded_dir}"
-    parsed = make_url(url) if isinstance(url, str) else url
-    host = parsed.host or parsed.query.get("host") or "localhost"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"postgresql {host}{port}/{parsed.database or ''}"
+    return f"postgresql {diagnose.location(url)}"
 
 
 def check_database(raw_url: str) -> None:
     """Connect and run one query; raise StartupError with the cause and the fix."""
-    url = parse_database_url(raw_url)
-
-    async def probe() -> None:
-        engine = create_async_engine(
-            url, poolclass=pool.NullPool, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS}
-        )
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        finally:
-            await engine.dispose()
-
     try:
-        run_blocking(probe)
-    except Exception as exc:
-        raise StartupError(connection_failure(exc, url)) from None
+        diagnose.check_connection(raw_url)
+    except diagnose.DatabaseUnreachable as exc:
+        raise StartupError(str(exc)) from None
 
 
 def prepare_schema(url: str, migrate_on_start: bool) -> str:

@@ -1,6 +1,7 @@
 """The Reflective client SDK: it holds every key; the server only ever sees ciphertexts.
 
-- :class:`AsyncReflectiveClient` / :class:`ReflectiveClient`: the whole HTTP contract, typed.
+- :class:`AsyncReflectiveClient`: the whole HTTP contract, sent and read as the Structs of
+  :mod:`reflective_protocol`.
 - :class:`Device`: one device's intents (write, sync, resolve, stats) over a local store.
 - :mod:`reflective_client.crypto`: AES-GCM entries, CKKS metrics, private tag names, keys.
 """
@@ -28,7 +29,7 @@ from reflective_client.errors import (
     ValidationError,
     WrongPassphrase,
 )
-from reflective_client.http import AsyncReflectiveClient, ReflectiveClient
+from reflective_client.http import AsyncReflectiveClient
 
 __all__ = [
     "AlreadyExistsError",
@@ -45,7 +46,6 @@ __all__ = [
     "NotSignedIn",
     "PayloadTooLargeError",
     "RateLimitedError",
-    "ReflectiveClient",
     "ReflectiveError",
     "ResyncRequired",
     "ServerError",

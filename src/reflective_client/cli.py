@@ -149,7 +149,7 @@ def login(ctx: Context, email: str) -> None:
     async def action(device: Device, profile: Profile) -> None:
         _remember(ctx, profile, email)
         user = await device.login(email, password)
-        ctx.out().print(f"Signed in as {user.email} (tier {user.privacy_tier}).")
+        ctx.out().print(f"Signed in as {user.email} (tier {user.privacy_tier.value}).")
 
     _run(ctx, action)
 
@@ -183,7 +183,7 @@ def tier(ctx: Context, tier: str) -> None:
     async def action(device: Device, profile: Profile) -> None:
         with render.progress_bars(ctx.out()) as progress:
             privacy = await device.set_tier(tier, progress)
-        ctx.out().print(f"Privacy tier: {privacy.current_tier}.")
+        ctx.out().print(f"Privacy tier: {privacy.current_tier.value}.")
 
     _run(ctx, action)
 
@@ -421,7 +421,7 @@ def sessions(ctx: Context, end_id: str | None) -> None:
         found = await device.api.sessions()
         out = ctx.out()
         if end_id is not None:
-            matches = [s for s in found if s.id.startswith(end_id)]
+            matches = [s for s in found if str(s.id).startswith(end_id)]
             if len(matches) != 1:
                 raise click.ClickException(
                     f"no session {end_id!r}" if not matches else f"{end_id!r} is ambiguous"

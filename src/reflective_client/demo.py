@@ -17,7 +17,6 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -30,6 +29,7 @@ from reflective_client.http import AsyncReflectiveClient
 from reflective_client.keystore import MemoryKeyStore
 from reflective_client.server import ServerProcess
 from reflective_client.store import LocalStore
+from reflective_protocol.sync import ChangeView
 
 PASSWORD = "demo password, not a real one"
 PASSPHRASE = "demo key passphrase"
@@ -64,9 +64,9 @@ class Demo:
         if note:
             self.console.print(note)
 
-    async def server_view(self) -> dict[str, dict[str, Any]]:
+    async def server_view(self) -> dict[str, ChangeView]:
         export = await self.laptop.api.export()
-        return {e["id"]: e for e in export["entries"]}
+        return {str(e.id): e for e in export.entries}
 
     async def show(self, caption: str) -> None:
         stored = await self.server_view()
@@ -151,9 +151,10 @@ class Demo:
             "devices); only a device holding the secret key can read the result.",
         )
         words = await laptop.api.aggregate("word_count", "sum")
+        result = words.encrypted_result
         self.console.print(
-            f"server's answer: a {len(words.ciphertext):,}-byte ciphertext over {words.count} "
-            f"metrics, base64 {base64.b64encode(words.ciphertext)[:32].decode()}…"
+            f"server's answer: a {len(result):,}-byte ciphertext over {words.count} "
+            f"metrics, base64 {base64.b64encode(result)[:32].decode()}…"
         )
         for table in render.stats_tables(await phone.stats(weeks=3)):
             self.console.print(table)
@@ -194,15 +195,15 @@ def _cell(text: str | None) -> str:
     return "[dim]—[/dim]" if text is None else text
 
 
-def _stored(entry: dict[str, Any] | None) -> str:
+def _stored(entry: ChangeView | None) -> str:
     if entry is None:
         return "[dim]nothing[/dim]"
-    if entry.get("deleted"):
-        return f"[yellow]tombstone[/yellow], rev {entry['revision']}"
-    raw = base64.b64decode(entry["encrypted_content"])
+    if entry.deleted or entry.encrypted_content is None or entry.content_iv is None:
+        return f"[yellow]tombstone[/yellow], rev {entry.revision}"
+    raw = entry.encrypted_content
     return (
-        f"{entry['encrypted_content'][:16]}… ({len(raw)} bytes AES-GCM)\n"
-        f"iv {entry['content_iv']}, rev {entry['revision']}"
+        f"{base64.b64encode(raw).decode()[:16]}… ({len(raw)} bytes AES-GCM)\n"
+        f"iv {base64.b64encode(entry.content_iv).decode()}, rev {entry.revision}"
     )
 
 

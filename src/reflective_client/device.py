@@ -13,6 +13,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from reflective_client import keyfile
 from reflective_client.analysis import measure
 from reflective_client.crypto import envelope
@@ -28,7 +30,7 @@ from reflective_client.errors import (
 from reflective_client.files import write_private
 from reflective_client.http import AsyncReflectiveClient
 from reflective_client.keystore import KeyStore
-from reflective_client.models import Privacy, Tag, UserProfile
+from reflective_client.models import context_parameters
 from reflective_client.stats import Stats, StatsReader
 from reflective_client.store import (
     CLEAN,
@@ -43,8 +45,11 @@ from reflective_client.store import (
 from reflective_client.sync import SyncEngine, SyncReport
 from reflective_client.uploads import MetricUploader, Progress, _silent
 from reflective_client.wire import format_time, now
+from reflective_protocol.privacy import PrivacyView, Tier
+from reflective_protocol.tags import TagView
+from reflective_protocol.users import UserProfile
 
-TIERS = ("local_only", "analytics_sync", "full_sync")
+TIERS = tuple(tier.value for tier in Tier)
 _RANK = {tier: rank for rank, tier in enumerate(TIERS)}
 
 
@@ -139,7 +144,7 @@ class Device:
         await self.api.login(email, password)
         if self._keys is None:
             context = await self.api.encryption_context()
-            self._save_keys(UserKeys.generate(context.parameters))
+            self._save_keys(UserKeys.generate(context_parameters(context)))
         return profile
 
     async def login(self, email: str, password: str) -> UserProfile:
@@ -154,7 +159,7 @@ class Device:
                     "encrypted data: run `keys import FILE` with a key file from your other device"
                 )
             context = await self.api.encryption_context()
-            self._save_keys(UserKeys.generate(context.parameters))
+            self._save_keys(UserKeys.generate(context_parameters(context)))
         return profile
 
     async def logout(self) -> None:
@@ -178,13 +183,13 @@ class Device:
 
     # --- privacy tier -----------------------------------------------------------------------
 
-    async def set_tier(self, tier: str, progress: Progress = _silent) -> Privacy:
+    async def set_tier(self, tier: str, progress: Progress = _silent) -> PrivacyView:
         """Change tier. An upgrade sends the HE public key (when the server holds none yet)
         and uploads this device's metrics; full_sync then pushes every entry. A downgrade
         lets the server delete what the lower tier does not keep and forgets it locally."""
         if tier not in TIERS:
             raise ValueError(f"tier must be one of {', '.join(TIERS)}")
-        current = (await self.api.privacy()).current_tier
+        current = (await self.api.privacy()).current_tier.value
         public_key = None
         if tier != "local_only":
             await self._ensure_he_keys()
@@ -204,11 +209,11 @@ class Device:
         return privacy
 
     async def _ensure_he_keys(self) -> None:
-        context = await self.api.encryption_context()
+        parameters = context_parameters(await self.api.encryption_context())
         keys = self.keys
-        if keys.he is None or keys.he.parameters != context.parameters:
+        if keys.he is None or keys.he.parameters != parameters:
             # No metrics can exist under keys the server never had: safe to make new ones.
-            self._save_keys(keys.with_new_he_keys(context.parameters))
+            self._save_keys(keys.with_new_he_keys(parameters))
 
     def _after_tier_change(self, previous: str, tier: str) -> None:
         store = self.store
@@ -337,7 +342,7 @@ class Device:
     async def sync(self, progress: Progress = _silent) -> DeviceSyncReport:
         """Entries (full_sync) and this device's metrics (analytics_sync and up)."""
         privacy = await self.api.privacy()
-        tier = privacy.current_tier
+        tier = privacy.current_tier.value
         previous = self.store.get_meta("tier")
         if previous in _RANK and previous != tier:
             # Another device changed the tier since this one last synced: the server has
@@ -420,18 +425,19 @@ class Device:
     async def conflicts(self) -> list[ConflictView]:
         views = []
         for c in await self.api.conflicts():
+            local, remote = c.local_version, c.remote_version
             views.append(
                 ConflictView(
-                    id=c.id,
-                    log_id=c.log_id,
-                    local_text=self._open(c.local.content, c.local.iv, c.local.tag),
-                    local_device=c.local.device_id,
-                    local_updated_at=c.local.updated_at,
+                    id=str(c.id),
+                    log_id=str(c.log_id),
+                    local_text=self._open(local.encrypted_content, local.iv, local.tag),
+                    local_device=local.device_id,
+                    local_updated_at=local.updated_at,
                     remote_text=None
-                    if c.remote is None
-                    else self._open(c.remote.content, c.remote.iv, c.remote.tag),
-                    remote_device=None if c.remote is None else c.remote.device_id,
-                    remote_updated_at=None if c.remote is None else c.remote.updated_at,
+                    if remote is None
+                    else self._open(remote.encrypted_content, remote.iv, remote.tag),
+                    remote_device=None if remote is None else remote.device_id,
+                    remote_updated_at=None if remote is None else remote.updated_at,
                     detected_at=c.detected_at,
                 )
             )
@@ -445,7 +451,10 @@ class Device:
             page = await self.api.revisions(entry_id, cursor)
             views += [
                 HistoryView(
-                    r.revision, self._open(r.content, r.iv, r.tag), r.device_id, r.replaced_at
+                    r.revision,
+                    self._open(r.encrypted_content, r.content_iv, r.content_tag),
+                    r.device_id,
+                    r.replaced_at,
                 )
                 for r in page.revisions
             ]
@@ -474,7 +483,7 @@ class Device:
     async def resolve(
         self, conflict_id: str, choice: str, merged_text: str | None = None
     ) -> SyncReport:
-        conflict = next((c for c in await self.api.conflicts() if c.id == conflict_id), None)
+        conflict = next((c for c in await self.api.conflicts() if str(c.id) == conflict_id), None)
         if conflict is None:
             raise NotFoundError(f"no open conflict {conflict_id}", 404)
         return await self.engine().resolve(conflict, choice, merged_text)
@@ -510,14 +519,14 @@ class Device:
             tags.append(private)
         return sorted(tags, key=lambda t: (t.name or "").casefold())
 
-    def _private(self, tag: Tag) -> PrivateTag:
+    def _private(self, tag: TagView) -> PrivateTag:
         read = self.keys.tags.read(tag.name)
         name = read.display_name
         if name is None and read.index is not None:
             name = self.store.tag_name(read.index)
         elif name is not None and read.index is not None:
             self.store.remember_tag(read.index, name)
-        return PrivateTag(tag.id, read.index, name, tag.color, read.private)
+        return PrivateTag(str(tag.id), read.index, name, tag.color, read.private)
 
     # --- export -----------------------------------------------------------------------------
 
@@ -544,6 +553,6 @@ class Device:
             ],
         }
         if include_server:
-            document["server"] = await self.api.export()
+            document["server"] = msgspec.to_builtins(await self.api.export())
         write_private(path, json.dumps(document, indent=2).encode())
         return document

@@ -1,7 +1,8 @@
 """Every error the client raises on purpose.
 
-API errors mirror the server's ``{"detail": ...}`` answers one-to-one by status, so callers
-catch meaning (``ConflictError``, ``TierError``) rather than numbers. Messages come from the
+API errors follow the ``code`` of the server's ``{"detail": ..., "code": ...}`` answers (and
+never what ``detail`` holds), so callers catch meaning (``ConflictError``, ``TierError``)
+rather than numbers. Messages come from the
 server's ``detail`` (written for users) and never quote request bodies, tokens or keys.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
+from reflective_protocol.errors import ErrorCode
 
 
 class ReflectiveError(Exception):
@@ -23,6 +26,8 @@ class ApiError(ReflectiveError):
     """The server answered with an error status. ``detail`` is its ``detail`` as sent."""
 
     status_code: int = 0
+    code: ErrorCode | None = None
+    """The server's error code (None when the answer carried none this client knows)."""
 
     def __init__(self, message: str, status_code: int, detail: Any = None) -> None:
         super().__init__(message)
@@ -103,15 +108,31 @@ class ServerError(ApiError):
     """5xx: the server failed; whether a write took effect is unknown."""
 
 
-_BY_STATUS: dict[int, type[ApiError]] = {
-    400: BadRequestError,
-    401: AuthError,
-    403: TierError,
-    404: NotFoundError,
-    410: ResyncRequired,
-    413: PayloadTooLargeError,
-    422: ValidationError,
+_BY_CODE: dict[ErrorCode, type[ApiError]] = {
+    ErrorCode.BAD_REQUEST: BadRequestError,
+    ErrorCode.TIER_CHANGE_REJECTED: BadRequestError,
+    ErrorCode.NOT_AUTHENTICATED: AuthError,
+    ErrorCode.ACCOUNT_DISABLED: AuthError,
+    ErrorCode.FORBIDDEN_BY_TIER: TierError,
+    ErrorCode.REGISTRATION_CLOSED: ApiError,
+    ErrorCode.FORBIDDEN: ApiError,
+    ErrorCode.NOT_FOUND: NotFoundError,
+    ErrorCode.EMAIL_TAKEN: AlreadyExistsError,
+    ErrorCode.CONCURRENT_UPDATE: AlreadyExistsError,
+    ErrorCode.ALREADY_EXISTS: AlreadyExistsError,
+    ErrorCode.BATCH_CONFLICT: AlreadyExistsError,
+    ErrorCode.RESYNC_REQUIRED: ResyncRequired,
+    ErrorCode.QUOTA_EXCEEDED: PayloadTooLargeError,
+    ErrorCode.BODY_TOO_LARGE: PayloadTooLargeError,
+    ErrorCode.HEADERS_TOO_LARGE: BadRequestError,
+    ErrorCode.VALIDATION_FAILED: ValidationError,
+    ErrorCode.BASE_REVISION_AHEAD: ValidationError,
+    ErrorCode.INTERNAL_ERROR: ServerError,
+    ErrorCode.DATABASE_UNAVAILABLE: ServerError,
+    ErrorCode.OVERLOADED: ServerError,
+    ErrorCode.SHUTTING_DOWN: ServerError,
 }
+"""The exception for each code; the codes with fields of their own are built below."""
 
 
 def detail_message(detail: Any, fallback: str) -> str:
@@ -128,8 +149,17 @@ def detail_message(detail: Any, fallback: str) -> str:
     return fallback
 
 
+def _code(body: Any) -> ErrorCode | None:
+    try:
+        return ErrorCode(body["code"])
+    except (TypeError, KeyError, ValueError):
+        return None  # no body, another server, or a code newer than this client
+
+
 def error_from_response(response: httpx.Response) -> ApiError:
-    """The exception for an error response (status >= 400)."""
+    """The exception for an error response (status >= 400), chosen by the body's ``code``;
+    an answer without a known code (a proxy's page, a newer server) is a plain ``ApiError``,
+    or a ``ServerError`` for a 5xx."""
     status = response.status_code
     try:
         body = response.json()
@@ -137,19 +167,27 @@ def error_from_response(response: httpx.Response) -> ApiError:
     except (ValueError, AttributeError):
         body = detail = None  # not JSON, e.g. a proxy's HTML page: never quote it
     message = detail_message(detail, f"HTTP {status} {response.reason_phrase}".strip())
-    if status == 409:
-        if isinstance(detail, dict) and "conflict_id" in detail:
-            return ConflictError(
-                message, status, detail, str(detail["conflict_id"]), str(detail.get("log_id"))
-            )
-        if isinstance(body, dict) and body.get("code") == "conflict_changed":
-            return StaleResolutionError(message, status, detail, str(body.get("conflict_id")))
-        return AlreadyExistsError(message, status, detail)
-    if status == 429:
-        return RateLimitedError(message, status, detail, _retry_after(response))
-    if status >= 500:
-        return ServerError(message, status, detail)
-    return _BY_STATUS.get(status, ApiError)(message, status, detail)
+    code = _code(body)
+    error: ApiError
+    if code is ErrorCode.ENTRY_CONFLICT:
+        conflict = detail if isinstance(detail, dict) else {}
+        error = ConflictError(
+            message,
+            status,
+            detail,
+            str(conflict.get("conflict_id")),
+            str(conflict.get("log_id")),
+        )
+    elif code is ErrorCode.STALE_RESOLUTION:
+        error = StaleResolutionError(message, status, detail, str(body.get("conflict_id")))
+    elif code is ErrorCode.RATE_LIMITED:
+        error = RateLimitedError(message, status, detail, _retry_after(response))
+    elif code is None:
+        error = (ServerError if status >= 500 else ApiError)(message, status, detail)
+    else:
+        error = _BY_CODE.get(code, ApiError)(message, status, detail)
+    error.code = code
+    return error
 
 
 def _retry_after(response: httpx.Response) -> float | None:

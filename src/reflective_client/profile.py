@@ -53,7 +53,15 @@ class Session:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Session:
         tokens = doc.get("tokens")
-        return cls(doc.get("server"), doc.get("email"), Tokens.parse(tokens) if tokens else None)
+        return cls(doc.get("server"), doc.get("email"), _tokens(tokens) if tokens else None)
+
+
+def _tokens(saved: dict[str, Any]) -> Tokens:
+    return Tokens(
+        access_token=str(saved["access_token"]),
+        refresh_token=saved.get("refresh_token"),
+        token_type=str(saved.get("token_type", "bearer")),
+    )
 
 
 class Profile:

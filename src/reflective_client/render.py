@@ -18,9 +18,9 @@ from rich.progress import (
 from rich.table import Table
 
 from reflective_client.device import ConflictView, HistoryView, JournalEntry
-from reflective_client.models import SessionInfo
 from reflective_client.stats import Stats
 from reflective_client.uploads import Progress as ProgressCallback
+from reflective_protocol.live import SessionView
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
@@ -72,7 +72,7 @@ def history_table(entry_id: str, history: list[HistoryView], full: bool = False)
     return table
 
 
-def sessions_table(sessions: list[SessionInfo]) -> Table:
+def sessions_table(sessions: list[SessionView]) -> Table:
     table = Table(title=f"{len(sessions)} sessions (newest first)")
     table.add_column("id", style="cyan", no_wrap=True)
     table.add_column("device")
@@ -81,7 +81,7 @@ def sessions_table(sessions: list[SessionInfo]) -> Table:
     table.add_column("", no_wrap=True)
     for s in sessions:
         table.add_row(
-            s.id[:8],
+            str(s.id)[:8],
             s.device_name or "-",
             short(s.created_at),
             short(s.last_used_at),

@@ -10,6 +10,7 @@ from reflective_client.analysis import SENTIMENT, WORD_COUNT
 from reflective_client.errors import NotFoundError
 from reflective_client.http import AsyncReflectiveClient
 from reflective_client.wire import UTC
+from reflective_protocol.encryption import Operation
 
 _DAY_END = time(23, 59, 59, 999999)
 
@@ -59,7 +60,7 @@ class StatsReader:
     async def _decrypted(
         self,
         metric_type: str,
-        operation: str,
+        operation: Operation,
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> tuple[int, float] | None:
@@ -67,7 +68,7 @@ class StatsReader:
             result = await self.api.aggregate(metric_type, operation, start, end)
         except NotFoundError:
             return None  # nothing in range
-        return result.count, self.ckks.decrypt(result.ciphertext)  # type: ignore[attr-defined]
+        return result.count, self.ckks.decrypt(result.encrypted_result)  # type: ignore[attr-defined]
 
     async def summary(self, metric_type: str) -> Summary | None:
         total = await self._decrypted(metric_type, "sum")

@@ -28,10 +28,11 @@ from reflective_client.errors import (
     NotFoundError,
     PayloadTooLargeError,
     ResyncRequired,
+    StaleResolutionError,
     ValidationError,
 )
 from reflective_client.http import AsyncReflectiveClient
-from reflective_client.models import Change, Conflict, EncryptedEntry
+from reflective_client.models import EncryptedEntry, conflict_version, stored_entry
 from reflective_client.store import (
     CLEAN,
     CONFLICT,
@@ -43,6 +44,8 @@ from reflective_client.store import (
 )
 from reflective_client.uploads import Progress, _silent
 from reflective_client.wire import now
+from reflective_protocol.errors import ErrorCode
+from reflective_protocol.sync import ChangeView, ConflictItem
 
 CHOICES = ("local", "remote", "merged")
 PUSH_TASK = "Pushing entries"
@@ -126,9 +129,9 @@ class SyncEngine:
             if not page.has_more:
                 return report
 
-    def _apply(self, change: Change, report: SyncReport) -> None:
-        store, local = self.store, self.store.get(change.id)
-        remote = change.entry
+    def _apply(self, change: ChangeView, report: SyncReport) -> None:
+        store, local = self.store, self.store.get(str(change.id))
+        remote = None if change.deleted else stored_entry(change)
         if remote is None:  # a tombstone
             if local is None:
                 return
@@ -229,7 +232,7 @@ class SyncEngine:
                 self._settle_ours(entry, item.revision)
                 report.pushed += 1
             elif item.outcome == "conflict" and item.conflict_id is not None:
-                self._mark_conflict(entry, item.conflict_id, report)
+                self._mark_conflict(entry, str(item.conflict_id), report)
             else:  # unchanged (a retry): the single upload says whose version is current
                 await self._push_write(entry, report)
 
@@ -250,7 +253,7 @@ class SyncEngine:
             self._mark_conflict(entry, exc.conflict_id, report)
             return
         except ValidationError as exc:
-            if entry.base_revision is not None and _about_base_revision(exc):
+            if entry.base_revision is not None and exc.code is ErrorCode.BASE_REVISION_AHEAD:
                 # The server's entry restarted below the revision this edit came from (its
                 # cloud copy was deleted by a downgrade and uploaded again since): the base
                 # means nothing there any more; let the server decide by what it sent us.
@@ -322,7 +325,7 @@ class SyncEngine:
 
     # --- conflicts ------------------------------------------------------------------------
 
-    async def refresh_conflicts(self, report: SyncReport) -> list[Conflict]:
+    async def refresh_conflicts(self, report: SyncReport) -> list[ConflictItem]:
         """Match local conflict states with the server's open conflicts.
 
         A conflict that holds this device's version waits for the user. One that holds
@@ -331,7 +334,7 @@ class SyncEngine:
         elsewhere hands the entry back to the server's version.
         """
         open_conflicts = await self.api.conflicts()
-        by_id = {c.id: c for c in open_conflicts}
+        by_id = {str(c.id): c for c in open_conflicts}
         with self.store.transaction():
             for entry in self.store.with_state(CONFLICT):
                 conflict = by_id.get(entry.conflict_id or "")
@@ -341,7 +344,7 @@ class SyncEngine:
                     self.store.save(entry.changed(state=DIRTY, conflict_id=None))
                     continue
                 self._settle_closed(entry)
-        report.open_conflicts = [c.id for c in open_conflicts]
+        report.open_conflicts = [str(c.id) for c in open_conflicts]
         return open_conflicts
 
     def _settle_closed(self, entry: LocalEntry) -> None:
@@ -356,7 +359,7 @@ class SyncEngine:
             self.store.save(self._adopted(entry, shadow.entry, shadow.revision))
 
     async def resolve(
-        self, conflict: Conflict, choice: str, merged_text: str | None = None
+        self, conflict: ConflictItem, choice: str, merged_text: str | None = None
     ) -> SyncReport:
         """Resolve ``conflict`` as the user chose (the server's terms: ``local`` is the
         upload that conflicted, ``remote`` the entry's current version), then pull."""
@@ -365,13 +368,14 @@ class SyncEngine:
         if (choice == "merged") != (merged_text is not None):
             raise ValueError("a merged resolution needs the merged text, and only it")
         report = SyncReport()
-        local = self.store.get(conflict.log_id)
+        entry_id, conflict_id = str(conflict.log_id), str(conflict.id)
+        local = self.store.get(entry_id)
         created_at = local.created_at if local is not None else now()
         if choice == "merged":
             assert merged_text is not None
             sealed = self.keys.entries.seal_text(merged_text)
             merged = EncryptedEntry(
-                conflict.log_id,
+                entry_id,
                 sealed.content,
                 sealed.iv,
                 sealed.tag,
@@ -380,26 +384,25 @@ class SyncEngine:
                 self.device_id,
             )
             with self.store.transaction():  # stored before it is sent
-                self.store.put_resolution(conflict.id, merged, conflict.remote_revision)
+                self.store.put_resolution(conflict_id, merged, conflict.remote_revision)
             await self.send_resolutions(report)
         else:
             # 404: resolved already (perhaps by this very request, answer lost): pull decides.
+            # A side changed since the listing: 409 (StaleResolutionError), nothing written.
             with contextlib.suppress(NotFoundError):
-                await self.api.resolve_conflict(conflict.id, choice, device_id=self.device_id)
-            chosen = conflict.local if choice == "local" else conflict.remote
+                await self.api.resolve_conflict(
+                    conflict_id,
+                    choice,
+                    device_id=self.device_id,
+                    remote_revision=conflict.remote_revision,
+                    generation=conflict.generation,
+                )
+            chosen = conflict.local_version if choice == "local" else conflict.remote_version
             with self.store.transaction():
                 if chosen is None:  # remote chosen, and the entry was deleted meanwhile
-                    self.store.remove(conflict.log_id)
+                    self.store.remove(entry_id)
                 else:
-                    version = EncryptedEntry(
-                        conflict.log_id,
-                        chosen.content,
-                        chosen.iv,
-                        chosen.tag,
-                        created_at,
-                        chosen.updated_at,
-                        chosen.device_id,
-                    )
+                    version = conflict_version(conflict.log_id, chosen, created_at)
                     # remote: the current revision; local: a new one the pull will confirm.
                     revision = conflict.remote_revision if choice == "remote" else None
                     # The resolving device answers for the entry's metrics from now on.
@@ -417,12 +420,17 @@ class SyncEngine:
         for conflict_id, (merged, base_revision) in self.store.resolutions().items():
             try:
                 ack = await self.api.resolve_conflict(
-                    conflict_id, "merged", merged, device_id=self.device_id
+                    conflict_id,
+                    "merged",
+                    merged,
+                    device_id=self.device_id,
+                    remote_revision=base_revision,
                 )
-            except NotFoundError:
-                # Resolved already: by this device (answer lost) or another. Keep the merged
-                # text as an edit of the version it was merged against; if the server moved on,
-                # that surfaces as a new conflict rather than losing either side.
+            except (NotFoundError, StaleResolutionError):
+                # Resolved already (by this device, answer lost, or another), or the entry
+                # moved on since the merge was made. Keep the merged text as an edit of the
+                # version it was merged against; if the server moved on, that surfaces as a
+                # new conflict rather than losing either side.
                 with self.store.transaction():
                     self._keep_as_edit(merged, base_revision)
                     self.store.drop_resolution(conflict_id)
@@ -466,16 +474,12 @@ class SyncEngine:
         )
 
 
-def _about_base_revision(error: ValidationError) -> bool:
-    return any("base_revision" in map(str, item.get("loc", [])) for item in error.errors)
-
-
-def _holds(conflict: Conflict, entry: LocalEntry) -> bool:
+def _holds(conflict: ConflictItem, entry: LocalEntry) -> bool:
     """The conflict keeps this very version (not another device's upload)."""
     return (
-        conflict.log_id == entry.id
-        and conflict.local.content == entry.content
-        and conflict.local.iv == entry.iv
+        str(conflict.log_id) == entry.id
+        and conflict.local_version.encrypted_content == entry.content
+        and conflict.local_version.iv == entry.iv
     )
 
 

@@ -10,7 +10,6 @@ created; entries arriving from other devices were measured by their author.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -19,8 +18,8 @@ from reflective_client.analysis import SENTIMENT, WORD_COUNT
 from reflective_client.crypto.keys import UserKeys
 from reflective_client.errors import ApiError, ServerError, TransportError
 from reflective_client.http import AsyncReflectiveClient
-from reflective_client.models import MetricUpload
 from reflective_client.store import METRICS_PENDING, METRICS_QUEUED, LocalStore, OutboxItem
+from reflective_protocol.encryption import MetricItem
 
 Progress = Callable[[str, int, int], None]
 """``progress(task, done, total)``."""
@@ -83,7 +82,7 @@ class MetricUploader:
             with self.store.transaction():
                 self.store.mark_batch([i.id for i in batch], batch_id)
             metrics = [
-                MetricUpload(i.metric_type, i.ciphertext, i.timestamp, i.entry_id) for i in batch
+                MetricItem(i.metric_type, i.ciphertext, i.timestamp, i.entry_id) for i in batch
             ]
             try:
                 await self.api.upload_metrics(metrics)
@@ -106,9 +105,7 @@ class MetricUploader:
         if not in_flight:
             return 0
         export = await self.api.export()
-        stored = {
-            _digest(base64.b64decode(m["encrypted_value"])) for m in export.get("metrics", [])
-        }
+        stored = {_digest(m.encrypted_value) for m in export.metrics}
         delivered = [i.id for i in in_flight if _digest(i.ciphertext) in stored]
         with self.store.transaction():
             self.store.delivered(delivered)

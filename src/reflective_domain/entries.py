@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from reflective_domain.errors import LimitExceeded, ValidationFailed
+from reflective_domain.errors import BaseRevisionAhead, LimitExceeded, ValidationFailed
 
 MAX_DEVICE_ID = 128
 IV_SIZES = (12, 16)
@@ -409,9 +409,8 @@ def decide_upload(
         return Outcome.ACCEPTED
     if upload.base_revision is not None:
         if upload.base_revision > entry.revision:
-            raise ValidationFailed(
-                "base_revision",
-                f"base_revision {upload.base_revision} is ahead of the server's {entry.revision}",
+            raise BaseRevisionAhead(
+                f"base_revision {upload.base_revision} is ahead of the server's {entry.revision}"
             )
         seen = upload.base_revision == entry.revision
     else:

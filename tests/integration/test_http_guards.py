@@ -78,6 +78,21 @@ def test_an_oversized_header_is_refused(guarded: Started) -> None:
         except ConnectionResetError:
             pass  # after the answer, a reset is how some closes end; the answer decides
     assert answer.startswith(b"HTTP/1.1 431 ")
+    assert answer.endswith(b'"code":"headers_too_large"}')
+
+
+def test_an_unparsable_request_is_answered_in_the_error_shape(guarded: Started) -> None:
+    with socket.create_connection(("127.0.0.1", guarded.port)) as sock:
+        sock.settimeout(60)
+        sock.sendall(b"NOT A REQUEST\r\n\r\n")
+        answer = b""
+        try:
+            while chunk := sock.recv(4096):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert answer.endswith(b'"code":"bad_request"}')
 
 
 def test_ordinary_requests_still_work(guarded: Started) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from benchmarks.load_driver import (
+
+from tests.integration.conftest import PgServer
+from tests.load.driver import (
     CHANGES,
     LOGIN,
     METRICS,
@@ -17,13 +19,11 @@ from benchmarks.load_driver import (
     LoadRun,
     Workload,
 )
-from benchmarks.load_model import Check
-from benchmarks.load_server import serving
-from benchmarks.load_stats import Recorder
-from benchmarks.load_tamper import forge_delivery, tamper
-from benchmarks.load_verify import verify
-
-from tests.integration.conftest import PgServer
+from tests.load.model import Check
+from tests.load.server import serving
+from tests.load.stats import Recorder
+from tests.load.tamper import forge_delivery, tamper
+from tests.load.verify import verify
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
 

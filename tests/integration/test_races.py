@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reflective_adapters.postgres import SqlAlchemyUnitOfWork
+from reflective_app.container import Container
 from reflective_domain.accounts import User
 from reflective_domain.entries import Entry, EntryVersion, Outcome
 from reflective_domain.errors import (
@@ -27,9 +28,9 @@ from reflective_domain.errors import (
 from reflective_domain.tags import Tag
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.sync import Pushed
-from tests.fakes import FakeClock, FakePasswordHasher, FakeTokenService, PlaintextHe, SequentialIds
+from tests.composition import memory_container, new_user
+from tests.entries import upload
 from tests.integration.conftest import UowFactory
-from tests.services import Services, upload
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -205,32 +206,24 @@ def _pausing(read: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
 
 
 @pytest.fixture
-def services(pg_clean: None, pg_session_factory: async_sessionmaker[AsyncSession]) -> Services:
-    clock = FakeClock()
-    return Services(
-        uow=lambda: WideWindowUnitOfWork(pg_session_factory),
-        clock=clock,
-        ids=SequentialIds(),
-        hasher=FakePasswordHasher(),
-        tokens=FakeTokenService(clock),
-        he=PlaintextHe(),
-    )
+def container(pg_clean: None, pg_session_factory: async_sessionmaker[AsyncSession]) -> Container:
+    return memory_container(lambda: WideWindowUnitOfWork(pg_session_factory))
 
 
 async def test_concurrent_uploads_of_one_entry_never_overwrite_silently(
-    services: Services,
+    container: Container,
 ) -> None:
     """PushEntry locks the user row first (users.lock: SELECT .. FOR NO KEY UPDATE), so racing
     uploads of the same entry take turns: one is accepted, the others see its revision and
     become a conflict. Every uploaded version is kept."""
-    user_id = await services.new_user(tier=PrivacyTier.FULL_SYNC)
+    user_id = await new_user(container, tier=PrivacyTier.FULL_SYNC)
     entry_id = uuid.uuid4()
-    await services.push(user_id, upload(entry_id, version("phone")))
+    await container.push_entry()(user_id, upload(entry_id, version("phone")))
     devices = ["laptop", "tablet", "desktop", "watch"]
     uploads = {device: version(device) for device in devices}
 
     results = await outcomes(
-        *(services.push(user_id, upload(entry_id, uploads[d], base=1)) for d in devices)
+        *(container.push_entry()(user_id, upload(entry_id, uploads[d], base=1)) for d in devices)
     )
 
     accepted = [r for r in results if isinstance(r, Pushed)]
@@ -239,7 +232,7 @@ async def test_concurrent_uploads_of_one_entry_never_overwrite_silently(
     assert accepted[0].outcome is Outcome.ACCEPTED
     winner = accepted[0].entry.version
     assert winner is not None
-    async with services.uow() as uow:
+    async with container.uow_factory()() as uow:
         stored = await uow.entries.get(user_id, entry_id)
         open_conflicts, _ = await uow.conflicts.list_open(user_id, limit=100)
         assert await uow.users.current_change_seq(user_id) == 2
@@ -253,46 +246,45 @@ async def test_concurrent_uploads_of_one_entry_never_overwrite_silently(
     assert {c.conflict_id for c in conflicted} == {conflict.id}
 
 
-async def test_concurrent_refreshes_with_one_token_rotate_it_once(services: Services) -> None:
+async def test_concurrent_refreshes_with_one_token_rotate_it_once(container: Container) -> None:
     """refresh_tokens.by_hash locks the token row, so the second presentation of a token
     waits, then sees it used: a replay, which revokes the whole family."""
-    await services.new_user()
-    pair = await services.sign_in("ada@example.com", "correct horse battery")
+    await new_user(container)
+    pair = await container.sign_in()("ada@example.com", "correct horse battery")
 
-    results = await outcomes(*(services.refresh(pair.refresh_token) for _ in range(2)))
+    results = await outcomes(*(container.refresh_session()(pair.refresh_token) for _ in range(2)))
 
     rotated = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, AuthenticationFailed)]
     assert len(rotated) == 1 and len(refused) == 1, results
     with pytest.raises(AuthenticationFailed):  # the family is gone, successor included
-        await services.refresh(rotated[0].refresh_token)
+        await container.refresh_session()(rotated[0].refresh_token)
 
 
 async def test_a_batch_racing_single_pushes_of_the_same_entries_loses_no_version(
-    services: Services,
+    container: Container,
 ) -> None:
     """PushBatch locks the user row before reading its items' contexts, as PushEntry does, so
     a batch and single pushes of the same entries take turns: for each entry one version is
     accepted and the other is kept as its open conflict; the batch's range of change
     sequences and the single pushes' numbers never collide."""
-    from reflective_domain.use_cases.batch import PushBatch
 
-    user_id = await services.new_user(tier=PrivacyTier.FULL_SYNC)
+    user_id = await new_user(container, tier=PrivacyTier.FULL_SYNC)
     entry_ids = [uuid.uuid4() for _ in range(6)]
     for entry_id in entry_ids:
-        await services.push(user_id, upload(entry_id, version("phone")))
+        await container.push_entry()(user_id, upload(entry_id, version("phone")))
     batched = {e: version("laptop") for e in entry_ids}
     singles = {e: version("tablet") for e in entry_ids}
-    push_batch = PushBatch(services.uow, services.clock, services.ids)
+    push_batch = container.push_batch()
 
     results = await outcomes(
         push_batch(user_id, [upload(e, batched[e], base=1) for e in entry_ids]),
-        *(services.push(user_id, upload(e, singles[e], base=1)) for e in entry_ids),
+        *(container.push_entry()(user_id, upload(e, singles[e], base=1)) for e in entry_ids),
     )
 
     batch_results, single_results = results[0], results[1:]
     assert isinstance(batch_results, list), batch_results
-    async with services.uow() as uow:
+    async with container.uow_factory()() as uow:
         stored = {e.id: e for e in await uow.entries.get_many(user_id, entry_ids)}
         open_conflicts, _ = await uow.conflicts.list_open(user_id, limit=100)
         change_seq = await uow.users.current_change_seq(user_id)

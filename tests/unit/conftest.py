@@ -2,20 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
-from tests.fakes import FakeClock, FakePasswordHasher, FakeTokenService, PlaintextHe, SequentialIds
-from tests.services import Services
+from reflective_app.container import Container
+from tests.composition import memory_container
 
 
 @pytest.fixture
-def services() -> Services:
-    store = MemoryStore()
-    clock = FakeClock()
-    return Services(
-        uow=lambda: MemoryUnitOfWork(store),
-        clock=clock,
-        ids=SequentialIds(),
-        hasher=FakePasswordHasher(),
-        tokens=FakeTokenService(clock),
-        he=PlaintextHe(),
-    )
+def container() -> Container:
+    """The server's container on a fresh memory store and fakes (``tests.composition``)."""
+    return memory_container()

@@ -11,21 +11,22 @@ from reflective_domain.entries import ROW_OVERHEAD_BYTES, EntryLimits, Outcome, 
 from reflective_domain.errors import BatchConflict, EntryConflict, LimitExceeded, ValidationFailed
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.batch import MAX_BATCH, PushBatch
-from tests.services import upload, version
+from tests.composition import new_user
+from tests.entries import upload, version
 
 
 @pytest.fixture
-async def user(services):
-    return await services.new_user(tier=PrivacyTier.FULL_SYNC)
+async def user(container):
+    return await new_user(container, tier=PrivacyTier.FULL_SYNC)
 
 
-def batch(services, limits: EntryLimits | None = None) -> PushBatch:
-    return PushBatch(services.uow, services.clock, services.ids, limits)
+def batch(container, limits: EntryLimits | None = None) -> PushBatch:
+    return PushBatch(container.uow_factory(), container.clock(), container.ids(), limits)
 
 
-async def stored_bytes(services, user) -> tuple[int, int]:
+async def stored_bytes(container, user) -> tuple[int, int]:
     """The O(1) counter and the real sum of what is stored (kept versions included)."""
-    async with services.uow() as uow:
+    async with container.uow_factory()() as uow:
         state = await uow.users.state(user)
         entries = await uow.entries.all(user)
         conflicts = await uow.conflicts.all(user)
@@ -36,13 +37,13 @@ async def stored_bytes(services, user) -> tuple[int, int]:
     return state.stored_bytes, real
 
 
-async def test_each_item_is_decided_as_a_single_push_would(services, user):
+async def test_each_item_is_decided_as_a_single_push_would(container, user):
     a, b, c = (uuid.UUID(int=n) for n in (1, 2, 3))
-    await services.push(user, upload(a, version("laptop")))
-    await services.push(user, upload(b, version("tablet")))
+    await container.push_entry()(user, upload(a, version("laptop")))
+    await container.push_entry()(user, upload(b, version("tablet")))
     kept = version("laptop")
-    await services.push(user, upload(c, kept))
-    results = await batch(services)(
+    await container.push_entry()(user, upload(c, kept))
+    results = await batch(container)(
         user,
         [
             upload(uuid.UUID(int=4), version("laptop")),
@@ -60,40 +61,40 @@ async def test_each_item_is_decided_as_a_single_push_would(services, user):
     assert [r.revision for r in results] == [1, 2, None, 1]
     assert results[2].conflict_id is not None
     # The writes took consecutive change sequences in request order.
-    changes = (await services.pull(user, 3)).changes
+    changes = (await container.pull_changes()(user, 3)).changes
     assert [(e.id, e.change_seq) for e in changes] == [(uuid.UUID(int=4), 4), (a, 5)]
-    counter, real = await stored_bytes(services, user)
+    counter, real = await stored_bytes(container, user)
     assert counter == real
 
 
-async def test_atomic_stores_nothing_on_a_conflict(services, user):
+async def test_atomic_stores_nothing_on_a_conflict(container, user):
     theirs = uuid.UUID(int=1)
-    await services.push(user, upload(theirs, version("tablet")))
-    before = await stored_bytes(services, user)
+    await container.push_entry()(user, upload(theirs, version("tablet")))
+    before = await stored_bytes(container, user)
     with pytest.raises(BatchConflict) as err:
-        await batch(services)(
+        await batch(container)(
             user,
             [upload(uuid.UUID(int=2), version("laptop")), upload(theirs, version("laptop"))],
             atomic=True,
         )
     assert err.value.entry_ids == [theirs]
-    assert await stored_bytes(services, user) == before
-    assert [e.id for e in (await services.pull(user)).changes] == [theirs]
+    assert await stored_bytes(container, user) == before
+    assert [e.id for e in (await container.pull_changes()(user)).changes] == [theirs]
     with pytest.raises(EntryConflict):  # and no conflict was kept: the single push makes one
-        await services.push(user, upload(theirs, version("laptop")))
+        await container.push_entry()(user, upload(theirs, version("laptop")))
 
 
-async def test_the_quota_is_checked_on_the_whole_batch(services, user):
+async def test_the_quota_is_checked_on_the_whole_batch(container, user):
     limits = EntryLimits(max_user_bytes=2 * (ROW_OVERHEAD_BYTES + 10))
     items = [upload(uuid.UUID(int=n), version(content=b"x" * 10)) for n in range(1, 4)]
     with pytest.raises(LimitExceeded, match="quota"):
-        await batch(services, limits)(user, items)
-    assert (await services.pull(user)).changes == []
-    assert len(await batch(services, limits)(user, items[:2])) == 2
+        await batch(container, limits)(user, items)
+    assert (await container.pull_changes()(user)).changes == []
+    assert len(await batch(container, limits)(user, items[:2])) == 2
 
 
-async def test_the_batch_input_rules(services, user):
-    push = batch(services)
+async def test_the_batch_input_rules(container, user):
+    push = batch(container)
     with pytest.raises(LimitExceeded, match=str(MAX_BATCH)):
         await push(user, [upload(uuid.uuid4(), version()) for _ in range(MAX_BATCH + 1)])
     same = uuid.UUID(int=7)
@@ -103,7 +104,7 @@ async def test_the_batch_input_rules(services, user):
             [upload(same, version()), upload(uuid.uuid4(), version()), upload(same, version())],
         )
     assert err.value.field == "entries.2.id"
-    await services.push(user, upload(same, version()))
+    await container.push_entry()(user, upload(same, version()))
     with pytest.raises(ValidationFailed) as ahead:
         await push(user, [upload(uuid.uuid4(), version()), upload(same, version(), base=5)])
     assert ahead.value.field == "entries.1.base_revision"
@@ -115,4 +116,4 @@ async def test_the_batch_input_rules(services, user):
                 upload(uuid.uuid4(), version(content=b"x" * (1024 * 1024 + 1))),
             ],
         )
-    assert [e.id for e in (await services.pull(user)).changes] == [same]
+    assert [e.id for e in (await container.pull_changes()(user)).changes] == [same]

@@ -7,7 +7,7 @@ import pytest
 
 from reflective_domain.entries import Conflict, Entry, Outcome, Upload, decide_upload
 from reflective_domain.errors import ValidationFailed
-from tests.services import version
+from tests.entries import version
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 USER, ENTRY = uuid.UUID(int=1), uuid.UUID(int=2)

@@ -9,13 +9,13 @@ import uuid
 import pytest
 
 from reflective_adapters.memory.live import MemoryTicketStore
+from reflective_app.container import Container
 from reflective_app.live import Change, EventHub, HubClosed, TooManyStreams
 from reflective_domain.errors import AuthenticationFailed, NotFound
 from reflective_domain.live import IssueEventTicket, RedeemEventTicket, hash_ticket
 from reflective_domain.sessions import session_name
-from reflective_domain.use_cases.sessions import EndSession, ListSessions
+from tests.composition import new_user
 from tests.fakes import FakeClock
-from tests.services import Services
 
 CHANGES, CONFLICTS, METRICS = "reflective_changes", "reflective_conflicts", "reflective_metrics"
 
@@ -63,46 +63,46 @@ def test_session_names_are_printable_and_short() -> None:
     assert session_name("   ") is None and session_name(None) is None
 
 
-async def test_sessions_keep_name_and_start_through_refresh(services: Services) -> None:
-    user = await services.new_user("ada@example.com")
-    started = services.clock.now()
-    pair = await services.sign_in(
+async def test_sessions_keep_name_and_start_through_refresh(container: Container) -> None:
+    user = await new_user(container, "ada@example.com")
+    started = container.clock().now()
+    pair = await container.sign_in()(
         "ada@example.com", "correct horse battery", device_name="Ada's phone"
     )
-    services.clock.advance(minutes=5)
-    await services.refresh(pair.refresh_token)
-    (session,) = await ListSessions(services.uow, services.clock)(user)
+    container.clock().advance(minutes=5)
+    await container.refresh_session()(pair.refresh_token)
+    (session,) = await container.list_sessions()(user)
     assert session.device_name == "Ada's phone"
     assert session.created_at == started
-    assert session.last_used_at == services.clock.now()
-    claims = services.tokens.read_access(pair.access_token)
+    assert session.last_used_at == container.clock().now()
+    claims = container.tokens().read_access(pair.access_token)
     assert claims.session_id == session.id
 
 
-async def test_ending_a_session_refuses_its_refresh_token_only(services: Services) -> None:
-    user = await services.new_user("ada@example.com")
-    phone = await services.sign_in("ada@example.com", "correct horse battery", device_name="p")
-    laptop = await services.sign_in("ada@example.com", "correct horse battery", device_name="l")
-    sessions = await ListSessions(services.uow, services.clock)(user)
+async def test_ending_a_session_refuses_its_refresh_token_only(container: Container) -> None:
+    user = await new_user(container, "ada@example.com")
+    phone = await container.sign_in()("ada@example.com", "correct horse battery", device_name="p")
+    laptop = await container.sign_in()("ada@example.com", "correct horse battery", device_name="l")
+    sessions = await container.list_sessions()(user)
     assert {s.device_name for s in sessions} == {"p", "l"}
     phone_id = next(s.id for s in sessions if s.device_name == "p")
-    await EndSession(services.uow, services.clock)(user, phone_id)
+    await container.end_session()(user, phone_id)
     with pytest.raises(AuthenticationFailed):
-        await services.refresh(phone.refresh_token)
-    await services.refresh(laptop.refresh_token)
+        await container.refresh_session()(phone.refresh_token)
+    await container.refresh_session()(laptop.refresh_token)
     with pytest.raises(NotFound):  # already ended
-        await EndSession(services.uow, services.clock)(user, phone_id)
+        await container.end_session()(user, phone_id)
 
 
-async def test_another_users_session_is_not_found(services: Services) -> None:
-    ada = await services.new_user("ada@example.com")
-    bob = await services.new_user("bob@example.com")
-    pair = await services.sign_in("ada@example.com", "correct horse battery")
-    (adas,) = await ListSessions(services.uow, services.clock)(ada)
-    assert await ListSessions(services.uow, services.clock)(bob) == []
+async def test_another_users_session_is_not_found(container: Container) -> None:
+    ada = await new_user(container, "ada@example.com")
+    bob = await new_user(container, "bob@example.com")
+    pair = await container.sign_in()("ada@example.com", "correct horse battery")
+    (adas,) = await container.list_sessions()(ada)
+    assert await container.list_sessions()(bob) == []
     with pytest.raises(NotFound):
-        await EndSession(services.uow, services.clock)(bob, adas.id)
-    await services.refresh(pair.refresh_token)  # untouched
+        await container.end_session()(bob, adas.id)
+    await container.refresh_session()(pair.refresh_token)  # untouched
 
 
 # --- the hub ------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from reflective_domain.errors import LimitExceeded, NotFound, ValidationFailed
 from reflective_domain.metrics import AggregationRequest, Operation, TimeRange
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.metrics import MetricLimits, MetricUpload, UploadMetrics
+from tests.composition import memory_container, new_user
+from tests.entries import upload, version
 from tests.fakes import plain_ciphertext, plain_value
-from tests.services import upload, version
-from tests.unit.test_tier_properties import fresh_services
 
 UTC = timezone.utc
 DAY = datetime(2026, 3, 10, 9, tzinfo=UTC)
@@ -29,99 +29,107 @@ def metric(value: float, log_id: str | None, at: datetime = DAY, kind: str = WOR
 
 
 async def total(svc, uid, kind: str = WORDS, time_range: TimeRange | None = None):
-    result = await svc.aggregate(uid, AggregationRequest(kind, Operation.SUM, time_range))
+    result = await svc.aggregate()(uid, AggregationRequest(kind, Operation.SUM, time_range))
     return result.count, plain_value(result.ciphertext)
 
 
-async def test_a_new_measurement_of_an_entry_replaces_the_old_one(services):
-    uid = await services.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
-    await services.upload_metrics(uid, [metric(5, "e1"), metric(3, "e2", DAY + timedelta(days=1))])
-    stored = await services.upload_metrics(uid, [metric(9, "e1", DAY + timedelta(days=40))])
+async def test_a_new_measurement_of_an_entry_replaces_the_old_one(container):
+    uid = await new_user(container, tier=PrivacyTier.ANALYTICS_SYNC)
+    await container.upload_metrics()(
+        uid, [metric(5, "e1"), metric(3, "e2", DAY + timedelta(days=1))]
+    )
+    stored = await container.upload_metrics()(uid, [metric(9, "e1", DAY + timedelta(days=40))])
     assert (stored.received, stored.new, stored.replaced) == (1, 1, 1)
-    assert await total(services, uid) == (2, 12)
+    assert await total(container, uid) == (2, 12)
     # The old day's rollup went with its only metric; the new day has the new value.
     old_day = TimeRange(DAY.replace(hour=0), DAY.replace(hour=23, minute=59))
     with pytest.raises(NotFound):
-        await total(services, uid, time_range=old_day)
-    async with services.uow() as uow:
+        await total(container, uid, time_range=old_day)
+    async with container.uow_factory()() as uow:
         assert await uow.metrics.count(uid) == 2
 
 
-async def test_within_one_upload_the_last_measurement_of_an_entry_wins(services):
-    uid = await services.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
-    stored = await services.upload_metrics(uid, [metric(1, "e1"), metric(2, "e1"), metric(4, None)])
+async def test_within_one_upload_the_last_measurement_of_an_entry_wins(container):
+    uid = await new_user(container, tier=PrivacyTier.ANALYTICS_SYNC)
+    stored = await container.upload_metrics()(
+        uid, [metric(1, "e1"), metric(2, "e1"), metric(4, None)]
+    )
     assert (stored.received, stored.new) == (3, 2)
-    assert await total(services, uid) == (2, 6)
+    assert await total(container, uid) == (2, 6)
 
 
-async def test_types_are_replaced_separately(services):
-    uid = await services.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
-    await services.upload_metrics(uid, [metric(5, "e1"), metric(0.5, "e1", kind="sentiment")])
-    await services.upload_metrics(uid, [metric(7, "e1")])
-    assert await total(services, uid) == (1, 7)
-    assert await total(services, uid, "sentiment") == (1, 0.5)
+async def test_types_are_replaced_separately(container):
+    uid = await new_user(container, tier=PrivacyTier.ANALYTICS_SYNC)
+    await container.upload_metrics()(uid, [metric(5, "e1"), metric(0.5, "e1", kind="sentiment")])
+    await container.upload_metrics()(uid, [metric(7, "e1")])
+    assert await total(container, uid) == (1, 7)
+    assert await total(container, uid, "sentiment") == (1, 0.5)
 
 
-async def test_log_ids_that_are_uuids_match_in_any_spelling(services):
-    uid = await services.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
+async def test_log_ids_that_are_uuids_match_in_any_spelling(container):
+    uid = await new_user(container, tier=PrivacyTier.ANALYTICS_SYNC)
     entry = uuid.uuid4()
-    await services.upload_metrics(uid, [metric(5, str(entry).upper())])
-    await services.upload_metrics(uid, [metric(8, "{" + str(entry) + "}")])
-    assert await total(services, uid) == (1, 8)
+    await container.upload_metrics()(uid, [metric(5, str(entry).upper())])
+    await container.upload_metrics()(uid, [metric(8, "{" + str(entry) + "}")])
+    assert await total(container, uid) == (1, 8)
 
 
-async def test_retracting_an_entry_removes_its_metrics_from_every_sum(services):
-    uid = await services.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
+async def test_retracting_an_entry_removes_its_metrics_from_every_sum(container):
+    uid = await new_user(container, tier=PrivacyTier.ANALYTICS_SYNC)
     later = DAY + timedelta(hours=2)
-    await services.upload_metrics(
+    await container.upload_metrics()(
         uid,
         [metric(5, "e1"), metric(0.2, "e1", kind="sentiment"), metric(3, "e2", later)],
     )
-    assert await services.retract_metrics(uid, "e1") == 2
-    assert await total(services, uid) == (1, 3)
+    assert await container.retract_metrics()(uid, "e1") == 2
+    assert await total(container, uid) == (1, 3)
     with pytest.raises(NotFound):
-        await total(services, uid, "sentiment")
-    assert await services.retract_metrics(uid, "e1") == 0  # idempotent
+        await total(container, uid, "sentiment")
+    assert await container.retract_metrics()(uid, "e1") == 0  # idempotent
     with pytest.raises(ValidationFailed):
-        await services.retract_metrics(uid, " ")
+        await container.retract_metrics()(uid, " ")
 
 
-async def test_deleting_an_entry_retracts_its_metrics(services):
-    uid = await services.new_user(tier=PrivacyTier.FULL_SYNC)
+async def test_deleting_an_entry_retracts_its_metrics(container):
+    uid = await new_user(container, tier=PrivacyTier.FULL_SYNC)
     kept, dropped = uuid.uuid4(), uuid.uuid4()
-    await services.push(uid, upload(kept, version()))
-    await services.push(uid, upload(dropped, version()))
-    await services.upload_metrics(uid, [metric(5, str(kept)), metric(7, str(dropped))])
-    await services.delete_entry(uid, dropped)
-    assert await total(services, uid) == (1, 5)
-    await services.upload_metrics(uid, [metric(2, "not-an-entry")])
+    await container.push_entry()(uid, upload(kept, version()))
+    await container.push_entry()(uid, upload(dropped, version()))
+    await container.upload_metrics()(uid, [metric(5, str(kept)), metric(7, str(dropped))])
+    await container.delete_entry()(uid, dropped)
+    assert await total(container, uid) == (1, 5)
+    await container.upload_metrics()(uid, [metric(2, "not-an-entry")])
     # Removing every entry from the server is not deleting them from the journal.
-    await services.delete_all_entries(uid)
-    assert await total(services, uid) == (2, 7)
+    await container.delete_all_entries()(uid)
+    assert await total(container, uid) == (2, 7)
 
 
-async def test_the_byte_quota_counts_replacements_as_net_change(services):
-    uid = await services.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
+async def test_the_byte_quota_counts_replacements_as_net_change(container):
+    uid = await new_user(container, tier=PrivacyTier.ANALYTICS_SYNC)
     one = len(plain_ciphertext(0)) + 128
     limited = UploadMetrics(
-        services.uow,
-        services.he,
-        services.he,
-        services.ids,
+        container.uow_factory(),
+        container.he_aggregator(),
+        container.he_aggregator(),
+        container.ids(),
         MetricLimits(max_bytes_per_user=2 * one),
     )
     await limited(uid, [metric(1, "e1"), metric(2, "e2")])
     assert (await limited(uid, [metric(3, "e1")])).replaced == 1  # same size: fits
     with pytest.raises(LimitExceeded, match="bytes"):
         await limited(uid, [metric(4, "e3")])
-    assert await total(services, uid) == (2, 5)
+    assert await total(container, uid) == (2, 5)
 
 
-async def test_an_upload_that_fails_half_way_stores_nothing(services):
-    uid = await services.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
-    await services.upload_metrics(uid, [metric(5, "e1")])
+async def test_an_upload_that_fails_half_way_stores_nothing(container):
+    uid = await new_user(container, tier=PrivacyTier.ANALYTICS_SYNC)
+    await container.upload_metrics()(uid, [metric(5, "e1")])
     limited = UploadMetrics(
-        services.uow, services.he, services.he, services.ids, MetricLimits(chunk=2)
+        container.uow_factory(),
+        container.he_aggregator(),
+        container.he_aggregator(),
+        container.ids(),
+        MetricLimits(chunk=2),
     )
 
     async def items_then_disconnect():
@@ -132,7 +140,7 @@ async def test_an_upload_that_fails_half_way_stores_nothing(services):
 
     with pytest.raises(ConnectionResetError):
         await limited.stream(uid, items_then_disconnect())
-    assert await total(services, uid) == (1, 5)
+    assert await total(container, uid) == (1, 5)
 
 
 # --- the property -----------------------------------------------------------------------
@@ -174,13 +182,13 @@ def test_every_aggregate_is_the_sum_of_the_live_metrics(steps):
     over any range equals the plaintext arithmetic over the metrics still live."""
 
     async def scenario() -> None:
-        svc = fresh_services()
-        uid = await svc.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
+        svc = memory_container()
+        uid = await new_user(svc, tier=PrivacyTier.ANALYTICS_SYNC)
         live: dict[object, tuple[str, datetime, int]] = {}
         anonymous = 0
         for step in steps:
             if step[0] == "upload":
-                await svc.upload_metrics(
+                await svc.upload_metrics()(
                     uid, [metric(v, log_id, at, kind) for log_id, kind, at, v in step[1]]
                 )
                 latest: dict[object, tuple[str, datetime, int]] = {}
@@ -193,7 +201,7 @@ def test_every_aggregate_is_the_sum_of_the_live_metrics(steps):
                     if key not in live or live[key][2] != held[2]:
                         live[key] = held
             else:
-                await svc.retract_metrics(uid, step[1])
+                await svc.retract_metrics()(uid, step[1])
                 live = {k: v for k, v in live.items() if k[0] != step[1]}
             for kind in KINDS:
                 for time_range in ranges:
@@ -206,9 +214,9 @@ def test_every_aggregate_is_the_sum_of_the_live_metrics(steps):
                         request = AggregationRequest(kind, op, time_range)
                         if not values:
                             with pytest.raises(NotFound):
-                                await svc.aggregate(uid, request)
+                                await svc.aggregate()(uid, request)
                             continue
-                        result = await svc.aggregate(uid, request)
+                        result = await svc.aggregate()(uid, request)
                         want = sum(values) / (len(values) if op is Operation.AVERAGE else 1)
                         assert result.count == len(values)
                         assert plain_value(result.ciphertext) == pytest.approx(want)

@@ -19,9 +19,9 @@ from reflective_domain.metrics import (
 )
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.metrics import MetricUpload
+from tests.composition import memory_container, new_user
 from tests.fakes import plain_ciphertext, plain_value
 from tests.strategies import moments
-from tests.unit.test_tier_properties import fresh_services
 
 UTC = timezone.utc
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
@@ -32,69 +32,73 @@ def m(value: float, at: datetime, kind: str = "word_count") -> MetricUpload:
 
 
 async def analytics_user(svc):
-    return await svc.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
+    return await new_user(svc, tier=PrivacyTier.ANALYTICS_SYNC)
 
 
-async def test_local_only_users_cannot_upload(services):
-    uid = await services.new_user()
+async def test_local_only_users_cannot_upload(container):
+    uid = await new_user(container)
     with pytest.raises(ForbiddenByTier):
-        await services.upload_metrics(uid, [m(1, DAY)])
+        await container.upload_metrics()(uid, [m(1, DAY)])
 
 
-async def test_one_bad_ciphertext_rejects_the_whole_batch(services):
-    uid = await analytics_user(services)
+async def test_one_bad_ciphertext_rejects_the_whole_batch(container):
+    uid = await analytics_user(container)
     batch = [m(1, DAY), m(2, DAY), MetricUpload("word_count", DAY, b"junk")]
     with pytest.raises(InvalidCiphertext) as err:
-        await services.upload_metrics(uid, batch)
+        await container.upload_metrics()(uid, batch)
     assert err.value.index == 2
-    async with services.uow() as uow:
+    async with container.uow_factory()() as uow:
         assert await uow.metrics.count(uid) == 0
 
 
-async def test_bad_metric_type_names_its_index(services):
-    uid = await analytics_user(services)
+async def test_bad_metric_type_names_its_index(container):
+    uid = await analytics_user(container)
     with pytest.raises(ValidationFailed) as err:
-        await services.upload_metrics(uid, [m(1, DAY), m(1, DAY, "Word Count")])
+        await container.upload_metrics()(uid, [m(1, DAY), m(1, DAY, "Word Count")])
     assert err.value.field == "metrics.1.metric_type"
 
 
-async def test_sum_and_average_over_everything(services):
-    uid = await analytics_user(services)
-    await services.upload_metrics(uid, [m(10, DAY), m(20, DAY + timedelta(days=3)), m(5, DAY, "x")])
-    total = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM))
-    avg = await services.aggregate(uid, AggregationRequest("word_count", Operation.AVERAGE))
+async def test_sum_and_average_over_everything(container):
+    uid = await analytics_user(container)
+    await container.upload_metrics()(
+        uid, [m(10, DAY), m(20, DAY + timedelta(days=3)), m(5, DAY, "x")]
+    )
+    total = await container.aggregate()(uid, AggregationRequest("word_count", Operation.SUM))
+    avg = await container.aggregate()(uid, AggregationRequest("word_count", Operation.AVERAGE))
     assert (plain_value(total.ciphertext), total.count) == (30, 2)
     assert plain_value(avg.ciphertext) == 15
 
 
-async def test_nothing_in_range_is_not_found(services):
-    uid = await analytics_user(services)
-    await services.upload_metrics(uid, [m(10, DAY)])
+async def test_nothing_in_range_is_not_found(container):
+    uid = await analytics_user(container)
+    await container.upload_metrics()(uid, [m(10, DAY)])
     far = TimeRange(DAY + timedelta(days=5), DAY + timedelta(days=6))
     with pytest.raises(NotFound):
-        await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM, far))
+        await container.aggregate()(uid, AggregationRequest("word_count", Operation.SUM, far))
 
 
-async def test_a_year_adds_its_months_not_its_metrics(services):
-    uid = await analytics_user(services)
+async def test_a_year_adds_its_months_not_its_metrics(container):
+    uid = await analytics_user(container)
     year = datetime(2025, 1, 1, tzinfo=UTC)
     batch = [m(1, year + timedelta(hours=h)) for h in range(0, 24 * 365, 12)]  # 730 metrics
-    await services.upload_metrics(uid, batch)
-    services.he.additions = 0
-    result = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM))
+    await container.upload_metrics()(uid, batch)
+    container.he_aggregator().additions = 0
+    result = await container.aggregate()(uid, AggregationRequest("word_count", Operation.SUM))
     assert result.count == 730 and plain_value(result.ciphertext) == 730
-    assert services.he.additions == 11  # 12 month rollups
+    assert container.he_aggregator().additions == 11  # 12 month rollups
 
 
-async def test_a_ranged_year_adds_months_days_and_edges(services):
-    uid = await analytics_user(services)
+async def test_a_ranged_year_adds_months_days_and_edges(container):
+    uid = await analytics_user(container)
     year = datetime(2025, 1, 1, tzinfo=UTC)
-    await services.upload_metrics(uid, [m(1, year + timedelta(hours=h)) for h in range(0, 8760, 6)])
-    services.he.additions = 0
+    await container.upload_metrics()(
+        uid, [m(1, year + timedelta(hours=h)) for h in range(0, 8760, 6)]
+    )
+    container.he_aggregator().additions = 0
     cut = TimeRange(datetime(2025, 1, 10, 12, tzinfo=UTC), datetime(2025, 12, 20, 3, tzinfo=UTC))
-    result = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM, cut))
+    result = await container.aggregate()(uid, AggregationRequest("word_count", Operation.SUM, cut))
     # Feb..Nov as 10 months, Jan 11-31 and Dec 1-19 as 40 days, 3 raw metrics on the edge days.
-    assert services.he.additions == 10 + 40 + 3 - 1
+    assert container.he_aggregator().additions == 10 + 40 + 3 - 1
     in_range = [h for h in range(0, 8760, 6) if cut.contains(year + timedelta(hours=h))]
     assert result.count == len(in_range) and plain_value(result.ciphertext) == len(in_range)
 
@@ -163,12 +167,12 @@ def test_rollup_aggregation_equals_the_naive_sum(metrics, batches, a, b, op):
     answer of adding every metric in range one by one."""
 
     async def scenario() -> None:
-        svc = fresh_services()
+        svc = memory_container()
         uid = await analytics_user(svc)
         uploads = [m(v, at, kind) for v, at, kind in metrics]
         step = -(-len(uploads) // batches)
         for i in range(0, len(uploads), step):
-            await svc.upload_metrics(uid, uploads[i : i + step])
+            await svc.upload_metrics()(uid, uploads[i : i + step])
         time_range = TimeRange(min(a, b), max(a, b))
         expected = [
             v for v, at, kind in metrics if kind == "word_count" and time_range.contains(at)
@@ -176,9 +180,9 @@ def test_rollup_aggregation_equals_the_naive_sum(metrics, batches, a, b, op):
         request = AggregationRequest("word_count", op, time_range)
         if not expected:
             with pytest.raises(NotFound):
-                await svc.aggregate(uid, request)
+                await svc.aggregate()(uid, request)
             return
-        result = await svc.aggregate(uid, request)
+        result = await svc.aggregate()(uid, request)
         want = sum(expected) / (len(expected) if op is Operation.AVERAGE else 1)
         assert result.count == len(expected)
         assert plain_value(result.ciphertext) == pytest.approx(want)
@@ -186,13 +190,17 @@ def test_rollup_aggregation_equals_the_naive_sum(metrics, batches, a, b, op):
     asyncio.run(scenario())
 
 
-async def test_the_metric_quota_counts_what_is_stored(services):
+async def test_the_metric_quota_counts_what_is_stored(container):
     from reflective_domain.errors import LimitExceeded
     from reflective_domain.use_cases.metrics import MetricLimits, UploadMetrics
 
-    uid = await analytics_user(services)
+    uid = await analytics_user(container)
     upload = UploadMetrics(
-        services.uow, services.he, services.he, services.ids, MetricLimits(max_per_user=3)
+        container.uow_factory(),
+        container.he_aggregator(),
+        container.he_aggregator(),
+        container.ids(),
+        MetricLimits(max_per_user=3),
     )
     await upload(uid, [m(1, DAY), m(2, DAY)])
     with pytest.raises(LimitExceeded, match="quota"):
@@ -200,20 +208,20 @@ async def test_the_metric_quota_counts_what_is_stored(services):
     assert (await upload(uid, [m(3, DAY)])).new == 1
 
 
-async def test_a_resent_batch_is_recognised_and_not_counted_twice(services):
-    uid = await analytics_user(services)
+async def test_a_resent_batch_is_recognised_and_not_counted_twice(container):
+    uid = await analytics_user(container)
     batch = [
         MetricUpload("word_count", DAY, plain_ciphertext(5), log_id="entry-1"),
         MetricUpload("sentiment_score", DAY, plain_ciphertext(0.5), log_id="entry-1"),
         MetricUpload("word_count", DAY, plain_ciphertext(7)),  # no log_id: always stored
     ]
-    first = await services.upload_metrics(uid, batch)
-    again = await services.upload_metrics(uid, batch)
+    first = await container.upload_metrics()(uid, batch)
+    again = await container.upload_metrics()(uid, batch)
     assert (first.received, first.new) == (3, 3)
     assert (again.received, again.new) == (3, 1)
-    total = await services.aggregate(uid, AggregationRequest("word_count", Operation.SUM))
+    total = await container.aggregate()(uid, AggregationRequest("word_count", Operation.SUM))
     assert (total.count, plain_value(total.ciphertext)) == (3, 19)
     # A new measurement of the same entry (new ciphertext) replaces the old one.
     newer = [MetricUpload("word_count", DAY, plain_ciphertext(6), log_id="entry-1")]
-    stored = await services.upload_metrics(uid, newer)
+    stored = await container.upload_metrics()(uid, newer)
     assert (stored.new, stored.replaced) == (1, 1)

@@ -13,27 +13,26 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
+from reflective_app.settings import Settings
 from reflective_domain.entries import (
     Conflict,
-    EntryLimits,
     EntryVersion,
     Outcome,
     Resolution,
-    Retention,
     Upload,
     stored_size,
 )
 from reflective_domain.errors import EntryConflict, NotFound, StaleResolution
 from reflective_domain.tiers import PrivacyTier
 from reflective_domain.use_cases.conflicts import MergedVersion
-from tests.fakes import FakeClock, FakePasswordHasher, FakeTokenService, PlaintextHe, SequentialIds
-from tests.services import Services
+from tests.composition import memory_container, new_user
 
 UTC = timezone.utc
 DEVICES = ("phone", "laptop", "tablet")
@@ -61,17 +60,12 @@ class SyncMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         store = MemoryStore()
         self.store = store
-        self.clock = FakeClock()
-        self.svc = Services(
-            uow=lambda: MemoryUnitOfWork(store),
-            clock=self.clock,
-            ids=SequentialIds(),
-            hasher=FakePasswordHasher(),
-            tokens=FakeTokenService(self.clock),
-            he=PlaintextHe(),
-            limits=EntryLimits(retention=Retention(max_per_entry=KEEP, days=DAYS)),
+        retention = Settings(
+            data_dir=Path("unused"), revision_history_max=KEEP, revision_history_days=DAYS
         )
-        self.user = self.run(self.svc.new_user(tier=PrivacyTier.FULL_SYNC))
+        self.svc = memory_container(lambda: MemoryUnitOfWork(store), retention)
+        self.clock = self.svc.clock()
+        self.user = self.run(new_user(self.svc, tier=PrivacyTier.FULL_SYNC))
         self.devices = {
             name: Device(name, timedelta(minutes=skew))
             for name, skew in zip(DEVICES, (-90, 0, 240), strict=True)
@@ -110,13 +104,13 @@ class SyncMachine(RuleBasedStateMachine):
         return [c for c in tables.conflicts.values() if c.user_id == self.user and c.is_open]
 
     async def _get(self, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        async with self.svc.uow() as uow:
+        async with self.svc.uow_factory()() as uow:
             return await uow.entries.get(self.user, entry_id)
 
     def history(self, entry_id: uuid.UUID) -> set[bytes]:
         """The entry's kept versions, as listed (none for an entry never written)."""
         try:
-            page = self.run(self.svc.revisions(self.user, entry_id, limit=500))
+            page = self.run(self.svc.list_revisions()(self.user, entry_id, limit=500))
         except NotFound:
             return set()
         assert not page.has_more
@@ -163,7 +157,7 @@ class SyncMachine(RuleBasedStateMachine):
     def send(self, d: Device, up: Upload) -> None:
         fp = up.version.fingerprint
         try:
-            pushed = self.run(self.svc.push(self.user, up))
+            pushed = self.run(self.svc.push_entry()(self.user, up))
         except EntryConflict:
             pushed = None
         held = self.server_versions()
@@ -185,7 +179,7 @@ class SyncMachine(RuleBasedStateMachine):
             self.must_keep[fp] = up.entry_id
 
     def open_conflict(self, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        for view in self.run(self.svc.conflicts(self.user)).conflicts:
+        for view in self.run(self.svc.list_conflicts()(self.user)).conflicts:
             if view.conflict.entry_id == entry_id:
                 return view.conflict
         return None
@@ -194,7 +188,7 @@ class SyncMachine(RuleBasedStateMachine):
     def pull(self, device: str, page: int) -> None:
         d = self.devices[device]
         while True:
-            result = self.run(self.svc.pull(self.user, d.cursor, page, device))
+            result = self.run(self.svc.pull_changes()(self.user, d.cursor, page, device))
             for entry in result.changes:
                 key = (entry.id, entry.revision)
                 assert key not in d.delivered, f"{device} was sent {key} twice"
@@ -216,7 +210,7 @@ class SyncMachine(RuleBasedStateMachine):
         """The user opens the conflict list on a device: what it shows is what they decide on."""
         d = self.devices[device]
         d.shown = {}
-        for view in self.run(self.svc.conflicts(self.user)).conflicts:
+        for view in self.run(self.svc.list_conflicts()(self.user)).conflicts:
             remote = view.remote.version.fingerprint if view.remote.version else None
             d.shown[view.conflict.id] = (
                 view.conflict.local.fingerprint,
@@ -253,7 +247,7 @@ class SyncMachine(RuleBasedStateMachine):
             local_fp, remote_fp = self.last_listed[conflict_id]
         try:
             entry = self.run(
-                self.svc.resolve(
+                self.svc.resolve_conflict()(
                     self.user,
                     conflict_id,
                     choice,
@@ -280,7 +274,7 @@ class SyncMachine(RuleBasedStateMachine):
     def delete(self, device: str, entry_id: uuid.UUID) -> None:
         before = self.current_fingerprint(entry_id)
         try:
-            self.run(self.svc.delete_entry(self.user, entry_id, device))
+            self.run(self.svc.delete_entry()(self.user, entry_id, device))
         except NotFound:
             return
         self.observe()
@@ -291,7 +285,7 @@ class SyncMachine(RuleBasedStateMachine):
     def delete_history(self, entry_id: uuid.UUID) -> None:
         """The user deletes an entry's kept versions: those may go, nothing else."""
         try:
-            self.run(self.svc.delete_revisions(self.user, entry_id))
+            self.run(self.svc.delete_revisions()(self.user, entry_id))
         except NotFound:
             return
         self.replaced[entry_id] = []

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reflective_app.container import Container
 from reflective_domain.errors import AuthenticationFailed, TooManyAttempts
 from reflective_domain.throttling import (
     LoginAttempts,
@@ -17,7 +18,7 @@ from reflective_domain.throttling import (
     ThrottlePolicy,
 )
 from reflective_domain.use_cases.accounts import ProfileChanges, SignIn
-from tests.services import Services
+from tests.composition import new_user
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -144,15 +145,21 @@ def test_a_rate_limit_refuses_beyond_the_maximum_then_reopens():
 # --- the use cases ------------------------------------------------------------------------
 
 
-def _sign_in(services: Services, throttle: SignInThrottle) -> SignIn:
+def _sign_in(container: Container, throttle: SignInThrottle) -> SignIn:
     return SignIn(
-        services.uow, services.hasher, services.tokens, services.clock, services.ids, None, throttle
+        container.uow_factory(),
+        container.hasher(),
+        container.tokens(),
+        container.clock(),
+        container.ids(),
+        None,
+        throttle,
     )
 
 
-async def test_owner_signs_in_while_an_attacker_keeps_failing(services: Services) -> None:
-    await services.new_user("ada@example.com")
-    sign_in = _sign_in(services, SignInThrottle())
+async def test_owner_signs_in_while_an_attacker_keeps_failing(container: Container) -> None:
+    await new_user(container, "ada@example.com")
+    sign_in = _sign_in(container, SignInThrottle())
     for _ in range(40):
         with pytest.raises((AuthenticationFailed, TooManyAttempts)):
             await sign_in("ada@example.com", "guess guess", "10.0.0.66")
@@ -161,17 +168,17 @@ async def test_owner_signs_in_while_an_attacker_keeps_failing(services: Services
     assert await sign_in("ada@example.com", "correct horse battery", "192.0.2.7")
 
 
-async def test_password_checks_on_the_profile_count_toward_sign_in(services: Services) -> None:
-    uid = await services.new_user("ada@example.com")
+async def test_password_checks_on_the_profile_count_toward_sign_in(container: Container) -> None:
+    uid = await new_user(container, "ada@example.com")
     for _ in range(5):
         with pytest.raises(AuthenticationFailed):
-            await services.update_profile(
+            await container.update_profile()(
                 uid, ProfileChanges(current_password="guess guess", password="new password!"), "x"
             )
     with pytest.raises(TooManyAttempts):
-        await services.delete_account(uid, "correct horse battery", "x")
+        await container.delete_account()(uid, "correct horse battery", "x")
     with pytest.raises(TooManyAttempts):
-        await services.sign_in("ada@example.com", "correct horse battery", "x")
+        await container.sign_in()("ada@example.com", "correct horse battery", "x")
 
 
 def test_a_trusted_address_is_spared_the_address_lock_but_not_its_pair_lock():

@@ -10,39 +10,22 @@ from datetime import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
+from reflective_app.container import Container
 from reflective_domain.errors import EntryConflict
 from reflective_domain.tiers import CloudData, PrivacyTier
 from reflective_domain.use_cases.metrics import MetricUpload
+from tests.composition import memory_container, new_user
+from tests.entries import upload, version
 from tests.fakes import (
-    FakeClock,
-    FakePasswordHasher,
-    FakeTokenService,
-    PlaintextHe,
-    SequentialIds,
     plain_ciphertext,
 )
-from tests.services import Services, upload, version
 from tests.strategies import tiers
 
 UTC = timezone.utc
 
 
-def fresh_services() -> Services:
-    store = MemoryStore()
-    clock = FakeClock()
-    return Services(
-        lambda: MemoryUnitOfWork(store),
-        clock,
-        SequentialIds(),
-        FakePasswordHasher(),
-        FakeTokenService(clock),
-        PlaintextHe(),
-    )
-
-
-async def holdings(svc: Services, user_id: uuid.UUID) -> dict[CloudData, bool]:
-    async with svc.uow() as uow:
+async def holdings(svc: Container, user_id: uuid.UUID) -> dict[CloudData, bool]:
+    async with svc.uow_factory()() as uow:
         user = await uow.users.get(user_id)
         assert user is not None
         return {
@@ -53,29 +36,29 @@ async def holdings(svc: Services, user_id: uuid.UUID) -> dict[CloudData, bool]:
         }
 
 
-async def fill(svc: Services, user_id: uuid.UUID, tier: PrivacyTier) -> None:
+async def fill(svc: Container, user_id: uuid.UUID, tier: PrivacyTier) -> None:
     """Store every kind of data ``tier`` permits."""
-    now = svc.clock.now()
+    now = svc.clock().now()
     if tier.permits(CloudData.METRICS):
-        await svc.upload_metrics(user_id, [MetricUpload("word_count", now, plain_ciphertext(3))])
+        await svc.upload_metrics()(user_id, [MetricUpload("word_count", now, plain_ciphertext(3))])
     if tier.permits(CloudData.ENTRIES):
         entry = uuid.uuid4()
-        await svc.push(user_id, upload(entry, version("phone")))
+        await svc.push_entry()(user_id, upload(entry, version("phone")))
         with contextlib.suppress(EntryConflict):  # the conflict is the point
-            await svc.push(user_id, upload(entry, version("laptop")))
+            await svc.push_entry()(user_id, upload(entry, version("laptop")))
 
 
 @given(start=tiers, path=st.lists(tiers, min_size=1, max_size=4))
 def test_a_tier_change_keeps_exactly_what_the_new_tier_permits(start, path):
     async def scenario() -> None:
-        svc = fresh_services()
-        uid = await svc.new_user(tier=start)
+        svc = memory_container()
+        uid = await new_user(svc, tier=start)
         await fill(svc, uid, start)
         current = start
         for target in path:
             before = await holdings(svc, uid)
-            svc.clock.advance(minutes=1)
-            await svc.change_tier(uid, target, svc.clock.now(), b"PK-1")
+            svc.clock().advance(minutes=1)
+            await svc.change_tier()(uid, target, svc.clock().now(), b"PK-1")
             after = await holdings(svc, uid)
             for kind in CloudData:
                 if not target.permits(kind):
@@ -90,10 +73,10 @@ def test_a_tier_change_keeps_exactly_what_the_new_tier_permits(start, path):
 
 def test_revoke_reports_what_it_deleted():
     async def scenario() -> None:
-        svc = fresh_services()
-        uid = await svc.new_user(tier=PrivacyTier.FULL_SYNC)
+        svc = memory_container()
+        uid = await new_user(svc, tier=PrivacyTier.FULL_SYNC)
         await fill(svc, uid, PrivacyTier.FULL_SYNC)
-        result = await svc.revoke(uid)
+        result = await svc.revoke_sync()(uid)
         assert (result.deleted.metrics, result.deleted.entries, result.deleted.conflicts) == (
             1,
             1,

@@ -1,11 +1,9 @@
 """SEAL-native bytes to and from SEAL objects: the only place that calls SEAL's load and save.
 
 The format is SEAL 4.1's own serialization with zstd compression, exactly what node-seal's
-``save()`` writes and ``load()`` reads. TenSEAL's ``sealapi`` bindings load and save through
-file paths only, so each call goes through a private temporary file (``mkstemp``: mode 0600,
-works on Linux, macOS and Windows) that is deleted straight after. By default it lives in
-RAM-backed ``/dev/shm`` where there is one (Linux): on a disk-backed ``/tmp``, validating 1,000
-ciphertexts took twice as long.
+``save()`` writes and ``load()`` reads, through the private scratch files of
+:mod:`reflective_protocol.seal` (RAM-backed ``/dev/shm`` by default: on a disk-backed ``/tmp``,
+validating 1,000 ciphertexts took twice as long).
 
 Untrusted bytes are never handed to SEAL before :mod:`~reflective_adapters.he.header` and
 :mod:`~reflective_adapters.he.expansion` accepted them; SEAL's own ``load`` then checks the
@@ -14,13 +12,7 @@ object against the context (parameters, sizes, coefficient ranges).
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from reflective_adapters.he._sealapi import sealapi
@@ -28,9 +20,9 @@ from reflective_adapters.he.context import CkksContext
 from reflective_adapters.he.errors import SealFormatError
 from reflective_adapters.he.expansion import check_expansion
 from reflective_adapters.he.header import read_header
+from reflective_protocol import seal
 
-# pybind11 turns SEAL's std::logic_error and std::invalid_argument into these.
-_SEAL_ERRORS = (RuntimeError, ValueError, OverflowError, IndexError)
+_PREFIX = "reflective-he-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,38 +71,14 @@ class SealCodec:
         return self._save(parameters)
 
     def _load(self, target: Any, context: CkksContext, data: bytes, kind: str) -> Any:
-        with self._scratch_file() as path:
-            Path(path).write_bytes(data)
-            try:
-                # The bindings' load() runs SEAL's validating load, not unsafe_load.
-                target.load(context.seal, path)
-            except _SEAL_ERRORS as exc:
-                raise SealFormatError(_explain(str(exc), kind)) from exc
-        return target
+        try:
+            # The bindings' load() runs SEAL's validating load, not unsafe_load.
+            return seal.load(target, context.seal, data, _PREFIX, self.scratch_dir)
+        except seal.SEAL_ERRORS as exc:
+            raise SealFormatError(_explain(str(exc), kind)) from exc
 
     def _save(self, obj: Any) -> bytes:
-        with self._scratch_file() as path:
-            obj.save(path)
-            return Path(path).read_bytes()
-
-    @contextlib.contextmanager
-    def _scratch_file(self) -> Iterator[str]:
-        directory = self.scratch_dir or _default_scratch_dir()
-        fd, path = tempfile.mkstemp(prefix="reflective-he-", suffix=".seal", dir=directory)
-        os.close(fd)  # SEAL reopens it by name; Windows would refuse while it is open
-        try:
-            yield path
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-
-
-@functools.cache
-def _default_scratch_dir() -> str:
-    shm = "/dev/shm"  # noqa: S108 - only ever used through mkstemp (O_EXCL, mode 0600)
-    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
-        return shm
-    return tempfile.gettempdir()
+        return seal.save(obj, _PREFIX, self.scratch_dir)
 
 
 def _explain(seal_message: str, kind: str) -> str:

@@ -12,15 +12,14 @@ included).
 from __future__ import annotations
 
 import enum
-import struct
 from dataclasses import dataclass
 
 from reflective_adapters.he.errors import SealFormatError
 from reflective_adapters.he.layout import HEADER_BYTES
+from reflective_protocol.seal import HEADER as _HEADER
+from reflective_protocol.seal import SEAL_MAGIC
 
-SEAL_MAGIC = 0xA15E
 SEAL_VERSION = (4, 1)
-_HEADER = struct.Struct("<HBBBBHQ")
 
 
 class CompressionMode(enum.IntEnum):

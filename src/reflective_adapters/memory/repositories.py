@@ -20,7 +20,7 @@ from reflective_domain.entries import (
     Revision,
     UploadContext,
 )
-from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
+from reflective_domain.errors import AlreadyExists, ConcurrentUpdate, EmailTaken
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup, metric_bytes
 from reflective_domain.sessions import RefreshToken
 from reflective_domain.tags import Tag
@@ -44,7 +44,7 @@ class MemoryUsers:
 
     async def add(self, user: User) -> None:
         if self._email_taken(user.email, user.id):
-            raise AlreadyExists("Email already registered")
+            raise EmailTaken("Email already registered")
         self._t.users[user.id] = _copy(user)
         self._t.change_seqs[user.id] = 0
         self._t.stored_bytes[user.id] = 0
@@ -87,7 +87,7 @@ class MemoryUsers:
         if stored is None or stored.version != self._loaded.get(user.id, user.version):
             raise ConcurrentUpdate("the account was changed by another request; try again")
         if self._email_taken(user.email, user.id):
-            raise AlreadyExists("Email already registered")
+            raise EmailTaken("Email already registered")
         saved = _copy(user)
         if user.id in self._keyless:
             saved.he_public_key = stored.he_public_key

@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reflective_adapters.postgres.errors import storage_errors
 from reflective_adapters.postgres.schema import deliveries, event_tickets, sync_devices
 from reflective_domain.live import EventTicket, SyncDevice
 
@@ -36,15 +37,18 @@ class PgTicketStore:
         self._engine = engine
 
     async def add(self, ticket: EventTicket, now: datetime) -> None:
-        async with self._engine.begin() as connection:
-            await connection.execute(delete(event_tickets).where(event_tickets.c.expires_at <= now))
-            await connection.execute(
-                event_tickets.insert().values(
-                    token_hash=ticket.token_hash,
-                    user_id=ticket.user_id,
-                    expires_at=ticket.expires_at,
+        with storage_errors():
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    delete(event_tickets).where(event_tickets.c.expires_at <= now)
                 )
-            )
+                await connection.execute(
+                    event_tickets.insert().values(
+                        token_hash=ticket.token_hash,
+                        user_id=ticket.user_id,
+                        expires_at=ticket.expires_at,
+                    )
+                )
 
     async def redeem(self, token_hash: bytes, now: datetime) -> uuid.UUID | None:
         # DELETE .. RETURNING: of two workers redeeming one ticket at once, one gets the row.
@@ -53,8 +57,9 @@ class PgTicketStore:
             .where(event_tickets.c.token_hash == token_hash)
             .returning(event_tickets.c.user_id, event_tickets.c.expires_at)
         )
-        async with self._engine.begin() as connection:
-            row = (await connection.execute(stmt)).first()
+        with storage_errors():
+            async with self._engine.begin() as connection:
+                row = (await connection.execute(stmt)).first()
         if row is None or row.expires_at <= now:
             return None
         user_id: uuid.UUID = row.user_id
@@ -72,26 +77,32 @@ class PgDeviceDirectory:
             .where(d.user_id == user_id)
             .order_by(d.last_seen_at.desc(), d.device_id)
         )
-        async with self._engine.connect() as connection:
-            rows = await connection.execute(stmt)
-            return [SyncDevice(r[0], r[1], r[2], int(r[3])) for r in rows]
+        with storage_errors():
+            async with self._engine.connect() as connection:
+                rows = await connection.execute(stmt)
+                return [SyncDevice(r[0], r[1], r[2], int(r[3])) for r in rows]
 
     async def forget(self, user_id: uuid.UUID, device_id: str) -> bool:
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                delete(deliveries).where(
-                    deliveries.c.user_id == user_id, deliveries.c.device_id == device_id
+        with storage_errors():
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    delete(deliveries).where(
+                        deliveries.c.user_id == user_id, deliveries.c.device_id == device_id
+                    )
                 )
-            )
-            found = await connection.execute(
-                delete(sync_devices)
-                .where(sync_devices.c.user_id == user_id, sync_devices.c.device_id == device_id)
-                .returning(sync_devices.c.device_id)
-            )
-            return found.first() is not None
+                found = await connection.execute(
+                    delete(sync_devices)
+                    .where(sync_devices.c.user_id == user_id, sync_devices.c.device_id == device_id)
+                    .returning(sync_devices.c.device_id)
+                )
+                return found.first() is not None
 
 
-def asyncpg_connector(engine: AsyncEngine) -> Callable[[], Awaitable[asyncpg.Connection]]:
+Connector = Callable[[], Awaitable[asyncpg.Connection]]
+"""Opens the listener's own connection (``asyncpg_connector``)."""
+
+
+def asyncpg_connector(engine: AsyncEngine) -> Connector:
     """Opens plain asyncpg connections to the engine's database, with the arguments
     SQLAlchemy's dialect would use (unix sockets, ssl and all)."""
     args, kwargs = engine.dialect.create_connect_args(engine.url)
@@ -116,7 +127,7 @@ class ChangeListener:
 
     def __init__(
         self,
-        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        connect: Connector,
         channels: tuple[str, ...],
         on_notify: Handler,
         on_reconnect: Callable[[], None],

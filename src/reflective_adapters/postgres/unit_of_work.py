@@ -7,6 +7,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from reflective_adapters.postgres.errors import storage_error_for, storage_errors
 from reflective_adapters.postgres.repositories import (
     PgConflicts,
     PgDeliveries,
@@ -38,6 +39,9 @@ class SqlAlchemyUnitOfWork:
     Isolation is PostgreSQL's default, READ COMMITTED; writers of one user serialize on the
     user row (``users.state(lock=True)`` / ``users.lock`` / ``users.next_change_seq``), and
     uniqueness is left to constraints and ON CONFLICT.
+
+    The driver's failures leave it as the storage port's errors (``postgres.errors``): those of
+    the block's statements on the way out, and those of its own connect, commit and rollback.
     """
 
     users: UserRepository
@@ -60,7 +64,8 @@ class SqlAlchemyUnitOfWork:
         if self._session is not None:
             raise RuntimeError("this unit of work is already in use")
         connection = self._engine.connect()
-        await connection.start()
+        with storage_errors():
+            await connection.start()
         self._session = connection
         self._bind(connection)
         return self
@@ -85,7 +90,11 @@ class SqlAlchemyUnitOfWork:
         session, self._session = self._session, None
         if session is not None:
             # Closing rolls back whatever was not committed and returns the connection.
-            await session.close()
+            with storage_errors():
+                await session.close()
+        translated = None if exc is None else storage_error_for(exc)
+        if translated is not None:
+            raise translated from exc
 
     @property
     def session(self) -> AsyncConnection:
@@ -94,8 +103,10 @@ class SqlAlchemyUnitOfWork:
         return self._session
 
     async def commit(self) -> None:
-        await self.session.commit()
+        with storage_errors():
+            await self.session.commit()
 
     async def rollback(self) -> None:
-        await self.session.rollback()
+        with storage_errors():
+            await self.session.rollback()
         self._bind(self.session)

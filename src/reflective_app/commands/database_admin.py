@@ -4,18 +4,13 @@ server's version)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import click
-from sqlalchemy import pool, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from reflective_adapters.postgres import to_async_url
-from reflective_adapters.postgres.blocking import run_blocking
+from reflective_adapters.postgres import diagnose
 from reflective_adapters.postgres.embedded import (
     PG_MAJOR,
     EmbeddedDatabaseError,
@@ -39,10 +34,8 @@ def status() -> None:
     """Where the database is; for the embedded one, whether it runs and who uses it."""
     settings = _settings()
     if settings.database_url is not None:
-        url = make_url(settings.database_url)
         click.echo(
-            f"DATABASE_URL: {url.host or url.query.get('host') or 'localhost'}"
-            f":{url.port or 5432}/{url.database or ''} (not the embedded server)"
+            f"DATABASE_URL: {diagnose.location(settings.database_url)} (not the embedded server)"
         )
         return
     state = embedded_status(settings.data_dir)
@@ -74,17 +67,8 @@ def stop() -> None:
 
 
 def _server_major(url: str) -> int | None:
-    async def read() -> int:
-        engine = create_async_engine(to_async_url(url), poolclass=pool.NullPool)
-        try:
-            async with engine.connect() as connection:
-                number = (await connection.execute(text("SHOW server_version_num"))).scalar_one()
-        finally:
-            await engine.dispose()
-        return int(number) // 10000
-
     try:
-        return run_blocking(read)
+        return diagnose.server_major_version(url)
     except Exception as exc:
         raise click.ClickException(f"cannot reach the database server: {exc}") from exc
 
@@ -107,28 +91,6 @@ def _tool(name: str, server_major: int | None) -> str:
     return found
 
 
-def _libpq(url_text: str) -> tuple[list[str], dict[str, str]]:
-    """Connection options for pg_dump/pg_restore: as arguments, the password in the
-    environment (never on a command line other users can read)."""
-    url = make_url(url_text)
-    args: list[str] = []
-    host = url.host or url.query.get("host")
-    if host:
-        args += ["--host", str(host)]
-    if url.port:
-        args += ["--port", str(url.port)]
-    if url.username:
-        args += ["--username", url.username]
-    args += ["--dbname", url.database or "postgres"]
-    env = dict(os.environ)
-    if url.password:
-        env["PGPASSWORD"] = str(url.password)
-    mode = url.query.get("sslmode") or url.query.get("ssl")
-    if mode:
-        env["PGSSLMODE"] = str(mode)
-    return args, env
-
-
 def _database_url() -> str:
     try:
         return database_url_from_env()
@@ -149,7 +111,7 @@ def backup(file: Path) -> None:
     """Write the whole database to FILE (pg_dump's custom format; ciphertexts stay
     ciphertexts). Safe while the server runs."""
     url = _database_url()
-    args, env = _libpq(url)
+    args, env = diagnose.libpq_options(url)
     _run(
         [
             _tool("pg_dump", _server_major(url)),
@@ -175,7 +137,7 @@ def restore(file: Path, yes: bool) -> None:
             abort=True,
         )
     url = _database_url()
-    args, env = _libpq(url)
+    args, env = diagnose.libpq_options(url)
     _run(
         [
             _tool("pg_restore", _server_major(url)),

@@ -11,7 +11,6 @@ from dependency_injector import providers
 
 from reflective_adapters.postgres.embedded import EmbeddedDatabaseError
 from reflective_app.container import Container
-from reflective_app.database import empty_database
 from reflective_app.logs import configure_logging
 from reflective_app.settings import Settings, SettingsError
 from reflective_domain.use_cases.accounts import Registration
@@ -34,7 +33,7 @@ async def reset(settings: Settings) -> None:
     container.settings.override(providers.Object(settings))
     await _settle(container.init_resources())
     try:
-        await empty_database(await _settle(container.engine()))
+        await (await _settle(container.database())).empty()
         register = await _settle(container.register())
         for email, password, name in DEMO_USERS:
             await register(Registration(email=email, password=password, display_name=name))

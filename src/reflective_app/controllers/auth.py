@@ -6,20 +6,14 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import JSONBody, URLEncodedBody
 
-from reflective_app.dto.auth import (
-    LogoutRequest,
-    RefreshRequest,
-    RegisterRequest,
-    TokenForm,
-    TokenResponse,
-)
-from reflective_app.dto.users import UserProfile
+from reflective_app.dto.auth import token_response
+from reflective_app.dto.users import user_profile
+from reflective_app.errors import CodedHTTPException
 from reflective_app.injected import UserId
 from reflective_app.limits import rate_limit
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_app.settings import Settings
 from reflective_domain.use_cases.accounts import (
     GetProfile,
@@ -29,6 +23,15 @@ from reflective_domain.use_cases.accounts import (
     SignIn,
     SignOut,
 )
+from reflective_protocol.auth import (
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenForm,
+    TokenResponse,
+)
+from reflective_protocol.errors import ErrorCode
+from reflective_protocol.users import UserProfile
 
 REGISTRATION_CLOSED = (
     "Registration is closed on this server; ask its administrator to create your account"
@@ -43,6 +46,12 @@ class AuthController(Controller):
         "/register",
         status_code=201,
         operation_id="register",
+        **documented(
+            "Create an account",
+            ErrorCode.EMAIL_TAKEN,
+            ErrorCode.REGISTRATION_CLOSED,
+            ErrorCode.RATE_LIMITED,
+        ),
         guards=[rate_limit("register", per="address")],
     )
     async def register(
@@ -58,7 +67,7 @@ class AuthController(Controller):
         (REGISTRATION_OPEN=false); 429 with ``Retry-After`` beyond the registrations allowed
         per client address."""
         if not settings.registration_open:
-            raise PermissionDeniedException(detail=REGISTRATION_CLOSED)
+            raise CodedHTTPException(ErrorCode.REGISTRATION_CLOSED, REGISTRATION_CLOSED)
         user = await register(
             Registration(
                 email=data.email,
@@ -68,9 +77,19 @@ class AuthController(Controller):
                 locale=data.locale,
             )
         )
-        return UserProfile.of(await get_profile(user.id))
+        return user_profile(await get_profile(user.id))
 
-    @post("/token", status_code=200, operation_id="login")
+    @post(
+        "/token",
+        status_code=200,
+        operation_id="login",
+        **documented(
+            "Sign in",
+            ErrorCode.NOT_AUTHENTICATED,
+            ErrorCode.ACCOUNT_DISABLED,
+            ErrorCode.RATE_LIMITED,
+        ),
+    )
     async def token(
         self,
         request: Request[Any, Any, Any],
@@ -84,7 +103,7 @@ class AuthController(Controller):
         (else the User-Agent, cut to 100 characters)."""
         address = request.client.host if request.client else None
         device_name = data.device_name or request.headers.get("user-agent")
-        return TokenResponse.of(
+        return token_response(
             await sign_in(data.username, data.password, address, device_name=device_name)
         )
 
@@ -92,6 +111,9 @@ class AuthController(Controller):
         "/refresh",
         status_code=200,
         operation_id="refresh_token",
+        **documented(
+            "Refresh the access token", ErrorCode.NOT_AUTHENTICATED, ErrorCode.RATE_LIMITED
+        ),
         guards=[rate_limit("refresh", per="address")],
     )
     async def refresh(
@@ -100,9 +122,15 @@ class AuthController(Controller):
         """Trade a refresh token for a new access and refresh token. The old refresh token
         stops working; presenting it again revokes every token descended from the same
         sign-in."""
-        return TokenResponse.of(await refresh_session(data.refresh_token))
+        return token_response(await refresh_session(data.refresh_token))
 
-    @post("/logout", status_code=204, operation_id="logout", security=BEARER_AUTH)
+    @post(
+        "/logout",
+        status_code=204,
+        operation_id="logout",
+        **documented("Sign out"),
+        security=BEARER_AUTH,
+    )
     async def logout(
         self,
         user_id: UserId,

@@ -13,17 +13,15 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import JSONBody, Parameter
 
 from reflective_app.bodies import body_chunks, large_upload
-from reflective_app.dto.common import Message
-from reflective_app.dto.encryption import (
-    AggregateRequest,
-    AggregateResponse,
-    ContextResponse,
-)
+from reflective_app.dto.encryption import aggregate_response, aggregation_request, context_response
 from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, UserId
 from reflective_app.limits import rate_limit
 from reflective_app.metric_stream import metric_uploads
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.use_cases.metrics import Aggregate, RetractMetrics, UploadMetrics
+from reflective_protocol.common import Message
+from reflective_protocol.encryption import AggregateRequest, AggregateResponse, ContextResponse
+from reflective_protocol.errors import ErrorCode
 
 _STRING = Schema(type=OpenAPIType.STRING)
 _METRICS_UPLOAD_SCHEMA = Schema(
@@ -72,23 +70,32 @@ class EncryptionController(Controller):
     path = "/api/encryption"
     tags = ["encryption"]
 
-    @get("/context", operation_id="get_encryption_context")
+    @get(
+        "/context",
+        operation_id="get_encryption_context",
+        **documented("Read the CKKS encryption parameters"),
+    )
     async def context(
         self, ckks_parameters: ParametersDep, he_aggregator: AggregatorDep
     ) -> ContextResponse:
         """The CKKS parameters clients must encrypt metrics under (no authentication).
         ``serialized_context`` carries encryption parameters only, never a key."""
-        return ContextResponse.of(
-            ckks_parameters, he_aggregator.serialized_context(ckks_parameters)
-        )
+        return context_response(ckks_parameters, he_aggregator.serialized_context(ckks_parameters))
 
     @post(
         "/metrics",
         status_code=201,
         operation_id="upload_metrics",
+        **documented(
+            "Upload encrypted metrics",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.QUOTA_EXCEEDED,
+            ErrorCode.RATE_LIMITED,
+            ErrorCode.CONCURRENT_UPDATE,
+            operation=_MetricsUploadOperation,
+        ),
         security=BEARER_AUTH,
         request_max_body_size=None,  # capped by MAX_METRICS_BODY_BYTES in body_chunks
-        operation_class=_MetricsUploadOperation,
         guards=[rate_limit("metrics_upload", per="user")],
     )
     async def upload_metrics(
@@ -128,6 +135,7 @@ class EncryptionController(Controller):
         "/metrics",
         status_code=200,
         operation_id="retract_metrics",
+        **documented("Retract one entry's metrics", ErrorCode.FORBIDDEN_BY_TIER),
         security=BEARER_AUTH,
     )
     async def retract_metrics(
@@ -156,6 +164,12 @@ class EncryptionController(Controller):
         "/aggregate",
         status_code=200,
         operation_id="aggregate_metrics",
+        **documented(
+            "Sum or average a metric, encrypted",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.NOT_FOUND,
+            ErrorCode.RATE_LIMITED,
+        ),
         security=BEARER_AUTH,
         guards=[rate_limit("aggregate", per="user")],
     )
@@ -167,4 +181,4 @@ class EncryptionController(Controller):
     ) -> AggregateResponse:
         """The encrypted sum or average of one metric type, optionally within an inclusive
         time range; only the client can decrypt it. 404 when no metric is in range."""
-        return AggregateResponse.of(await aggregate(user_id, data.to_domain()))
+        return aggregate_response(await aggregate(user_id, aggregation_request(data)))

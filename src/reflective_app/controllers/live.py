@@ -10,21 +10,15 @@ from typing import Annotated, Any
 from litestar import Controller, Request, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
 from litestar.params import FromPath, HeaderParameter, Parameter, SkipValidation
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from reflective_app.dto.live import (
-    DeviceList,
-    DeviceView,
-    EventTicketResponse,
-    SessionList,
-    SessionView,
-)
+from reflective_app.dto.live import device_view, event_ticket, session_view
+from reflective_app.errors import CodedHTTPException
 from reflective_app.injected import ClockDep, UserId
 from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.errors import AuthenticationFailed, ValidationFailed
 from reflective_domain.live import (
     CurrentCursor,
@@ -36,6 +30,8 @@ from reflective_domain.live import (
 from reflective_domain.ports import TokenService
 from reflective_domain.use_cases.accounts import Authorize
 from reflective_domain.use_cases.sessions import EndSession, ListSessions
+from reflective_protocol.errors import ErrorCode
+from reflective_protocol.live import DeviceList, EventTicketResponse, SessionList
 
 NOT_AUTHENTICATED = "Not authenticated"
 MAX_DEVICE_ID = 256
@@ -85,7 +81,11 @@ class LiveSyncController(Controller):
     tags = ["sync"]
 
     @post(
-        "/events/ticket", status_code=201, operation_id="create_event_ticket", security=BEARER_AUTH
+        "/events/ticket",
+        status_code=201,
+        operation_id="create_event_ticket",
+        **documented("Get a ticket to open the event stream"),
+        security=BEARER_AUTH,
     )
     async def ticket(
         self,
@@ -96,9 +96,18 @@ class LiveSyncController(Controller):
         """A single-use ticket, valid for 60 seconds, that opens ``GET /api/sync/events``
         as ``?ticket=`` (for a browser's EventSource, which cannot send a header; the access
         token itself never goes in a URL)."""
-        return EventTicketResponse.of(await issue_event_ticket(user_id), clock.now())
+        return event_ticket(await issue_event_ticket(user_id), clock.now())
 
-    @get("/events", operation_id="sync_events", security=BEARER_AUTH)
+    @get(
+        "/events",
+        operation_id="sync_events",
+        **documented(
+            "Follow changes as they happen (Server-Sent Events)",
+            ErrorCode.RATE_LIMITED,
+            ErrorCode.SHUTTING_DOWN,
+        ),
+        security=BEARER_AUTH,
+    )
     async def events(
         self,
         request: Request[Any, Any, Any],
@@ -132,10 +141,10 @@ class LiveSyncController(Controller):
         try:
             subscription = event_hub.subscribe(user_id)
         except TooManyStreams as exc:
-            raise HTTPException(status_code=429, detail=str(exc)) from None
+            raise CodedHTTPException(ErrorCode.RATE_LIMITED, str(exc)) from None
         except HubClosed as exc:
-            raise HTTPException(
-                status_code=503, detail=str(exc), headers={"Retry-After": "5"}
+            raise CodedHTTPException(
+                ErrorCode.SHUTTING_DOWN, str(exc), headers={"Retry-After": "5"}
             ) from None
         first: list[Change] = []
         try:
@@ -151,7 +160,12 @@ class LiveSyncController(Controller):
             background=BackgroundTask(event_hub.unsubscribe, subscription),
         )
 
-    @get("/devices", operation_id="list_devices", security=BEARER_AUTH)
+    @get(
+        "/devices",
+        operation_id="list_devices",
+        **documented("List the devices that synced"),
+        security=BEARER_AUTH,
+    )
     async def devices(
         self, user_id: UserId, list_devices: NamedDependency[ListDevices]
     ) -> DeviceList:
@@ -159,12 +173,13 @@ class LiveSyncController(Controller):
         first and last seen (its last write or delivery) and how many entry versions and
         deletions it wrote."""
         found = await list_devices(user_id)
-        return DeviceList(devices=[DeviceView.of(d) for d in found], total_count=len(found))
+        return DeviceList(devices=[device_view(d) for d in found], total_count=len(found))
 
     @delete(
         "/devices/{device_id:str}",
         status_code=204,
         operation_id="forget_device",
+        **documented("Forget a device", ErrorCode.NOT_FOUND),
         security=BEARER_AUTH,
     )
     async def forget(
@@ -186,7 +201,7 @@ class SessionController(Controller):
     tags = ["auth"]
     security = BEARER_AUTH
 
-    @get("/", operation_id="list_sessions")
+    @get("/", operation_id="list_sessions", **documented("List your sessions"))
     async def sessions(
         self,
         request: Request[Any, Any, Any],
@@ -200,10 +215,15 @@ class SessionController(Controller):
         current = tokens.read_access(token).session_id if token else None
         found = await list_sessions(user_id)
         return SessionList(
-            sessions=[SessionView.of(s, current) for s in found], total_count=len(found)
+            sessions=[session_view(s, current) for s in found], total_count=len(found)
         )
 
-    @delete("/{session_id:uuid}", status_code=204, operation_id="end_session")
+    @delete(
+        "/{session_id:uuid}",
+        status_code=204,
+        operation_id="end_session",
+        **documented("End a session", ErrorCode.NOT_FOUND),
+    )
     async def end(
         self,
         user_id: UserId,

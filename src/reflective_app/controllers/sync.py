@@ -12,28 +12,19 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from reflective_app.body_limits import ENTRY_BODY
-from reflective_app.dto.common import Message, as_utc, require_offset
+from reflective_app.dto.common import as_utc, require_offset
 from reflective_app.dto.sync import (
-    BackupList,
-    BackupStored,
-    BackupUpload,
-    BackupView,
-    BatchItem,
-    BatchStored,
-    BatchUpload,
-    ChangeList,
-    ChangeView,
-    ConflictItem,
-    ConflictList,
-    DeletedBackups,
-    DeletedMetrics,
-    ResolveRequest,
-    RevisionList,
-    RevisionView,
+    backup_view,
+    change_view,
+    conflict_item,
+    merged_version,
+    resolution,
+    revision_view,
+    upload,
 )
 from reflective_app.injected import Caller, UserId
-from reflective_app.openapi import BEARER_AUTH
-from reflective_domain.entries import Outcome, Resolution
+from reflective_app.openapi import BEARER_AUTH, documented
+from reflective_domain.entries import Outcome
 from reflective_domain.errors import ResyncRequired, ValidationFailed
 from reflective_domain.use_cases.batch import MAX_BATCH, PushBatch
 from reflective_domain.use_cases.conflicts import GetConflict, ListConflicts, ResolveConflict
@@ -47,6 +38,23 @@ from reflective_domain.use_cases.sync import (
     ListRevisions,
     PullChanges,
     PushEntry,
+)
+from reflective_protocol.common import Message
+from reflective_protocol.errors import ErrorCode
+from reflective_protocol.sync import (
+    BackupList,
+    BackupStored,
+    BackupUpload,
+    BatchItem,
+    BatchStored,
+    BatchUpload,
+    ChangeList,
+    ConflictItem,
+    ConflictList,
+    DeletedBackups,
+    DeletedMetrics,
+    ResolveRequest,
+    RevisionList,
 )
 
 _STORED_MESSAGES = {
@@ -74,6 +82,13 @@ class SyncController(Controller):
         "/backup",
         status_code=201,
         operation_id="upload_backup",
+        **documented(
+            "Upload one encrypted entry",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.ENTRY_CONFLICT,
+            ErrorCode.BASE_REVISION_AHEAD,
+            ErrorCode.QUOTA_EXCEEDED,
+        ),
         opt={ENTRY_BODY: True},  # limit from the settings (body_limits.py)
     )
     async def upload(
@@ -83,7 +98,7 @@ class SyncController(Controller):
         with ``{"detail": {message, conflict_id, log_id}}`` when it would overwrite a version
         this device has not seen: both are kept as a conflict to resolve."""
         user_id = caller.user_id
-        pushed = await push_entry(user_id, data.to_domain(), token_issued_at=caller.issued_at)
+        pushed = await push_entry(user_id, upload(data), token_issued_at=caller.issued_at)
         version = pushed.entry.version
         assert version is not None  # an accepted upload is live
         return BackupStored(
@@ -100,6 +115,13 @@ class SyncController(Controller):
         "/batch",
         status_code=200,
         operation_id="upload_batch",
+        **documented(
+            "Upload a batch of encrypted entries",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.BATCH_CONFLICT,
+            ErrorCode.BASE_REVISION_AHEAD,
+            ErrorCode.QUOTA_EXCEEDED,
+        ),
         request_max_body_size=BATCH_BODY_LIMIT,
     )
     async def upload_batch(
@@ -113,7 +135,7 @@ class SyncController(Controller):
         uploads = []
         for index, item in enumerate(data.entries):
             try:
-                uploads.append(item.to_domain())
+                uploads.append(upload(item))
             except ValidationFailed as exc:
                 raise ValidationFailed(f"entries.{index}.{exc.field}", exc.message) from None
         results = await push_batch(
@@ -131,7 +153,11 @@ class SyncController(Controller):
         conflicts = sum(1 for r in results if r.conflicted)
         return BatchStored(results=items, stored=len(items) - conflicts, conflicts=conflicts)
 
-    @get("/backups", operation_id="list_backups")
+    @get(
+        "/backups",
+        operation_id="list_backups",
+        **documented("List your encrypted entries", ErrorCode.FORBIDDEN_BY_TIER),
+    )
     async def list_backups(
         self,
         caller: Caller,
@@ -157,12 +183,18 @@ class SyncController(Controller):
             token_issued_at=caller.issued_at,
         )
         return BackupList(
-            backups=[BackupView.of(entry) for entry in page.backups],
+            backups=[backup_view(entry) for entry in page.backups],
             has_more=page.has_more,
             total_count=page.total_count,
         )
 
-    @get("/changes", operation_id="list_changes")
+    @get(
+        "/changes",
+        operation_id="list_changes",
+        **documented(
+            "List changes after a cursor", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.RESYNC_REQUIRED
+        ),
+    )
     async def changes(
         self,
         caller: Caller,
@@ -187,12 +219,17 @@ class SyncController(Controller):
             caller.user_id, position, limit, device_id, token_issued_at=caller.issued_at
         )
         return ChangeList(
-            changes=[ChangeView.of(entry) for entry in page.changes],
+            changes=[change_view(entry) for entry in page.changes],
             next_cursor=str(page.next_cursor),
             has_more=page.has_more,
         )
 
-    @delete("/backup/content", status_code=200, operation_id="delete_all_backups")
+    @delete(
+        "/backup/content",
+        status_code=200,
+        operation_id="delete_all_backups",
+        **documented("Delete every entry and conflict"),
+    )
     async def delete_all(
         self, user_id: UserId, delete_all_entries: NamedDependency[DeleteAllEntries]
     ) -> DeletedBackups:
@@ -201,7 +238,12 @@ class SyncController(Controller):
         deleted = await delete_all_entries(user_id)
         return DeletedBackups(message=f"Deleted {deleted} backups", deleted_backups=deleted)
 
-    @delete("/backup/{backup_id:uuid}", status_code=200, operation_id="delete_backup")
+    @delete(
+        "/backup/{backup_id:uuid}",
+        status_code=200,
+        operation_id="delete_backup",
+        **documented("Delete one entry", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.NOT_FOUND),
+    )
     async def delete_one(
         self,
         caller: Caller,
@@ -220,7 +262,13 @@ class SyncController(Controller):
             details={"id": str(entry.id), "revision": entry.revision},
         )
 
-    @get("/entries/{entry_id:uuid}/revisions", operation_id="list_revisions")
+    @get(
+        "/entries/{entry_id:uuid}/revisions",
+        operation_id="list_revisions",
+        **documented(
+            "List an entry's kept versions", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.NOT_FOUND
+        ),
+    )
     async def revisions(
         self,
         caller: Caller,
@@ -246,12 +294,19 @@ class SyncController(Controller):
             caller.user_id, entry_id, before, limit, token_issued_at=caller.issued_at
         )
         return RevisionList(
-            revisions=[RevisionView.of(r) for r in page.revisions],
+            revisions=[revision_view(r) for r in page.revisions],
             next_cursor=None if page.next_cursor is None else str(page.next_cursor),
             has_more=page.has_more,
         )
 
-    @delete("/entries/{entry_id:uuid}/revisions", status_code=204, operation_id="delete_revisions")
+    @delete(
+        "/entries/{entry_id:uuid}/revisions",
+        status_code=204,
+        operation_id="delete_revisions",
+        **documented(
+            "Delete an entry's kept versions", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.NOT_FOUND
+        ),
+    )
     async def delete_revisions(
         self,
         caller: Caller,
@@ -262,7 +317,12 @@ class SyncController(Controller):
         the storage quota at once. 404 when the entry is unknown or another user's."""
         await delete_revisions(caller.user_id, entry_id, token_issued_at=caller.issued_at)
 
-    @delete("/metrics/all", status_code=200, operation_id="delete_all_metrics")
+    @delete(
+        "/metrics/all",
+        status_code=200,
+        operation_id="delete_all_metrics",
+        **documented("Delete every metric"),
+    )
     async def delete_metrics(
         self, user_id: UserId, delete_all_metrics: NamedDependency[DeleteAllMetrics]
     ) -> DeletedMetrics:
@@ -270,7 +330,11 @@ class SyncController(Controller):
         deleted = await delete_all_metrics(user_id)
         return DeletedMetrics(message=f"Deleted {deleted} metrics", deleted_metrics=deleted)
 
-    @get("/conflicts", operation_id="list_conflicts")
+    @get(
+        "/conflicts",
+        operation_id="list_conflicts",
+        **documented("List open conflicts", ErrorCode.FORBIDDEN_BY_TIER),
+    )
     async def conflicts(
         self,
         caller: Caller,
@@ -284,12 +348,16 @@ class SyncController(Controller):
         both sides as listed, so a resolution that follows applies to them."""
         page = await list_conflicts(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
         return ConflictList(
-            conflicts=[ConflictItem.of(view) for view in page.conflicts],
+            conflicts=[conflict_item(view) for view in page.conflicts],
             total_count=page.total_count,
             has_more=page.has_more,
         )
 
-    @get("/conflicts/{conflict_id:uuid}", operation_id="get_conflict")
+    @get(
+        "/conflicts/{conflict_id:uuid}",
+        operation_id="get_conflict",
+        **documented("Read one open conflict", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.NOT_FOUND),
+    )
     async def conflict(
         self,
         caller: Caller,
@@ -299,12 +367,19 @@ class SyncController(Controller):
         """One open conflict, as listed; fetched alone it is shown, so it is confirmed
         against both sides as returned. 404 when unknown, resolved or another user's."""
         view = await get_conflict(caller.user_id, conflict_id, token_issued_at=caller.issued_at)
-        return ConflictItem.of(view)
+        return conflict_item(view)
 
     @post(
         "/conflicts/{conflict_id:uuid}/resolve",
         status_code=200,
         operation_id="resolve_conflict",
+        **documented(
+            "Resolve a conflict",
+            ErrorCode.FORBIDDEN_BY_TIER,
+            ErrorCode.NOT_FOUND,
+            ErrorCode.STALE_RESOLUTION,
+            ErrorCode.QUOTA_EXCEEDED,
+        ),
         opt={ENTRY_BODY: True},  # limit from the settings (body_limits.py)
     )
     async def resolve(
@@ -324,8 +399,8 @@ class SyncController(Controller):
         entry = await resolve_conflict(
             caller.user_id,
             conflict_id,
-            Resolution(data.chosen_version),
-            data.merged(),
+            resolution(data.chosen_version),
+            merged_version(data),
             data.device_id,
             data.remote_revision,
             data.generation,
@@ -333,11 +408,11 @@ class SyncController(Controller):
         )
         return Message(
             success=True,
-            message=f"Conflict resolved with the {data.chosen_version} version",
+            message=f"Conflict resolved with the {data.chosen_version.value} version",
             details={
                 "conflict_id": str(conflict_id),
                 "log_id": str(entry.id),
                 "revision": entry.revision,
-                "chosen_version": data.chosen_version,
+                "chosen_version": data.chosen_version.value,
             },
         )

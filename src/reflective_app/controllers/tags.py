@@ -10,11 +10,13 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
-from reflective_app.dto.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
+from reflective_app.dto.tags import tag_view
 from reflective_app.injected import Caller, UserId
-from reflective_app.openapi import BEARER_AUTH
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.tags import MAX_TAG_PAGE
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
+from reflective_protocol.errors import ErrorCode
+from reflective_protocol.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
 
 
 class TagController(Controller):
@@ -22,7 +24,7 @@ class TagController(Controller):
     tags = ["tags"]
     security = BEARER_AUTH
 
-    @get(operation_id="list_tags")
+    @get(operation_id="list_tags", **documented("List your tags"))
     async def list_tags(
         self,
         caller: Caller,
@@ -33,10 +35,11 @@ class TagController(Controller):
         """The user's tags, by name; ``limit`` (1..1000, default 1000) and ``offset`` page
         through them. A user holds at most MAX_TAGS_PER_USER tags (1000 by default)."""
         tags = await list_tags(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
-        return [TagView.of(tag) for tag in tags]
+        return [tag_view(tag) for tag in tags]
 
     @post(
         operation_id="create_tag",
+        **documented("Create a tag", ErrorCode.QUOTA_EXCEEDED),
         responses={200: ResponseSpec(TagView, description="A tag of that name already existed")},
     )
     async def create_tag(
@@ -48,9 +51,14 @@ class TagController(Controller):
         """Create a tag (201), or answer the user's existing tag of the same name (200): names
         compare case- and whitespace-insensitively. 413 beyond the tags a user may hold."""
         tag, created = await create_tag(user_id, data.name, data.color)
-        return Response(TagView.of(tag), status_code=201 if created else 200)
+        return Response(tag_view(tag), status_code=201 if created else 200)
 
-    @delete("/cleanup", status_code=200, operation_id="cleanup_tags")
+    @delete(
+        "/cleanup",
+        status_code=200,
+        operation_id="cleanup_tags",
+        **documented("Delete tags unused for some days"),
+    )
     async def cleanup(
         self, user_id: UserId, cleanup_tags: NamedDependency[CleanupTags], days: FromQuery[int] = 30
     ) -> CleanupResponse:
@@ -60,7 +68,11 @@ class TagController(Controller):
             message=f"Deleted {deleted} tags unused for {days} days", deleted_count=deleted
         )
 
-    @patch("/{tag_id:uuid}", operation_id="update_tag")
+    @patch(
+        "/{tag_id:uuid}",
+        operation_id="update_tag",
+        **documented("Rename or recolour a tag", ErrorCode.NOT_FOUND, ErrorCode.ALREADY_EXISTS),
+    )
     async def update_tag(
         self,
         user_id: UserId,
@@ -70,9 +82,14 @@ class TagController(Controller):
     ) -> TagView:
         """Rename and/or recolour a tag; 409 if the new name is taken, 404 if unknown."""
         tag = await update_tag(user_id, tag_id, data.name, data.color, data.used)
-        return TagView.of(tag)
+        return tag_view(tag)
 
-    @delete("/{tag_id:uuid}", status_code=204, operation_id="delete_tag")
+    @delete(
+        "/{tag_id:uuid}",
+        status_code=204,
+        operation_id="delete_tag",
+        **documented("Delete a tag", ErrorCode.NOT_FOUND),
+    )
     async def delete_tag(
         self, user_id: UserId, tag_id: FromPath[uuid.UUID], delete_tag: NamedDependency[DeleteTag]
     ) -> None:

@@ -10,19 +10,12 @@ from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 from litestar.response import Stream
 
-from reflective_app.dto.export import ExportDocument, export_stream
-from reflective_app.dto.privacy import PrivacyView, RevokeResponse, UpdatePrivacyRequest
-from reflective_app.dto.users import (
-    DeleteAccountRequest,
-    PreferencesView,
-    UpdatePreferencesRequest,
-    UpdateProfileRequest,
-    UserProfile,
-)
+from reflective_app.dto.export import export_stream
+from reflective_app.dto.privacy import domain_tier, privacy_view, revoke_response
+from reflective_app.dto.users import preferences_view, profile_changes, user_profile
 from reflective_app.injected import Caller, ClockDep, UserId
 from reflective_app.limits import rate_limit
-from reflective_app.openapi import BEARER_AUTH
-from reflective_domain.tiers import PrivacyTier
+from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_domain.use_cases.accounts import (
     DeleteAccount,
     GetPreferences,
@@ -32,6 +25,16 @@ from reflective_domain.use_cases.accounts import (
 )
 from reflective_domain.use_cases.export import ExportPages
 from reflective_domain.use_cases.privacy import ChangeTier, GetPrivacy, RevokeSync
+from reflective_protocol.errors import ErrorCode
+from reflective_protocol.export import ExportDocument
+from reflective_protocol.privacy import PrivacyView, RevokeResponse, UpdatePrivacyRequest
+from reflective_protocol.users import (
+    DeleteAccountRequest,
+    PreferencesView,
+    UpdatePreferencesRequest,
+    UpdateProfileRequest,
+    UserProfile,
+)
 
 
 class UserController(Controller):
@@ -39,13 +42,21 @@ class UserController(Controller):
     tags = ["users"]
     security = BEARER_AUTH
 
-    @get(operation_id="get_me")
+    @get(operation_id="get_me", **documented("Read your profile"))
     async def get_me(self, caller: Caller, get_profile: NamedDependency[GetProfile]) -> UserProfile:
         """The user's profile. ``total_words_written`` is always 0: the server cannot read
         entries."""
-        return UserProfile.of(await get_profile(caller.user_id, token_issued_at=caller.issued_at))
+        return user_profile(await get_profile(caller.user_id, token_issued_at=caller.issued_at))
 
-    @put(operation_id="update_me")
+    @put(
+        operation_id="update_me",
+        **documented(
+            "Change your profile, email or password",
+            ErrorCode.EMAIL_TAKEN,
+            ErrorCode.CONCURRENT_UPDATE,
+            ErrorCode.RATE_LIMITED,
+        ),
+    )
     async def update_me(
         self,
         request: Request[Any, Any, Any],
@@ -59,9 +70,13 @@ class UserController(Controller):
         without, 401 if wrong, 429 with ``Retry-After`` after repeated wrong ones, counted with
         sign-in failures); a password change ends every session."""
         address = request.client.host if request.client else None
-        return UserProfile.of(await update_profile(user_id, data.to_domain(), address))
+        return user_profile(await update_profile(user_id, profile_changes(data), address))
 
-    @delete(status_code=204, operation_id="delete_me")
+    @delete(
+        status_code=204,
+        operation_id="delete_me",
+        **documented("Delete your account", ErrorCode.RATE_LIMITED),
+    )
     async def delete_me(
         self,
         request: Request[Any, Any, Any],
@@ -75,14 +90,22 @@ class UserController(Controller):
         address = request.client.host if request.client else None
         await delete_account(user_id, data.password, address)
 
-    @get("/preferences", operation_id="get_preferences")
+    @get(
+        "/preferences",
+        operation_id="get_preferences",
+        **documented("Read your writing preferences"),
+    )
     async def get_preferences(
         self, user_id: UserId, get_preferences: NamedDependency[GetPreferences]
     ) -> PreferencesView:
         """The user's writing preferences."""
-        return PreferencesView.of(await get_preferences(user_id))
+        return preferences_view(await get_preferences(user_id))
 
-    @put("/preferences", operation_id="update_preferences")
+    @put(
+        "/preferences",
+        operation_id="update_preferences",
+        **documented("Change your writing preferences", ErrorCode.CONCURRENT_UPDATE),
+    )
     async def update_preferences(
         self,
         user_id: UserId,
@@ -91,16 +114,22 @@ class UserController(Controller):
     ) -> PreferencesView:
         """Change some preferences. 422 for a timezone that is not IANA, a reminder not
         ``HH:MM``, a daily word goal outside 1..100000."""
-        return PreferencesView.of(await update_preferences(user_id, **data.changes()))
+        return preferences_view(await update_preferences(user_id, **data.changes()))
 
-    @get("/privacy", operation_id="get_privacy")
+    @get("/privacy", operation_id="get_privacy", **documented("Read your privacy tier"))
     async def get_privacy(
         self, user_id: UserId, get_privacy: NamedDependency[GetPrivacy]
     ) -> PrivacyView:
         """The privacy tier and the features it offers."""
-        return PrivacyView.of(await get_privacy(user_id))
+        return privacy_view(await get_privacy(user_id))
 
-    @put("/privacy", operation_id="update_privacy")
+    @put(
+        "/privacy",
+        operation_id="update_privacy",
+        **documented(
+            "Change your privacy tier", ErrorCode.TIER_CHANGE_REJECTED, ErrorCode.CONCURRENT_UPDATE
+        ),
+    )
     async def update_privacy(
         self,
         user_id: UserId,
@@ -111,20 +140,26 @@ class UserController(Controller):
         ``consent_timestamp`` and ``he_public_key`` (400 without; 422 if the key does not
         load). A downgrade deletes the cloud data the new tier does not keep."""
         changed = await change_tier(
-            user_id, PrivacyTier(data.privacy_tier), data.consent_timestamp, data.he_public_key
+            user_id, domain_tier(data.privacy_tier), data.consent_timestamp, data.he_public_key
         )
-        return PrivacyView.of(changed.state)
+        return privacy_view(changed.state)
 
-    @delete("/privacy/revoke", status_code=200, operation_id="revoke_privacy")
+    @delete(
+        "/privacy/revoke",
+        status_code=200,
+        operation_id="revoke_privacy",
+        **documented("Go back to local_only, deleting all cloud data"),
+    )
     async def revoke(
         self, user_id: UserId, revoke_sync: NamedDependency[RevokeSync]
     ) -> RevokeResponse:
         """Back to local_only: every metric, backup and conflict and the HE key are deleted."""
-        return RevokeResponse.of(await revoke_sync(user_id))
+        return revoke_response(await revoke_sync(user_id))
 
     @get(
         "/export",
         operation_id="export_data",
+        **documented("Export all your cloud data", ErrorCode.RATE_LIMITED),
         guards=[rate_limit("export", per="user")],
         responses={
             200: ResponseSpec(

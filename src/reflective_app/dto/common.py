@@ -1,43 +1,11 @@
-"""Shared field types and conversions for the DTO modules."""
+"""Conversions shared by the mapping modules."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
-
-import msgspec
 
 from reflective_domain.errors import ValidationFailed
-
-# Timestamps must say their offset (Z or +hh:mm); answers are always UTC with Z.
-AwareDatetime = Annotated[
-    datetime,
-    msgspec.Meta(tz=True, description="ISO-8601 timestamp with Z or an offset"),
-]
-# msgspec decodes `bytes` from standard, padded base64 and rejects anything else.
-Base64 = Annotated[bytes, msgspec.Meta(description="standard base64")]
-
-
-# A day inside datetime's range at each end, so every timezone can show any accepted time:
-# year 1 with a positive offset, or 9999 with a negative one, has no UTC equivalent at all.
-EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
-LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc)
-OUT_OF_RANGE = "is out of range (0001-01-02 to 9999-12-30 UTC)"
-
-
-def in_range(moment: datetime) -> bool:
-    try:
-        return EARLIEST <= moment.astimezone(timezone.utc) <= LATEST
-    except OverflowError:
-        return False
-
-
-def check_moments(**moments: datetime | None) -> None:
-    """For a DTO's ``__post_init__``: a ValueError (so msgspec answers 422) naming the first
-    timestamp out of range."""
-    for field, moment in moments.items():
-        if moment is not None and not in_range(moment):
-            raise ValueError(f"{field} {OUT_OF_RANGE}")
+from reflective_protocol.common import OUT_OF_RANGE, in_range
 
 
 def require_offset(field: str, moment: datetime | None) -> datetime | None:
@@ -55,19 +23,3 @@ def as_utc(moment: datetime) -> datetime:
 
 def as_utc_or_none(moment: datetime | None) -> datetime | None:
     return None if moment is None else as_utc(moment)
-
-
-class Message(msgspec.Struct):
-    """A plain acknowledgement."""
-
-    success: bool
-    message: str
-    details: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-class ErrorItem(msgspec.Struct):
-    """One validation problem: where (``loc``), what (``msg``) and its kind (``type``)."""
-
-    loc: list[str | int]
-    msg: str
-    type: str

@@ -2,104 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-import msgspec
-
-from reflective_app.dto.common import AwareDatetime, Base64, check_moments
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.metrics import AggregationRequest, Operation, TimeRange
 from reflective_domain.use_cases.metrics import AggregateResult, MetricUpload
+from reflective_protocol.encryption import (
+    AggregateRequest,
+    AggregateResponse,
+    ContextParams,
+    ContextResponse,
+    MetricItem,
+)
 
 
-class ContextParams(msgspec.Struct):
-    scheme: str
-    poly_modulus_degree: int
-    coeff_mod_bit_sizes: list[int]
-    scale: float
+def context_response(parameters: CkksParameters, serialized: bytes) -> ContextResponse:
+    return ContextResponse(
+        context_params=ContextParams(
+            scheme="CKKS",
+            poly_modulus_degree=parameters.poly_modulus_degree,
+            coeff_mod_bit_sizes=list(parameters.coeff_mod_bit_sizes),
+            scale=parameters.scale,
+        ),
+        serialized_context=serialized,
+    )
 
 
-class ContextResponse(msgspec.Struct):
-    """The parameters clients build their SEAL context from; ``serialized_context`` is the
-    SEAL-native ``EncryptionParameters`` (base64), never a key."""
-
-    context_params: ContextParams
-    serialized_context: Base64
-
-    @classmethod
-    def of(cls, parameters: CkksParameters, serialized: bytes) -> ContextResponse:
-        return cls(
-            context_params=ContextParams(
-                scheme="CKKS",
-                poly_modulus_degree=parameters.poly_modulus_degree,
-                coeff_mod_bit_sizes=list(parameters.coeff_mod_bit_sizes),
-                scale=parameters.scale,
-            ),
-            serialized_context=serialized,
-        )
+def metric_upload(item: MetricItem) -> MetricUpload:
+    log_id = None if item.log_id is None else str(item.log_id)
+    return MetricUpload(item.metric_type, item.timestamp, item.encrypted_value, log_id)
 
 
-class MetricItem(msgspec.Struct):
-    """One encrypted value: base64 of a SEAL-native ``Ciphertext`` (value in slot 0)."""
-
-    metric_type: str
-    encrypted_value: Base64
-    timestamp: AwareDatetime
-    # The entry the metric measures (the web client sends it): with it, a resent metric is
-    # recognised and not counted twice. A string or a number, as clients send either.
-    log_id: str | int | None = None
-
-    def __post_init__(self) -> None:
-        check_moments(timestamp=self.timestamp)
-
-    def __repr__(self) -> str:
-        return f"MetricItem({self.metric_type!r}, <{len(self.encrypted_value)} bytes>)"
-
-    def to_domain(self) -> MetricUpload:
-        log_id = None if self.log_id is None else str(self.log_id)
-        return MetricUpload(self.metric_type, self.timestamp, self.encrypted_value, log_id)
+def aggregation_request(request: AggregateRequest) -> AggregationRequest:
+    span = request.time_range
+    time_range = None if span is None else TimeRange(span.start, span.end)
+    return AggregationRequest(request.metric_type, Operation(request.operation), time_range)
 
 
-class TimeRangeView(msgspec.Struct):
-    """Inclusive at both ends."""
-
-    start: AwareDatetime
-    end: AwareDatetime
-
-    def __post_init__(self) -> None:
-        check_moments(start=self.start, end=self.end)
-
-
-class AggregateRequest(msgspec.Struct):
-    metric_type: str
-    operation: Literal["sum", "average"]
-    time_range: TimeRangeView | None = None
-
-    def to_domain(self) -> AggregationRequest:
-        time_range = (
-            None
-            if self.time_range is None
-            else TimeRange(self.time_range.start, self.time_range.end)
-        )
-        return AggregationRequest(self.metric_type, Operation(self.operation), time_range)
-
-
-class AggregateResponse(msgspec.Struct):
-    """``encrypted_result``: base64 SEAL-native ciphertext, decryptable only by the client."""
-
-    metric_type: str
-    encrypted_result: Base64
-    count: int
-    operation: str
-
-    @classmethod
-    def of(cls, result: AggregateResult) -> AggregateResponse:
-        return cls(
-            metric_type=result.metric_type,
-            encrypted_result=result.ciphertext,
-            count=result.count,
-            operation=result.operation.value,
-        )
-
-    def __repr__(self) -> str:
-        return f"AggregateResponse({self.metric_type!r}, count={self.count})"
+def aggregate_response(result: AggregateResult) -> AggregateResponse:
+    return AggregateResponse(
+        metric_type=result.metric_type,
+        encrypted_result=result.ciphertext,
+        count=result.count,
+        operation=result.operation.value,
+    )

@@ -2,72 +2,39 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from reflective_app.dto.common import Base64, as_utc
-from reflective_app.dto.sync import ChangeView, RevisionView, VersionView
-from reflective_app.dto.tags import TagView
-from reflective_app.dto.users import PreferencesView
+from reflective_app.dto.common import as_utc
+from reflective_app.dto.privacy import wire_tier
+from reflective_app.dto.sync import change_view, revision_view, version_view
+from reflective_app.dto.tags import tag_view
+from reflective_app.dto.users import preferences_view
 from reflective_domain.accounts import User
 from reflective_domain.entries import Conflict
 from reflective_domain.metrics import EncryptedMetric
 from reflective_domain.use_cases.export import ExportBundle, ExportHead, ExportPages
+from reflective_protocol.export import (
+    ExportDocument,
+    ExportedAccount,
+    ExportedConflict,
+    ExportedMetric,
+)
 
 
-class ExportedAccount(msgspec.Struct):
-    id: uuid.UUID
-    email: str
-    display_name: str | None
-    privacy_tier: str
-    created_at: datetime
-    updated_at: datetime
-    preferences: PreferencesView
-    he_public_key: Base64 | None
-    he_parameters: dict[str, Any] | None
-
-
-class ExportedConflict(msgspec.Struct):
-    id: uuid.UUID
-    log_id: uuid.UUID
-    local_version: VersionView
-    remote_revision: int
-    detected_at: datetime
-    resolved_at: datetime | None
-    resolution: str | None
-
-
-class ExportedMetric(msgspec.Struct):
-    id: uuid.UUID
-    metric_type: str
-    timestamp: datetime
-    encrypted_value: Base64
-
-
-class ExportDocument(msgspec.Struct):
-    exported_at: datetime
-    account: ExportedAccount
-    tags: list[TagView]
-    entries: list[ChangeView]
-    conflicts: list[ExportedConflict]
-    metrics: list[ExportedMetric]
-    revisions: list[RevisionView]
-
-    @classmethod
-    def of(cls, bundle: ExportBundle, now: datetime) -> ExportDocument:
-        return cls(
-            exported_at=as_utc(now),
-            account=exported_account(bundle.user),
-            tags=[TagView.of(t) for t in bundle.tags],
-            entries=[ChangeView.of(e) for e in bundle.entries],
-            conflicts=[exported_conflict(c) for c in bundle.conflicts],
-            metrics=[exported_metric(m) for m in bundle.metrics],
-            revisions=[RevisionView.of(r) for r in bundle.revisions],
-        )
+def export_document(bundle: ExportBundle, now: datetime) -> ExportDocument:
+    return ExportDocument(
+        exported_at=as_utc(now),
+        account=exported_account(bundle.user),
+        tags=[tag_view(t) for t in bundle.tags],
+        entries=[change_view(e) for e in bundle.entries],
+        conflicts=[exported_conflict(c) for c in bundle.conflicts],
+        metrics=[exported_metric(m) for m in bundle.metrics],
+        revisions=[revision_view(r) for r in bundle.revisions],
+    )
 
 
 def exported_account(user: User) -> ExportedAccount:
@@ -76,10 +43,10 @@ def exported_account(user: User) -> ExportedAccount:
         id=user.id,
         email=user.email,
         display_name=user.display_name,
-        privacy_tier=user.privacy_tier.value,
+        privacy_tier=wire_tier(user.privacy_tier),
         created_at=as_utc(user.created_at),
         updated_at=as_utc(user.updated_at),
-        preferences=PreferencesView.of(user.preferences),
+        preferences=preferences_view(user.preferences),
         he_public_key=None if key is None else key.data,
         he_parameters=None if key is None else key.parameters.as_dict(),
     )
@@ -89,7 +56,7 @@ def exported_conflict(c: Conflict) -> ExportedConflict:
     return ExportedConflict(
         id=c.id,
         log_id=c.entry_id,
-        local_version=VersionView.of(c.local),
+        local_version=version_view(c.local),
         remote_revision=c.remote_revision,
         detected_at=as_utc(c.detected_at),
         resolved_at=None if c.resolved_at is None else as_utc(c.resolved_at),
@@ -113,7 +80,7 @@ async def export_stream(
     pages: ExportPages, head: ExportHead, now: datetime
 ) -> AsyncIterator[bytes]:
     """The ExportDocument as JSON, written a page at a time: the same document
-    ``ExportDocument.of`` makes, never all in memory."""
+    ``export_document`` makes, never all in memory."""
     user_id = head.user.id
     yield (
         b'{"exported_at":'
@@ -121,13 +88,13 @@ async def export_stream(
         + b',"account":'
         + _ENCODER.encode(exported_account(head.user))
         + b',"tags":'
-        + _ENCODER.encode([TagView.of(t) for t in head.tags])
+        + _ENCODER.encode([tag_view(t) for t in head.tags])
     )
     sections: list[tuple[bytes, AsyncIterator[list[Any]], Callable[[Any], Any]]] = [
-        (b',"entries":[', pages.entries(user_id), ChangeView.of),
+        (b',"entries":[', pages.entries(user_id), change_view),
         (b'],"conflicts":[', pages.conflicts(user_id), exported_conflict),
         (b'],"metrics":[', pages.metrics(user_id), exported_metric),
-        (b'],"revisions":[', pages.revisions(user_id), RevisionView.of),
+        (b'],"revisions":[', pages.revisions(user_id), revision_view),
     ]
     for opening, section, view in sections:
         yield opening

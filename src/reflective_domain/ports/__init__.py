@@ -14,6 +14,12 @@ from reflective_domain.ports.repositories import (
     UserRepository,
 )
 from reflective_domain.ports.security import PasswordHasher, TokenService
+from reflective_domain.ports.storage import (
+    StorageError,
+    StorageProbe,
+    StorageUnavailable,
+    UnstorableValue,
+)
 from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
@@ -28,9 +34,13 @@ __all__ = [
     "MetricRepository",
     "PasswordHasher",
     "RefreshTokenRepository",
+    "StorageError",
+    "StorageProbe",
+    "StorageUnavailable",
     "TagRepository",
     "TokenService",
     "UnitOfWork",
     "UnitOfWorkFactory",
+    "UnstorableValue",
     "UserRepository",
 ]

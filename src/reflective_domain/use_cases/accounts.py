@@ -14,7 +14,12 @@ from reflective_domain.accounts import (
     check_password,
     normalise_email,
 )
-from reflective_domain.errors import AuthenticationFailed, TooManyAttempts, ValidationFailed
+from reflective_domain.errors import (
+    AccountDisabled,
+    AuthenticationFailed,
+    TooManyAttempts,
+    ValidationFailed,
+)
 from reflective_domain.ports import Clock, IdGenerator, PasswordHasher, TokenService
 from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from reflective_domain.sessions import (
@@ -246,7 +251,7 @@ class SignIn:
         if not ok or user is None:
             raise AuthenticationFailed(WRONG_CREDENTIALS)
         if user.disabled:  # told only to someone who knows the password
-            raise AuthenticationFailed(ACCOUNT_DISABLED)
+            raise AccountDisabled(ACCOUNT_DISABLED)
         return pair
 
 

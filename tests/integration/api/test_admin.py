@@ -83,6 +83,7 @@ async def test_disabled_user_cannot_sign_in_or_use_existing_tokens(
         "/api/auth/token", data={"username": user.email, "password": user.password}
     )
     assert login.status_code == 401 and "disabled" in login.json()["detail"]
+    assert login.json()["code"] == "account_disabled"
     wrong = await client.post(
         "/api/auth/token", data={"username": user.email, "password": "not the password"}
     )

@@ -67,7 +67,7 @@ async def test_duplicate_email_is_409(client: Client, user: Account) -> None:
         "/api/auth/register", json={"email": "ADA@example.com", "password": "something else"}
     )
     assert response.status_code == 409
-    assert response.json() == {"detail": "Email already registered"}
+    assert response.json() == {"detail": "Email already registered", "code": "email_taken"}
 
 
 async def test_weak_or_invalid_input_is_422_with_locations(client: Client) -> None:
@@ -160,7 +160,10 @@ async def test_wrong_password_and_unknown_email_get_the_same_401(
     garbage = await client.post("/api/auth/token", data={"username": "@@", "password": "x"})
     for response in (wrong, unknown, garbage):
         assert response.status_code == 401
-        assert response.json() == {"detail": "Incorrect email or password"}
+        assert response.json() == {
+            "detail": "Incorrect email or password",
+            "code": "not_authenticated",
+        }
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 

@@ -13,7 +13,7 @@ import msgspec
 from dependency_injector import providers
 
 from reflective_app.container import Container
-from reflective_app.dto.export import ExportDocument
+from reflective_app.dto.export import export_document
 from reflective_domain.use_cases.export import ExportData, ExportPages
 from tests.integration.api.conftest import Account, Client, set_tier, sign_up
 from tests.integration.api.sync_client import entry_upload
@@ -115,7 +115,7 @@ async def test_the_export_is_written_page_by_page_and_whole(
     # The same document as the one-shot export (which orders records differently).
     bundle = await ExportData(uow)(uuid.UUID(user.id))
     whole = msgspec.json.decode(
-        msgspec.json.encode(ExportDocument.of(bundle, bundle.user.created_at))
+        msgspec.json.encode(export_document(bundle, bundle.user.created_at))
     )
     streamed["exported_at"] = whole["exported_at"]
     for section in ("entries", "conflicts", "metrics"):

@@ -18,7 +18,7 @@ from reflective_app.settings import Settings
 from tests.integration.api.conftest import Client, fast_hasher, serve, set_tier, sign_up
 from tests.integration.api.sync_client import entry_upload
 
-UNAVAILABLE = {"detail": "Service temporarily unavailable"}
+UNAVAILABLE = {"detail": "Service temporarily unavailable", "code": "database_unavailable"}
 
 
 @asynccontextmanager

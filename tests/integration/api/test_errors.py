@@ -13,9 +13,9 @@ import pytest
 from dependency_injector import providers
 
 from reflective_adapters.postgres import make_engine, make_session_factory
+from reflective_adapters.postgres.lifecycle import unit_of_work_factory
 from reflective_app.body_limits import entry_body_limit
 from reflective_app.container import Container
-from reflective_app.database import unit_of_work_factory
 from reflective_domain.entries import EntryLimits
 from tests.integration.api.conftest import Account, Client, set_tier, sign_up
 from tests.integration.api.he_client import metric_payload
@@ -97,7 +97,7 @@ async def test_unexpected_errors_are_a_bare_500(
     with api_container.get_privacy.override(providers.Object(Broken())):
         response = await client.get("/api/users/me/privacy", headers=user.headers)
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal server error"}
+    assert response.json() == {"detail": "Internal server error", "code": "internal_error"}
     assert "sentinel-7f3a" not in caplog.text
     assert any("unhandled_error" in r.getMessage() for r in caplog.records)
 
@@ -118,7 +118,10 @@ async def test_an_unreachable_database_is_503(
     finally:
         await engine.dispose()
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service temporarily unavailable"}
+    assert response.json() == {
+        "detail": "Service temporarily unavailable",
+        "code": "database_unavailable",
+    }
     assert login.status_code == 503
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "failed"

@@ -12,7 +12,7 @@ from reflective_app.main import create_app
 from tests.integration.api.conftest import Account, Client, serve, set_tier
 from tests.integration.api.sync_client import entry_upload
 
-RESYNC = {"detail": "Unknown cursor: resync from the beginning"}
+RESYNC = {"detail": "Unknown cursor: resync from the beginning", "code": "resync_required"}
 
 
 @pytest.fixture

@@ -31,7 +31,10 @@ async def test_a_registration_flood_is_answered_429(app_with: AppWith) -> None:
         _assert_limited([r.status_code for r in responses], 3)
         last = responses[-1]
         assert 1 <= int(last.headers["Retry-After"]) <= 3600
-        assert last.json() == {"detail": "Too many requests; try again later"}
+        assert last.json() == {
+            "detail": "Too many requests; try again later",
+            "code": "rate_limited",
+        }
         # Refused registrations hashed nothing and stored nothing.
         login = await client.post(
             "/api/auth/token", data={"username": "flood5@example.com", "password": "long password"}

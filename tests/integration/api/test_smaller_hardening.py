@@ -97,5 +97,5 @@ async def test_no_statement_fails_with_an_email_bound(
         )
         await sign_up(client, "third@example.com", "third secret")
     assert (again.status_code, taken.status_code) == (409, 409)
-    assert taken.json() == {"detail": "Email already registered"}
+    assert taken.json() == {"detail": "Email already registered", "code": "email_taken"}
     assert failures == []

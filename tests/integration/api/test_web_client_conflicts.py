@@ -114,7 +114,7 @@ async def test_a_resolution_after_the_conflict_moved_on_is_refused_with_a_string
     assert refused.status_code == 409
     body = refused.json()
     assert isinstance(body["detail"], str) and "list conflicts again" in body["detail"]
-    assert body["conflict_id"] == conflict_id and body["code"] == "conflict_changed"
+    assert body["conflict_id"] == conflict_id and body["code"] == "stale_resolution"
     assert body["log_id"] == str(log_id)
     # Refused again until listed: the refusal showed nothing.
     again = await client.post(

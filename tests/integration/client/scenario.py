@@ -136,10 +136,10 @@ async def two_device_story(
 
     # Downgrade: the server forgets entries, then metrics; the devices keep their entries.
     await laptop.set_tier("analytics_sync")
-    assert (await laptop.api.export())["entries"] == []
+    assert (await laptop.api.export()).entries == []
     await laptop.set_tier("local_only")
     exported = await laptop.api.export()
-    assert exported["metrics"] == [] and exported["account"]["he_public_key"] is None
+    assert exported.metrics == [] and exported.account.he_public_key is None
     assert [e.text for e in laptop.entries()] == [texts.merged]
     assert [e.text for e in phone.entries()] == [texts.merged]
     await close(laptop, phone)

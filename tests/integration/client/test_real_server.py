@@ -1,5 +1,5 @@
 """Over a real socket: the server in a child process (what `reflective demo` starts), the
-blocking client, and the demo itself."""
+client, and the demo itself."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from reflective_adapters.postgres import migrate
 from reflective_client.crypto.keys import UserKeys
 from reflective_client.demo import demo
 from reflective_client.errors import AuthError, NotFoundError
-from reflective_client.http import ReflectiveClient
-from reflective_client.models import MetricUpload
+from reflective_client.http import AsyncReflectiveClient
+from reflective_client.models import context_parameters
 from reflective_client.server import ServerProcess
 from reflective_client.wire import now
+from reflective_protocol.encryption import MetricItem
 
 
 @pytest.fixture
@@ -36,32 +37,30 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     process.stop()
 
 
-def test_the_blocking_client_over_a_socket(server: ServerProcess) -> None:
-    with ReflectiveClient(server.url) as api:
-        assert api.health()
-        api.register("socket@example.com", "correct horse battery")
+async def test_the_client_over_a_socket(server: ServerProcess) -> None:
+    async with AsyncReflectiveClient(server.url) as api:
+        assert (await api.health()).status == "ok"
+        await api.register("socket@example.com", "correct horse battery")
         with pytest.raises(AuthError, match="Incorrect email or password"):
-            api.login("socket@example.com", "wrong password!")
-        api.login("socket@example.com", "correct horse battery")
-        assert api.me().privacy_tier == "local_only"
+            await api.login("socket@example.com", "wrong password!")
+        await api.login("socket@example.com", "correct horse battery")
+        assert (await api.me()).privacy_tier == "local_only"
 
-        context = api.encryption_context()
-        keys = UserKeys.generate(context.parameters)
+        keys = UserKeys.generate(context_parameters(await api.encryption_context()))
         assert keys.he is not None
-        assert api.set_privacy("analytics_sync", keys.he.public_key).current_tier == (
-            "analytics_sync"
-        )
+        privacy = await api.set_privacy("analytics_sync", keys.he.public_key)
+        assert privacy.current_tier == "analytics_sync"
         ckks = keys.ckks
-        uploads = [MetricUpload("word_count", ckks.encrypt(v), now()) for v in (120, 80, 45)]
-        assert api.upload_metrics(uploads) == 3
-        result = api.aggregate("word_count", "average")
+        uploads = [MetricItem("word_count", ckks.encrypt(v), now()) for v in (120, 80, 45)]
+        assert await api.upload_metrics(uploads) == 3
+        result = await api.aggregate("word_count", "average")
         assert result.count == 3
-        assert ckks.decrypt(result.ciphertext) == pytest.approx(245 / 3, abs=1e-3)
+        assert ckks.decrypt(result.encrypted_result) == pytest.approx(245 / 3, abs=1e-3)
         with pytest.raises(NotFoundError):
-            api.aggregate("sentiment_score")
-        api.refresh()  # rotation: a new pair, and the client keeps working with it
-        assert api.me().email == "socket@example.com"
-        api.logout()
+            await api.aggregate("sentiment_score")
+        await api.refresh()  # rotation: a new pair, and the client keeps working with it
+        assert (await api.me()).email == "socket@example.com"
+        await api.logout()
     assert "correct horse battery" not in server.log_text()
 
 

@@ -161,7 +161,7 @@ async def _stopped_during_a_batch(outage: Outage, mode: str) -> None:
         pytest.fail(f"the batch cut off by the {mode} stop got no answer")
     cut_off = upload.result()
     assert cut_off.status_code == 503, (mode, cut_off.status_code, cut_off.text)
-    assert cut_off.json() == {"detail": UNAVAILABLE}
+    assert cut_off.json() == {"detail": UNAVAILABLE, "code": "database_unavailable"}
 
     # While it is down: liveness fine, readiness says what is wrong, the rest 503.
     assert (await client.get("/api/health")).status_code == 200
@@ -239,7 +239,7 @@ async def _assert_unavailable(client: httpx.AsyncClient, method: str, url: str, 
     Retry-After a client can honour (a whole number of seconds)."""
     response = await client.request(method, url, **kw)
     assert response.status_code == 503, (method, url, response.status_code, response.text)
-    assert response.json() == {"detail": UNAVAILABLE}, (method, url)
+    assert response.json() == {"detail": UNAVAILABLE, "code": "database_unavailable"}, (method, url)
     assert response.headers.get("retry-after", "").isdigit(), (method, url, response.headers)
 
 

@@ -33,7 +33,7 @@ async def test_a_request_beyond_the_limit_is_answered_503_with_retry_after(
                 await asyncio.sleep(0.01)
             busy = await client.get("/api/users/me", headers=account.headers)
             assert busy.status_code == 503, busy.text
-            assert busy.json() == {"detail": UNAVAILABLE}
+            assert busy.json() == {"detail": UNAVAILABLE, "code": "overloaded"}
             assert busy.headers["retry-after"] == "1"
             assert (await client.get("/api/health")).status_code == 200
             await holder.rollback()

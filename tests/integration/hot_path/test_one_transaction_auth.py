@@ -51,7 +51,10 @@ async def test_a_token_ended_by_a_password_change_is_refused_on_every_sync_route
     assert changed.status_code == 200, changed.text
     refused = await client.post("/api/sync/backup", json=entry_upload(), headers=old_headers)
     assert refused.status_code == 401, refused.text
-    assert refused.json() == {"detail": "Could not validate credentials"}
+    assert refused.json() == {
+        "detail": "Could not validate credentials",
+        "code": "not_authenticated",
+    }
     for method, path, body in HOT_ROUTES:
         response = await client.request(method, path, json=body, headers=old_headers)
         assert response.status_code == 401, (method, path, response.text)

@@ -2,8 +2,9 @@
 
 Every documented operation gets schema examples, schemathesis's coverage cases (boundary
 and invalid values) and random valid and invalid requests, sent by a signed-in full_sync
-user. Checks: never a 5xx, and every answer whose status is documented matches its
-documented schema.
+user. Checks: never a 5xx, every answer's status is one the operation documents, its
+content type is the documented one, and its body matches the documented schema (errors:
+the shared ``Error``, 422 as the ``{loc, msg, type}`` list).
 
 The app runs under uvicorn in a thread on a free 127.0.0.1 port, with an engine of its own on
 the test database: schemathesis drives requests synchronously from the test thread, so the
@@ -28,11 +29,17 @@ from dependency_injector import providers
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from reflective_app.container import Container
+from reflective_app.errors import STATUS
 from reflective_app.main import create_app
 from reflective_app.settings import Settings
+from reflective_protocol.errors import ErrorCode
 from tests.integration.api.conftest import bearer, fast_hasher
 from tests.integration.api.sync_client import entry_upload
 from tests.integration.security.helpers import Vectors
@@ -42,7 +49,12 @@ pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
 
 OPENAPI_PATH = "/docs/openapi.json"
 MAX_EXAMPLES = 8
-CHECKS = [not_a_server_error, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 class ThreadedServer:
@@ -189,21 +201,22 @@ def _is_uuid(value: object) -> bool:
     return isinstance(value, str)
 
 
-_CONFLICT_FIELDS = {"detail", "code", "conflict_id", "log_id", "ids"}
+_BESIDE_DETAIL = {"conflict_id", "log_id", "ids"}  # stale_resolution, batch_conflict
 
 
 def _assert_error_shape(case: Any, response: Any) -> None:
-    """The contract's error shape, whatever the status (the document only describes some):
-    ``{"detail": <string | list of {loc, msg, type} | object>}``; a 409 whose ``detail`` is
-    a string may carry its machine-readable fields beside it (``code`` and what it names)."""
+    """The contract's error shape, whatever the status: ``{"detail": <string | list of
+    {loc, msg, type} | object>, "code": <an ErrorCode>}``, the status the code's own; a 409
+    whose ``detail`` is a string may carry the fields its code names beside it."""
     label = f"{case.operation.label}: {response.status_code} {response.text[:300]}"
     content_type = response.headers.get("content-type") or [""]  # values are lists here
     assert content_type[0].startswith("application/json"), label
     body = response.json()
-    assert isinstance(body, dict) and "detail" in body, label
-    if set(body) != {"detail"}:
+    assert isinstance(body, dict) and {"detail", "code"} <= set(body), label
+    assert STATUS[ErrorCode(body["code"])] == response.status_code, label
+    if set(body) != {"detail", "code"}:
         assert response.status_code == 409 and isinstance(body["detail"], str), label
-        assert "code" in body and set(body) <= _CONFLICT_FIELDS, label
+        assert set(body) - {"detail", "code"} <= _BESIDE_DETAIL, label
     detail = body["detail"]
     if isinstance(detail, list):
         assert detail and all(set(item) == {"loc", "msg", "type"} for item in detail), label

@@ -217,7 +217,7 @@ class Judge:
         if status >= 400:
             assert response.headers["content-type"].startswith("application/json"), text
             answer = response.json()
-            assert isinstance(answer, dict) and set(answer) == {"detail"}, text
+            assert isinstance(answer, dict) and set(answer) == {"detail", "code"}, text
             assert isinstance(answer["detail"], (str, list, dict)), text
             if not self.stores_anyway(response):
                 assert after == self.state, f"a rejected request ({status}) changed stored data"
@@ -420,7 +420,7 @@ async def test_nul_characters_are_refused_not_500(
         method, path, headers=judge.account.headers, **request_kwargs
     )
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
-    assert set(response.json()) == {"detail"}
+    assert set(response.json()) == {"detail", "code"}
     assert await stored_state(judge.client, judge.account) == before
 
 

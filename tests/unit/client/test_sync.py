@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reflective_client.device import Device
-from reflective_client.errors import KeysMissing, TierError, TransportError
+from reflective_client.errors import KeysMissing, StaleResolutionError, TierError, TransportError
 from reflective_client.keystore import MemoryKeyStore
 from reflective_client.store import CLEAN, CONFLICT, DIRTY, METRICS_UPLOADED
 from tests.unit.client.conftest import FlakyTransport, new_device
@@ -18,7 +18,22 @@ def texts(device: Device) -> dict[str, str | None]:
 
 async def server_revision(device: Device, entry_id: str) -> int | None:
     page = await device.api.changes(None, limit=500)
-    return next((c.revision for c in page.changes if c.id == entry_id), None)
+    return next((c.revision for c in page.changes if str(c.id) == entry_id), None)
+
+
+async def edited_on_both(
+    laptop: Device, phone: Device, first: str, laptop_edit: str, phone_edit: str
+) -> str:
+    """An entry both devices edited from ``first``: the laptop's edit reached the server
+    first, so the phone's is held in a conflict. Returns the entry's id."""
+    entry = laptop.write(first)
+    await laptop.sync()
+    await phone.sync()
+    laptop.write(laptop_edit, entry.id)
+    phone.write(phone_edit, entry.id)
+    await laptop.sync()
+    await phone.sync()
+    return entry.id
 
 
 async def test_write_sync_read_on_the_other_device(two_devices: tuple[Device, Device]) -> None:
@@ -60,7 +75,7 @@ async def test_the_client_retries_idempotent_pushes_by_itself(
     two_devices: tuple[Device, Device], transport: FlakyTransport
 ) -> None:
     laptop, _ = two_devices
-    laptop.api.session.retries = 2
+    laptop.api.retries = 2
     entry = laptop.write("Retried transparently.")
     transport.lose_answer_once("POST", "/api/sync/backup")
     await laptop.sync()
@@ -137,13 +152,7 @@ async def test_a_merged_resolution_whose_answer_was_lost_is_not_lost(
     two_devices: tuple[Device, Device], transport: FlakyTransport
 ) -> None:
     laptop, phone = two_devices
-    entry = laptop.write("v1")
-    await laptop.sync()
-    await phone.sync()
-    laptop.write("laptop v2", entry.id)
-    phone.write("phone v2", entry.id)
-    await laptop.sync()
-    await phone.sync()
+    entry_id = await edited_on_both(laptop, phone, "v1", "laptop v2", "phone v2")
     [conflict] = await phone.conflicts()
     transport.lose_answer_once("POST", "/resolve")
     with pytest.raises(TransportError):
@@ -151,9 +160,9 @@ async def test_a_merged_resolution_whose_answer_was_lost_is_not_lost(
     assert list(phone.store.resolutions()) == [conflict.id]  # kept to be sent again
     await phone.sync()
     await laptop.sync()
-    assert texts(phone)[entry.id] == texts(laptop)[entry.id] == "both v2s, merged"
+    assert texts(phone)[entry_id] == texts(laptop)[entry_id] == "both v2s, merged"
     assert phone.store.resolutions() == {} and await phone.conflicts() == []
-    assert await server_revision(phone, entry.id) == 3  # v1, laptop v2, the merge: no extra
+    assert await server_revision(phone, entry_id) == 3  # v1, laptop v2, the merge: no extra
 
 
 @pytest.mark.parametrize("choice", ["local", "remote"])
@@ -161,38 +170,48 @@ async def test_local_and_remote_resolutions(
     two_devices: tuple[Device, Device], choice: str
 ) -> None:
     laptop, phone = two_devices
-    entry = laptop.write("start")
-    await laptop.sync()
-    await phone.sync()
-    laptop.write("laptop wins?", entry.id)
-    phone.write("phone wins?", entry.id)
-    await laptop.sync()
-    await phone.sync()
+    entry_id = await edited_on_both(laptop, phone, "start", "laptop wins?", "phone wins?")
     [conflict] = await phone.conflicts()
     await phone.resolve(conflict.id, choice)
     await laptop.sync()
     await phone.sync()
     expected = "phone wins?" if choice == "local" else "laptop wins?"
-    assert texts(phone)[entry.id] == texts(laptop)[entry.id] == expected
-    assert {phone.store.get(entry.id).state, laptop.store.get(entry.id).state} == {CLEAN}  # type: ignore[union-attr]
+    assert texts(phone)[entry_id] == texts(laptop)[entry_id] == expected
+    assert {phone.store.get(entry_id).state, laptop.store.get(entry_id).state} == {CLEAN}  # type: ignore[union-attr]
+
+
+async def test_a_resolution_is_refused_when_the_conflict_changed_since_it_was_listed(
+    two_devices: tuple[Device, Device],
+) -> None:
+    """The SDK sends the listed ``remote_revision`` and ``generation``: a resolution decided
+    on what the user saw never applies a side the user did not see."""
+    laptop, phone = two_devices
+    entry_id = await edited_on_both(laptop, phone, "start", "laptop edit", "phone edit")
+    [listed] = await phone.api.conflicts()
+    phone.write("phone edit, again", entry_id)  # a newer local side, unseen by the listing
+    await phone.engine().push()
+    await laptop.api.conflicts()  # listed elsewhere: the server now counts the newer side seen
+    with pytest.raises(StaleResolutionError):
+        await phone.engine().resolve(listed, "local")
+    await laptop.sync()
+    assert texts(laptop)[entry_id] == "laptop edit"  # nothing was written
+    await phone.resolve(str(listed.id), "local")  # listed again, then resolved
+    await laptop.sync()
+    assert texts(laptop)[entry_id] == "phone edit, again"
 
 
 async def test_a_conflict_resolved_on_the_other_device_settles_here(
     two_devices: tuple[Device, Device],
 ) -> None:
     laptop, phone = two_devices
-    entry = laptop.write("start")
-    await laptop.sync()
-    await phone.sync()
-    laptop.write("laptop edit", entry.id)
-    phone.write("phone edit", entry.id)
-    await laptop.sync()
-    await phone.sync()  # phone's edit is held in a conflict
+    entry_id = await edited_on_both(
+        laptop, phone, "start", "laptop edit", "phone edit"
+    )  # phone's edit is held in a conflict
     [conflict] = await laptop.conflicts()
     await laptop.resolve(conflict.id, "remote")  # the user discards the phone's edit
     await phone.sync()
-    assert texts(phone)[entry.id] == "laptop edit"
-    assert phone.store.get(entry.id).state == CLEAN  # type: ignore[union-attr]
+    assert texts(phone)[entry_id] == "laptop edit"
+    assert phone.store.get(entry_id).state == CLEAN  # type: ignore[union-attr]
 
 
 async def test_an_upload_blocked_by_another_devices_conflict_waits(
@@ -271,7 +290,7 @@ async def test_metrics_upload_survives_a_lost_answer_without_double_counting(
     assert report.metrics_uploaded == 0
     words = await laptop.api.aggregate("word_count")
     assert words.count == 4
-    assert laptop.keys.ckks.decrypt(words.ciphertext) == pytest.approx(10, abs=1e-3)
+    assert laptop.keys.ckks.decrypt(words.encrypted_result) == pytest.approx(10, abs=1e-3)
     assert {e.metrics for e in laptop.store.entries()} == {METRICS_UPLOADED}
 
     laptop.write("eleven twelve")
@@ -310,7 +329,7 @@ async def test_downgrades_delete_cloud_data_and_keep_local_entries(
     entry = laptop.write("stays on the laptop")
     await laptop.sync()
     await laptop.set_tier("analytics_sync")
-    assert (await laptop.api.export())["entries"] == []
+    assert (await laptop.api.export()).entries == []
     assert texts(laptop) == {entry.id: "stays on the laptop"}
     assert (await phone.sync()).entries is None  # no entry sync on analytics_sync
     assert (await laptop.stats()).words is not None

@@ -23,8 +23,8 @@ from reflective_domain.use_cases.metrics import (
     MetricUpload,
     UploadMetrics,
 )
+from tests.composition import memory_container, new_user
 from tests.unit.he.client_side import SealClient
-from tests.unit.test_tier_properties import fresh_services
 
 LEAN_VECTORS = Path(__file__).resolve().parents[2] / "data" / "he_ckks_node_seal_6_lean.json"
 UTC = timezone.utc
@@ -59,11 +59,13 @@ def test_a_lean_ciphertext_is_under_three_quarters_of_an_original_one(
 
 
 async def test_sums_averages_and_ranges_over_ten_thousand_metrics(lean: dict[str, Any]) -> None:
-    svc = fresh_services()
-    uid = await svc.new_user(tier=PrivacyTier.ANALYTICS_SYNC)  # registered under the default
+    svc = memory_container()
+    uid = await new_user(svc, tier=PrivacyTier.ANALYTICS_SYNC)  # registered under the default
     aggregator, validator = SealAggregator(), SealCiphertextValidator()
-    upload = UploadMetrics(svc.uow, validator, aggregator, svc.ids, MetricLimits(chunk=500))
-    aggregate = Aggregate(svc.uow, aggregator)
+    upload = UploadMetrics(
+        svc.uow_factory(), validator, aggregator, svc.ids(), MetricLimits(chunk=500)
+    )
+    aggregate = Aggregate(svc.uow_factory(), aggregator)
     words = [m for m in lean["metrics"] if m["metric_type"] == "word_count"]
     step = timedelta(days=365) / N
     plain: list[tuple[datetime, float]] = []

@@ -19,8 +19,8 @@ from reflective_domain.use_cases.metrics import (
     RetractMetrics,
     UploadMetrics,
 )
+from tests.composition import memory_container, new_user
 from tests.unit.he.client_side import SealClient
-from tests.unit.test_tier_properties import fresh_services
 
 UTC = timezone.utc
 DAY = datetime(2026, 5, 30, 10, tzinfo=UTC)
@@ -59,12 +59,12 @@ steps = st.lists(
 @given(steps=steps)
 def test_rollups_decrypt_to_the_live_sums(steps) -> None:
     async def scenario() -> None:
-        svc = fresh_services()
-        uid = await svc.new_user(tier=PrivacyTier.ANALYTICS_SYNC)
+        svc = memory_container()
+        uid = await new_user(svc, tier=PrivacyTier.ANALYTICS_SYNC)
         aggregator, validator = SealAggregator(), SealCiphertextValidator()
-        upload = UploadMetrics(svc.uow, validator, aggregator, svc.ids)
-        retract = RetractMetrics(svc.uow, aggregator)
-        aggregate = Aggregate(svc.uow, aggregator)
+        upload = UploadMetrics(svc.uow_factory(), validator, aggregator, svc.ids())
+        retract = RetractMetrics(svc.uow_factory(), aggregator)
+        aggregate = Aggregate(svc.uow_factory(), aggregator)
         live: dict[str, tuple[datetime, float]] = {}
         for step in steps:
             if step[0] == "upload":

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from reflective_adapters.postgres.errors import storage_errors
 from reflective_adapters.postgres.mappers import user_from_row
 from reflective_adapters.postgres.schema import users
 from reflective_domain.accounts import User
@@ -20,6 +21,7 @@ class PgUserDirectory:
         stmt = select(users).order_by(users.c.email).limit(limit)
         if after_email is not None:
             stmt = stmt.where(users.c.email > after_email)
-        async with self._sessions() as session:
-            rows = (await session.execute(stmt)).all()
+        with storage_errors():
+            async with self._sessions() as session:
+                rows = (await session.execute(stmt)).all()
         return [user_from_row(row) for row in rows]

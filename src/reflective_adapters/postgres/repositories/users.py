@@ -12,7 +12,7 @@ from reflective_adapters.postgres.integrity import violated_constraint
 from reflective_adapters.postgres.mappers import state_from_row, user_from_row, user_values
 from reflective_adapters.postgres.schema import users
 from reflective_domain.accounts import AccountState, User
-from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
+from reflective_domain.errors import ConcurrentUpdate, EmailTaken
 
 EMAIL_TAKEN = "Email already registered"
 _EMAIL_UNIQUE = "uq_users_email"
@@ -94,7 +94,7 @@ class PgUsers:
             .returning(users.c.id)
         )
         if (await self._s.execute(stmt)).first() is None:
-            raise AlreadyExists(EMAIL_TAKEN)
+            raise EmailTaken(EMAIL_TAKEN)
         self._loaded[user.id] = user.version
         self._emails[user.id] = user.email
 
@@ -133,7 +133,7 @@ class PgUsers:
             await self._lock_email(user.email)
             taken = select(exists().where(users.c.email == user.email, users.c.id != user.id))
             if (await self._s.execute(taken)).scalar():
-                raise AlreadyExists(EMAIL_TAKEN)
+                raise EmailTaken(EMAIL_TAKEN)
         if user.id in self._keyless:
             for column in _HE_COLUMNS:
                 del values[column]
@@ -149,7 +149,7 @@ class PgUsers:
                 row = (await self._s.execute(stmt)).first()
         except IntegrityError as exc:
             if violated_constraint(exc) == _EMAIL_UNIQUE:
-                raise AlreadyExists(EMAIL_TAKEN) from None
+                raise EmailTaken(EMAIL_TAKEN) from None
             raise
         if row is None:
             raise ConcurrentUpdate("the account was changed by another request; try again")

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.load_driver import (
+from tests.load.driver import (
     AGGREGATE,
     BACKUPS,
     CHANGES,
@@ -18,7 +18,7 @@ from benchmarks.load_driver import (
     VERIFY_PAGE,
     LoadRun,
 )
-from benchmarks.load_model import Check, Problem, UserSim
+from tests.load.model import Check, Problem, UserSim
 
 MAX_LISTED_PROBLEMS = 25
 

@@ -1,7 +1,7 @@
 """The simulated web clients: users with two devices each, doing what the Reflective web client
 does (form login once, pull the change feed and the backups listing, push entries one per
 request, resolve conflicts, upload metric batches, aggregate), while a ledger of every answer
-is kept for the verification in ``load_verify``.
+is kept for the verification in ``tests.load.verify``.
 
 A device runs one operation at a time (as the client does); devices run concurrently.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.load_model import (
+from tests.load.model import (
     Check,
     ConflictRecord,
     Device,
@@ -32,10 +32,10 @@ from benchmarks.load_model import (
     Version,
     Write,
 )
-from benchmarks.load_stats import Recorder
+from tests.load.stats import Recorder
 
 UTC = timezone.utc
-DEFAULT_VECTORS = Path(__file__).resolve().parents[1] / "tests/data/he_ckks_node_seal_6.json"
+DEFAULT_VECTORS = Path(__file__).resolve().parents[1] / "data/he_ckks_node_seal_6.json"
 
 REGISTER = "POST /api/auth/register"
 LOGIN = "POST /api/auth/token"
@@ -146,7 +146,7 @@ class MetricBodies:
 
 class LoadRun:
     """One load run against ``base_url``: ``setup()``, ``steady(seconds)``, ``probe()``, then
-    ``load_verify.verify(run)``. Use as ``async with LoadRun(...) as run``."""
+    ``verify(run)`` (``tests.load.verify``). Use as ``async with LoadRun(...) as run``."""
 
     def __init__(
         self,

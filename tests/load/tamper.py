@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from benchmarks.load_driver import LoadRun, ProbeHook
-from benchmarks.load_model import Device, UserSim
 from reflective_adapters.postgres.urls import to_async_url
+from tests.load.driver import LoadRun, ProbeHook
+from tests.load.model import Device, UserSim
 
 BEFORE_VERIFY = ("delete-entry", "drop-metric", "close-conflict")
 DURING_PROBE = ("forge-delivery",)
