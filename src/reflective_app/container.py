@@ -32,7 +32,7 @@ from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
 from reflective_app.live import open_event_hub
 from reflective_app.settings import Settings, signing_secret
-from reflective_domain.entries import EntryLimits
+from reflective_domain.entries import EntryLimits, Retention
 from reflective_domain.he_params import CkksParameters
 from reflective_domain.live import (
     CurrentCursor,
@@ -74,7 +74,9 @@ from reflective_domain.use_cases.sessions import EndSession, ListSessions
 from reflective_domain.use_cases.sync import (
     DeleteAllEntries,
     DeleteEntry,
+    DeleteRevisions,
     ListBackups,
+    ListRevisions,
     PullChanges,
     PushEntry,
 )
@@ -188,10 +190,16 @@ class Container(containers.DeclarativeContainer):
     cleanup_tags = providers.Factory(CleanupTags, uow_factory, clock)
 
     # Limits and quotas
+    retention = providers.Singleton(
+        Retention,
+        max_per_entry=settings.provided.revision_history_max,
+        days=settings.provided.revision_history_days,
+    )
     entry_limits = providers.Singleton(
         EntryLimits,
         max_content_bytes=settings.provided.max_entry_bytes,
         max_user_bytes=settings.provided.user_storage_quota_bytes,
+        retention=retention,
     )
     metric_limits = providers.Singleton(
         MetricLimits,
@@ -222,7 +230,9 @@ class Container(containers.DeclarativeContainer):
     push_batch = providers.Factory(PushBatch, uow_factory, clock, ids, entry_limits)
     pull_changes = providers.Factory(PullChanges, uow_factory)
     list_backups = providers.Factory(ListBackups, uow_factory)
-    delete_entry = providers.Factory(DeleteEntry, uow_factory, clock, rollup_book)
+    delete_entry = providers.Factory(DeleteEntry, uow_factory, clock, rollup_book, entry_limits)
+    list_revisions = providers.Factory(ListRevisions, uow_factory)
+    delete_revisions = providers.Factory(DeleteRevisions, uow_factory)
     delete_all_entries = providers.Factory(DeleteAllEntries, uow_factory)
     list_conflicts = providers.Factory(ListConflicts, uow_factory)
     get_conflict = providers.Factory(GetConflict, uow_factory)

@@ -140,6 +140,9 @@ class Settings:
     password_hash_concurrency: int = setting("PASSWORD_HASH_CONCURRENCY", 4, _positive_int)
     max_entry_bytes: int = setting("MAX_ENTRY_BYTES", MIB, _positive_int)
     user_storage_quota_bytes: int = setting("USER_STORAGE_QUOTA_BYTES", 256 * MIB, _positive_int)
+    # Revision history: replaced versions kept per entry (0: none) and for how many days.
+    revision_history_max: int = setting("REVISION_HISTORY_MAX", 20, _non_negative_int)
+    revision_history_days: int = setting("REVISION_HISTORY_DAYS", 90, _positive_int)
     max_metrics_per_request: int = setting("MAX_METRICS_PER_REQUEST", 100_000, _positive_int)
     max_metrics_per_user: int = setting("MAX_METRICS_PER_USER", 100_000, _positive_int)
     # Constants, not read from the environment.

@@ -322,6 +322,41 @@ def delete(ctx: Context, entry_id: str) -> None:
 
 
 @client.command()
+@click.argument("entry_id")
+@click.option("--full", is_flag=True, help="Whole texts, not one-line previews.")
+@pass_context
+def history(ctx: Context, entry_id: str, full: bool) -> None:
+    """The versions the server keeps of an entry (replaced by later edits, or deleted),
+    decrypted, with when they were replaced and the device that wrote them."""
+
+    async def action(device: Device, profile: Profile) -> None:
+        full_id = _full_id(device, entry_id)
+        ctx.out().print(render.history_table(full_id, await device.history(full_id), full))
+        ctx.out().print("Bring one back with `restore ENTRY REVISION`.")
+
+    _run(ctx, action)
+
+
+@client.command()
+@click.argument("entry_id")
+@click.argument("revision", type=click.IntRange(min=1))
+@pass_context
+def restore(ctx: Context, entry_id: str, revision: int) -> None:
+    """Make a kept version of an entry its current one again: an ordinary edit (encrypted
+    again) that other devices receive at their next sync; the version it replaces is kept."""
+
+    async def action(device: Device, profile: Profile) -> None:
+        full_id = _full_id(device, entry_id)
+        await device.sync()  # decide on the newest revision this account has
+        await device.restore(full_id, revision)
+        report = await device.sync()
+        ctx.out().print(f"Restored revision {revision} of {full_id[:8]}.")
+        _print_report(ctx, report)
+
+    _run(ctx, action)
+
+
+@client.command()
 @click.option("--full", is_flag=True, help="Whole texts, not one-line previews.")
 @pass_context
 def entries(ctx: Context, full: bool) -> None:

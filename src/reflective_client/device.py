@@ -83,6 +83,16 @@ class ConflictView:
 
 
 @dataclass(frozen=True)
+class HistoryView:
+    """A kept version of an entry, decrypted (``text`` None when these keys cannot)."""
+
+    revision: int
+    text: str | None
+    device_id: str
+    replaced_at: datetime
+
+
+@dataclass(frozen=True)
 class PrivateTag:
     id: str
     index: str | None
@@ -457,6 +467,37 @@ class Device:
                 )
             )
         return views
+
+    async def history(self, entry_id: str) -> list[HistoryView]:
+        """The server's kept versions of an entry, newest first, decrypted here."""
+        views: list[HistoryView] = []
+        cursor: str | None = None
+        while True:
+            page = await self.api.revisions(entry_id, cursor)
+            views += [
+                HistoryView(
+                    r.revision,
+                    self._open(r.encrypted_content, r.content_iv, r.content_tag),
+                    r.device_id,
+                    r.replaced_at,
+                )
+                for r in page.revisions
+            ]
+            if not page.has_more or page.next_cursor is None:
+                return views
+            cursor = page.next_cursor
+
+    async def restore(self, entry_id: str, revision: int) -> LocalEntry:
+        """Bring a kept version back as an ordinary edit: decrypted here, encrypted again (a
+        fresh IV) and stored as the entry's next version; the next sync uploads it with
+        ``base_revision``, so it is decided like any edit (a conflict if another device
+        wrote since this one last synced)."""
+        found = next((v for v in await self.history(entry_id) if v.revision == revision), None)
+        if found is None:
+            raise NotFoundError(f"the server keeps no revision {revision} of {entry_id}", 404)
+        if found.text is None:
+            raise DecryptionError(f"revision {revision} does not open with this device's keys")
+        return self.write(found.text, entry_id)
 
     def _open(self, content: bytes, iv: bytes, tag: bytes | None) -> str | None:
         try:

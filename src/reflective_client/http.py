@@ -71,6 +71,7 @@ from reflective_protocol.sync import (
     DeletedBackups,
     DeletedMetrics,
     ResolveRequest,
+    RevisionList,
 )
 from reflective_protocol.tags import CleanupResponse, CreateTagRequest, TagView, UpdateTagRequest
 from reflective_protocol.users import (
@@ -542,6 +543,28 @@ class AsyncReflectiveClient:
     async def delete_all_backups(self) -> DeletedBackups:
         return await self.call(
             Call("DELETE", "/api/sync/backup/content", _decode(DeletedBackups), idempotent=True)
+        )
+
+    async def revisions(
+        self, entry_id: Id, cursor: str | None = None, limit: int = 100
+    ) -> RevisionList:
+        """One page of an entry's kept versions, newest first; ``cursor``: the previous
+        page's ``next_cursor``."""
+        params = _params(cursor=cursor, limit=limit)
+        return await self.call(
+            Call(
+                "GET",
+                f"/api/sync/entries/{entry_id}/revisions",
+                _decode(RevisionList),
+                params=params,
+                idempotent=True,
+            )
+        )
+
+    async def delete_revisions(self, entry_id: Id) -> None:
+        """Delete an entry's kept versions (its current version stays)."""
+        await self.call(
+            Call("DELETE", f"/api/sync/entries/{entry_id}/revisions", _nothing, idempotent=True)
         )
 
     async def delete_all_metrics(self) -> DeletedMetrics:

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from reflective_client.device import ConflictView, JournalEntry
+from reflective_client.device import ConflictView, HistoryView, JournalEntry
 from reflective_client.stats import Stats
 from reflective_client.uploads import Progress as ProgressCallback
 from reflective_protocol.live import SessionView
@@ -55,6 +55,20 @@ def entries_table(entries: list[JournalEntry], full: bool = False) -> Table:
         text = (e.text or "") if full and e.text is not None else preview(e.text)
         words = "-" if e.word_count is None else str(e.word_count)
         table.add_row(e.id[:8], short(e.created_at), words, mood(e.sentiment), e.state, text)
+    return table
+
+
+def history_table(entry_id: str, history: list[HistoryView], full: bool = False) -> Table:
+    table = Table(title=f"{len(history)} kept versions of {entry_id[:8]} (newest first)")
+    table.add_column("revision", justify="right", no_wrap=True)
+    table.add_column("replaced", no_wrap=True)
+    table.add_column("written on", no_wrap=True)
+    table.add_column("text")
+    for v in history:
+        text = "(does not open with these keys)" if v.text is None else v.text.strip()
+        table.add_row(
+            str(v.revision), short(v.replaced_at), v.device_id, text if full else preview(text)
+        )
     return table
 
 

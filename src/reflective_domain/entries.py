@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from reflective_domain.errors import BaseRevisionAhead, LimitExceeded, ValidationFailed
 
@@ -31,21 +32,59 @@ def stored_size(version: EntryVersion | None) -> int:
     return ROW_OVERHEAD_BYTES + (version.size if version is not None else 0)
 
 
+def history_size(content_length: int) -> int:
+    """What one kept (history) version counts against the quota: its ciphertext, one row."""
+    return ROW_OVERHEAD_BYTES + content_length
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long replaced versions stay as history (the server's choice, not the client's):
+    at most ``max_per_entry`` per entry, none replaced more than ``days`` ago. 0 versions
+    per entry turns history off."""
+
+    max_per_entry: int = 20
+    days: int = 90
+
+    def __post_init__(self) -> None:
+        if self.max_per_entry < 0 or self.days < 1:
+            raise ValueError("retention needs max_per_entry >= 0 and days >= 1")
+
+    def plan(self, entry: Entry, history: Sequence[KeptRevision], now: datetime) -> HistoryChange:
+        """What replacing ``entry``'s current version (before the write) does to its history:
+        the current version is kept, then the oldest beyond the count and any replaced before
+        the cutoff go, in the same write, so the quota is checked on what remains."""
+        kept = None
+        if entry.version is not None and self.max_per_entry > 0:
+            kept = Revision.of(entry, now)
+        room = self.max_per_entry - (1 if kept is not None else 0)
+        cutoff = now - timedelta(days=self.days)
+        newest_first = sorted(history, key=lambda h: h.revision, reverse=True)
+        pruned = tuple(h for n, h in enumerate(newest_first) if n >= room or h.replaced_at < cutoff)
+        delta = (kept.size if kept is not None else 0) - sum(h.size for h in pruned)
+        return HistoryChange(
+            entry.user_id, entry.id, kept, tuple(h.revision for h in pruned), delta
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class EntryLimits:
-    """Server-side caps on one entry, and on all of a user's entries and conflicts together."""
+    """Server-side caps on one entry, and on all of a user's entries, conflicts and kept
+    versions together; and how long replaced versions are kept."""
 
     max_content_bytes: int = 1024 * 1024
     max_embedding_bytes: int = 256 * 1024
     max_user_bytes: int = 256 * 1024 * 1024
+    retention: Retention = Retention()
 
     def check_quota(self, stored: int, delta: int) -> None:
         """``stored``: what the account holds now; ``delta``: what a write adds (negative when
         it frees more than it adds, which is always allowed)."""
         if delta > 0 and stored + delta > self.max_user_bytes:
             raise LimitExceeded(
-                f"storage quota exceeded: entries and conflicts may hold at most "
-                f"{self.max_user_bytes} bytes per account; delete entries to make room"
+                f"storage quota exceeded: entries, conflicts and kept versions may hold at "
+                f"most {self.max_user_bytes} bytes per account; delete entries or their "
+                f"history to make room"
             )
 
 
@@ -55,6 +94,15 @@ def check_device_id(device_id: str | None) -> str | None:
     if device_id is not None and (not device_id or len(device_id) > MAX_DEVICE_ID):
         raise ValidationFailed("device_id", f"device_id needs 1..{MAX_DEVICE_ID} characters")
     return device_id
+
+
+def fingerprint(iv: bytes, content: bytes) -> bytes:
+    """SHA-256 of an encryption (IV and ciphertext, each length-prefixed)."""
+    h = hashlib.sha256()
+    for part in (iv, content):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +146,7 @@ class EntryVersion:
     @property
     def fingerprint(self) -> bytes:
         """Identifies an upload: same ciphertext and IV means the same encryption, i.e. a retry."""
-        h = hashlib.sha256()
-        for part in (self.iv, self.content):
-            h.update(len(part).to_bytes(8, "big"))
-            h.update(part)
-        return h.digest()
+        return fingerprint(self.iv, self.content)
 
     @property
     def size(self) -> int:
@@ -163,6 +207,74 @@ class Entry:
         self.revision += 1
         self.change_seq = change_seq
         self.synced_at = now
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A replaced version of an entry, kept as history: the ciphertext as it was, the device
+    that wrote it, the revision it was and when it was replaced. Restoring one is an ordinary
+    upload of it (re-encrypted) with ``base_revision``."""
+
+    entry_id: uuid.UUID
+    revision: int
+    content: bytes
+    iv: bytes
+    tag: bytes | None
+    device_id: str
+    replaced_at: datetime
+
+    @classmethod
+    def of(cls, entry: Entry, now: datetime) -> Revision:
+        """``entry``'s current version, replaced ``now``."""
+        version = entry.version
+        assert version is not None
+        return cls(
+            entry.id,
+            entry.revision,
+            version.content,
+            version.iv,
+            version.tag,
+            version.device_id,
+            now,
+        )
+
+    @property
+    def size(self) -> int:
+        return history_size(len(self.content))
+
+    @property
+    def fingerprint(self) -> bytes:
+        """The same as the version's it was (``EntryVersion.fingerprint``)."""
+        return fingerprint(self.iv, self.content)
+
+    @property
+    def summary(self) -> KeptRevision:
+        return KeptRevision(self.revision, self.replaced_at, self.size)
+
+    def __repr__(self) -> str:
+        return f"Revision({self.entry_id}, revision={self.revision}, <{len(self.content)} bytes>)"
+
+
+@dataclass(frozen=True, slots=True)
+class KeptRevision:
+    """What retention needs to know of a kept version (its ciphertext is not read)."""
+
+    revision: int
+    replaced_at: datetime
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryChange:
+    """What one write does to an entry's history: ``kept`` joins it (None when the replaced
+    side was a tombstone, or history is off), the ``pruned`` revisions leave it, and the
+    stored bytes change by ``delta``."""
+
+    user_id: uuid.UUID
+    entry_id: uuid.UUID
+    kept: Revision | None
+    pruned: tuple[int, ...]
+    delta: int
 
 
 class Resolution(enum.Enum):
@@ -246,6 +358,7 @@ class UploadContext:
     known_revision: int | None
     open_conflict: Conflict | None
     delivered_revision: int | None
+    history: tuple[KeptRevision, ...] = ()
 
 
 class Outcome(enum.Enum):

@@ -9,7 +9,7 @@ import msgspec
 
 from reflective_protocol.common import Base64, UtcDatetime
 from reflective_protocol.privacy import Tier
-from reflective_protocol.sync import ChangeView, VersionView
+from reflective_protocol.sync import ChangeView, RevisionView, VersionView
 from reflective_protocol.tags import TagView
 from reflective_protocol.users import PreferencesView
 
@@ -60,3 +60,4 @@ class ExportDocument(msgspec.Struct):
     conflicts: list[ExportedConflict]
     metrics: list[ExportedMetric]
     packed_metrics: list[ExportedPackedYear]
+    revisions: list[RevisionView]

@@ -1,4 +1,4 @@
-"""Encrypted entry sync: upload, listing, change feed, conflicts."""
+"""Encrypted entry sync: upload, listing, change feed, conflicts, revision history."""
 
 from __future__ import annotations
 
@@ -175,3 +175,25 @@ class ResolveRequest(msgspec.Struct, omit_defaults=True):
     remote_revision: int | None = None
     # [ext] The conflict's ``generation`` as listed: 409 if its local side changed since.
     generation: int | None = None
+
+
+class RevisionView(msgspec.Struct):
+    """A kept version of an entry: its ciphertext as uploaded, the ``revision`` it was, the
+    device that wrote it and when a later write replaced it (server time). Restore it by
+    uploading it (decrypted and encrypted again, with a fresh IV) with ``base_revision``."""
+
+    log_id: uuid.UUID
+    revision: int
+    encrypted_content: Base64
+    content_iv: Base64
+    content_tag: Base64 | None
+    device_id: str
+    replaced_at: UtcDatetime
+
+
+class RevisionList(msgspec.Struct):
+    revisions: list[RevisionView]
+    next_cursor: Annotated[
+        str | None, msgspec.Meta(description="cursor of the next page; null: no more")
+    ]
+    has_more: bool

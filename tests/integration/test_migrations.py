@@ -145,6 +145,7 @@ async def test_schema_invariants(pg_database_url: str) -> None:
         "users.he_public_key",
         "entries.content",
         "entries.embedding",
+        "entry_history.content",
         "conflicts.local_content",
         "conflicts.local_embedding",
         "metrics.ciphertext",

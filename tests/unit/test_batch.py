@@ -25,13 +25,15 @@ def batch(container, limits: EntryLimits | None = None) -> PushBatch:
 
 
 async def stored_bytes(container, user) -> tuple[int, int]:
-    """The O(1) counter and the real sum of what is stored."""
+    """The O(1) counter and the real sum of what is stored (kept versions included)."""
     async with container.uow_factory()() as uow:
         state = await uow.users.state(user)
         entries = await uow.entries.all(user)
         conflicts = await uow.conflicts.all(user)
+        kept = await uow.entries.revisions_page(user, None, 10_000)
     real = sum(stored_size(e.version) for e in entries)
     real += sum(stored_size(c.local) for c in conflicts if c.is_open)
+    real += sum(r.size for r in kept)
     return state.stored_bytes, real
 
 

@@ -156,10 +156,11 @@ async def test_another_users_entry_is_invisible(container, user):
 
 
 async def test_the_storage_quota_counts_every_entry_and_frees_replaced_versions(container, user):
-    from reflective_domain.entries import ROW_OVERHEAD_BYTES, EntryLimits
+    from reflective_domain.entries import ROW_OVERHEAD_BYTES, EntryLimits, Retention
     from reflective_domain.use_cases.sync import PushEntry
 
-    limits = EntryLimits(max_user_bytes=ROW_OVERHEAD_BYTES + 100)
+    # With history off (see test_history for the quota with kept versions).
+    limits = EntryLimits(max_user_bytes=ROW_OVERHEAD_BYTES + 100, retention=Retention(0))
     push = PushEntry(container.uow_factory(), container.clock(), container.ids(), limits)
     await push(user, upload(uuid.UUID(int=1), version(content=b"a" * 60)))
     with pytest.raises(LimitExceeded, match="quota"):
@@ -187,7 +188,7 @@ async def test_the_storage_quota_counts_empty_entries_and_conflicts(container, u
         await push(user, upload(uuid.UUID(int=1), version("phone", content=b"x" * 40)))
     with pytest.raises(LimitExceeded, match="quota"):
         await push(user, upload(uuid.UUID(int=3), version("laptop", content=b"")))
-    # Deleting an entry frees its ciphertext but not its tombstone's row.
+    # Deleting an entry keeps its version as history and its tombstone's row: nothing freed.
     await container.delete_entry()(user, uuid.UUID(int=2))
     with pytest.raises(LimitExceeded, match="quota"):
         await push(user, upload(uuid.UUID(int=3), version("laptop", content=b"")))

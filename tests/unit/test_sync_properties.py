@@ -1,19 +1,26 @@
 """Property: for any interleaving of devices, skewed clocks and retried uploads, no uploaded
 version disappears unless a device that had it superseded it, or the user chose it away; and
-a device pulling by cursor sees every change exactly once, tombstones included."""
+a device pulling by cursor sees every change exactly once, tombstones included.
+
+With revision history: a version that was ever an entry's current one is only ever lost by
+the user's choice (deleting the entry's history) or by the retention rule (more than
+``KEEP`` newer versions of the entry replaced after it, or replaced more than ``DAYS`` ago),
+never by any interleaving of writes, deletes and resolutions."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
+from reflective_app.settings import Settings
 from reflective_domain.entries import (
     Conflict,
     EntryVersion,
@@ -30,6 +37,8 @@ from tests.composition import memory_container, new_user
 UTC = timezone.utc
 DEVICES = ("phone", "laptop", "tablet")
 ENTRIES = tuple(uuid.UUID(int=100 + n) for n in range(3))
+# Small enough that a run meets both retention rules (time passes up to 10 hours a step).
+KEEP, DAYS = 3, 1
 
 
 @dataclass
@@ -51,7 +60,10 @@ class SyncMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         store = MemoryStore()
         self.store = store
-        self.svc = memory_container(lambda: MemoryUnitOfWork(store))
+        retention = Settings(
+            data_dir=Path("unused"), revision_history_max=KEEP, revision_history_days=DAYS
+        )
+        self.svc = memory_container(lambda: MemoryUnitOfWork(store), retention)
         self.clock = self.svc.clock()
         self.user = self.run(new_user(self.svc, tier=PrivacyTier.FULL_SYNC))
         self.devices = {
@@ -64,6 +76,10 @@ class SyncMachine(RuleBasedStateMachine):
         self.accepted: dict[uuid.UUID, set[bytes]] = {e: set() for e in ENTRIES}
         # What the last listing (on any device) showed of each conflict: local and remote.
         self.last_listed: dict[uuid.UUID, tuple[bytes, bytes | None]] = {}
+        # Each entry's current version as last seen, and the versions replaced since the
+        # user last deleted its history: (fingerprint, replaced at), oldest first.
+        self.current: dict[uuid.UUID, bytes | None] = dict.fromkeys(ENTRIES)
+        self.replaced: dict[uuid.UUID, list[tuple[bytes, datetime]]] = {e: [] for e in ENTRIES}
 
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.loop.run_until_complete(coro)
@@ -90,6 +106,24 @@ class SyncMachine(RuleBasedStateMachine):
     async def _get(self, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
         async with self.svc.uow_factory()() as uow:
             return await uow.entries.get(self.user, entry_id)
+
+    def history(self, entry_id: uuid.UUID) -> set[bytes]:
+        """The entry's kept versions, as listed (none for an entry never written)."""
+        try:
+            page = self.run(self.svc.list_revisions()(self.user, entry_id, limit=500))
+        except NotFound:
+            return set()
+        assert not page.has_more
+        return {r.fingerprint for r in page.revisions}
+
+    def observe(self) -> None:
+        """After a write: a live version that is no longer current was replaced now."""
+        for entry_id in ENTRIES:
+            now = self.current_fingerprint(entry_id)
+            before = self.current[entry_id]
+            if before is not None and before != now:
+                self.replaced[entry_id].append((before, self.clock.now()))
+            self.current[entry_id] = now
 
     def current_fingerprint(self, entry_id: uuid.UUID) -> bytes | None:
         entry = self.run(self._get(entry_id))
@@ -131,6 +165,7 @@ class SyncMachine(RuleBasedStateMachine):
         for gone in set(self.must_keep) - set(held):
             if gone in d.seen:
                 del self.must_keep[gone]
+        self.observe()
         d.sent.append(up)
         d.seen.add(fp)
         if pushed is not None and pushed.outcome is Outcome.UNCHANGED:
@@ -224,6 +259,7 @@ class SyncMachine(RuleBasedStateMachine):
             )
         except (NotFound, StaleResolution):
             return  # resolved elsewhere already, or changed since it was shown
+        self.observe()
         # The user chose between the two versions shown: either may go, nothing else.
         for fp in (local_fp, remote_fp):
             if fp is not None:
@@ -241,8 +277,19 @@ class SyncMachine(RuleBasedStateMachine):
             self.run(self.svc.delete_entry()(self.user, entry_id, device))
         except NotFound:
             return
+        self.observe()
         if before is not None:
-            self.must_keep.pop(before, None)  # the user deleted it
+            self.must_keep.pop(before, None)  # the user deleted it (it is kept as history)
+
+    @rule(entry_id=st.sampled_from(ENTRIES))
+    def delete_history(self, entry_id: uuid.UUID) -> None:
+        """The user deletes an entry's kept versions: those may go, nothing else."""
+        try:
+            self.run(self.svc.delete_revisions()(self.user, entry_id))
+        except NotFound:
+            return
+        self.replaced[entry_id] = []
+        assert self.history(entry_id) == set()
 
     @rule(minutes=st.integers(0, 600))
     def time_passes(self, minutes: int) -> None:
@@ -255,9 +302,25 @@ class SyncMachine(RuleBasedStateMachine):
         assert not missing, f"lost {len(missing)} version(s)"
 
     @invariant()
+    def a_replaced_version_is_lost_only_by_retention(self) -> None:
+        """Every replaced version that retention still protects (fewer than KEEP replaced
+        after it, replaced within DAYS) is in its entry's history; and history holds only
+        versions that were the entry's current one."""
+        cutoff = self.clock.now() - timedelta(days=DAYS)
+        for entry_id in ENTRIES:
+            replaced = self.replaced[entry_id]
+            protected = {fp for fp, at in replaced[len(replaced) - KEEP :] if at >= cutoff}
+            kept = self.history(entry_id)
+            missing = protected - kept
+            assert not missing, f"lost {len(missing)} replaced version(s) of {entry_id}"
+            assert kept <= {fp for fp, _ in replaced}, "history holds a version never current"
+            assert len(kept) <= KEEP
+
+    @invariant()
     def the_quota_counter_is_the_real_sum(self) -> None:
         """Every write, delete, conflict and resolution keeps the O(1) byte counter equal to
-        what is really stored: each entry row and each conflict row, with their ciphertexts."""
+        what is really stored: each entry row and each conflict row, with their ciphertexts,
+        and each kept version."""
         tables = self.store.tables
         real = sum(
             stored_size(e.version) for (uid, _), e in tables.entries.items() if uid == self.user
@@ -265,6 +328,7 @@ class SyncMachine(RuleBasedStateMachine):
         real += sum(
             stored_size(c.local) for c in tables.conflicts.values() if c.user_id == self.user
         )
+        real += sum(r.size for (uid, _, _), r in tables.history.items() if uid == self.user)
         assert tables.stored_bytes[self.user] == real
 
     @invariant()

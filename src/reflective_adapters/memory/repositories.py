@@ -12,7 +12,14 @@ from typing import Any, Protocol, TypeVar
 
 from reflective_adapters.memory.store import Tables
 from reflective_domain.accounts import AccountState, User
-from reflective_domain.entries import Conflict, Entry, UploadContext
+from reflective_domain.entries import (
+    Conflict,
+    Entry,
+    HistoryChange,
+    KeptRevision,
+    Revision,
+    UploadContext,
+)
 from reflective_domain.errors import AlreadyExists, ConcurrentUpdate, EmailTaken
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup, metric_bytes
 from reflective_domain.packed import PACKED_UPLOAD_KEY_BYTES, PackedWindow, window_bytes
@@ -123,6 +130,7 @@ class MemoryUsers:
         by_key: list[dict[Any, Any]] = [
             t.entries,
             t.fingerprints,
+            t.history,
             t.deliveries,
             t.rollups,
             t.packed,
@@ -234,8 +242,50 @@ class MemoryEntries:
         self._t.stored_bytes[entry.user_id] = total
         await self.remember_revision(entry, fingerprint)
 
-    async def save(self, entry: Entry) -> None:
+    async def save(self, entry: Entry, history: HistoryChange | None = None) -> None:
+        if history is not None:
+            self._apply(history)
         self._t.entries[(entry.user_id, entry.id)] = _copy(entry)
+
+    def _apply(self, change: HistoryChange) -> None:
+        if change.kept is not None:
+            # As the PostgreSQL adapter: the version copied is the one stored, if it is that
+            # revision.
+            stored = self._t.entries.get((change.user_id, change.entry_id))
+            if stored is not None and stored.revision == change.kept.revision and stored.version:
+                key = (change.user_id, change.entry_id, change.kept.revision)
+                self._t.history.setdefault(key, change.kept)
+        for revision in change.pruned:
+            self._t.history.pop((change.user_id, change.entry_id, revision), None)
+
+    def _history_of(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> list[Revision]:
+        found = [
+            r for (uid, eid, _), r in self._t.history.items() if (uid, eid) == (user_id, entry_id)
+        ]
+        return sorted(found, key=lambda r: r.revision, reverse=True)
+
+    async def history(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> list[KeptRevision]:
+        return [r.summary for r in self._history_of(user_id, entry_id)]
+
+    async def revisions(
+        self, user_id: uuid.UUID, entry_id: uuid.UUID, *, before: int | None, limit: int
+    ) -> list[Revision]:
+        found = self._history_of(user_id, entry_id)
+        return [r for r in found if before is None or r.revision < before][:limit]
+
+    async def delete_history(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> int:
+        freed = 0
+        for revision in self._history_of(user_id, entry_id):
+            del self._t.history[(user_id, entry_id, revision.revision)]
+            freed += revision.size
+        return freed
+
+    async def revisions_page(
+        self, user_id: uuid.UUID, after: tuple[uuid.UUID, int] | None, limit: int
+    ) -> list[Revision]:
+        keys = sorted((eid, rev) for (uid, eid, rev) in self._t.history if uid == user_id)
+        keys = [k for k in keys if after is None or k > after]
+        return [self._t.history[(user_id, *k)] for k in keys[:limit]]
 
     async def remember_revision(self, entry: Entry, fingerprint: bytes) -> None:
         self._t.fingerprints.setdefault((entry.user_id, entry.id, fingerprint), entry.revision)
@@ -264,6 +314,7 @@ class MemoryEntries:
             known_revision=await self.revision_with(user_id, entry_id, fingerprint),
             open_conflict=_copy(conflict) if conflict is not None else None,
             delivered_revision=self._t.deliveries.get((user_id, device_id, entry_id)),
+            history=tuple(await self.history(user_id, entry_id)),
         )
 
     async def upload_contexts(
@@ -276,7 +327,11 @@ class MemoryEntries:
                 found[entry_id] = context
         return found
 
-    async def save_many(self, entries: Sequence[Entry]) -> None:
+    async def save_many(
+        self, entries: Sequence[Entry], history: Sequence[HistoryChange] = ()
+    ) -> None:
+        for change in history:
+            self._apply(change)
         for entry in entries:
             await self.save(entry)
 
@@ -365,6 +420,8 @@ class MemoryEntries:
             del self._t.entries[key]
         for fkey in [k for k in self._t.fingerprints if k[0] == user_id]:
             del self._t.fingerprints[fkey]
+        for hkey in [k for k in self._t.history if k[0] == user_id]:
+            del self._t.history[hkey]
         return live
 
 

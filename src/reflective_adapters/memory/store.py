@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from reflective_domain.accounts import User
-from reflective_domain.entries import Conflict, Entry
+from reflective_domain.entries import Conflict, Entry, Revision
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 from reflective_domain.packed import PackedWindow
 from reflective_domain.sessions import RefreshToken
@@ -27,6 +27,7 @@ class Tables:
     tags: dict[uuid.UUID, Tag] = field(default_factory=dict)
     entries: dict[tuple[UserId, uuid.UUID], Entry] = field(default_factory=dict)
     fingerprints: dict[tuple[UserId, uuid.UUID, bytes], int] = field(default_factory=dict)
+    history: dict[tuple[UserId, uuid.UUID, int], Revision] = field(default_factory=dict)
     conflicts: dict[uuid.UUID, Conflict] = field(default_factory=dict)
     deliveries: dict[tuple[UserId, str, uuid.UUID], int] = field(default_factory=dict)
     metrics: dict[uuid.UUID, EncryptedMetric] = field(default_factory=dict)

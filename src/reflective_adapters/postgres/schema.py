@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -80,7 +81,8 @@ users = Table(
     # The last change sequence handed out for this user (docs/DESIGN.md, versioned entries,
     # rule 7): bumped under the row lock.
     Column("change_seq", BigInteger, nullable=False, server_default=text("0")),
-    # What the user's entries and conflicts hold (reflective_domain.entries.stored_size),
+    # What the user's entries, conflicts and kept versions hold (reflective_domain.entries
+    # stored_size and history_size),
     # kept by every write in the statement that takes its change sequence: the quota in O(1).
     Column("stored_bytes", BigInteger, nullable=False, server_default=text("0")),
     # Optimistic concurrency: a save only applies over the version it was read at.
@@ -169,6 +171,26 @@ entry_revisions = Table(
     Column("fingerprint", LargeBinary, nullable=False),
     Column("revision", Integer, nullable=False),
     PrimaryKeyConstraint("user_id", "entry_id", "fingerprint"),
+)
+
+# Versions an entry had before a write replaced them (its history), ciphertext as uploaded,
+# kept under the server's retention (reflective_domain.entries.Retention). They go with the
+# entry row (delete-all, downgrade) and with the user.
+entry_history = Table(
+    "entry_history",
+    metadata,
+    _owner(),
+    Column("entry_id", Uuid, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("iv", LargeBinary, nullable=False),
+    Column("tag", LargeBinary),
+    Column("device_id", Text, nullable=False),
+    Column("replaced_at", _tz(), nullable=False),
+    PrimaryKeyConstraint("user_id", "entry_id", "revision"),
+    ForeignKeyConstraint(
+        ["user_id", "entry_id"], ["entries.user_id", "entries.id"], ondelete="CASCADE"
+    ),
 )
 
 conflicts = Table(

@@ -1,5 +1,5 @@
 """Encrypted entry sync (full_sync tier; others get 403): upload, listing, change feed,
-deletion, conflicts."""
+deletion, conflicts, revision history."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from reflective_app.dto.sync import (
     conflict_item,
     merged_version,
     resolution,
+    revision_view,
     upload,
 )
 from reflective_app.injected import Caller
@@ -32,7 +33,9 @@ from reflective_domain.use_cases.sync import (
     DEFAULT_PAGE,
     DeleteAllEntries,
     DeleteEntry,
+    DeleteRevisions,
     ListBackups,
+    ListRevisions,
     PullChanges,
     PushEntry,
 )
@@ -51,6 +54,7 @@ from reflective_protocol.sync import (
     DeletedBackups,
     DeletedMetrics,
     ResolveRequest,
+    RevisionList,
 )
 
 _STORED_MESSAGES = {
@@ -257,6 +261,61 @@ class SyncController(Controller):
             message="Backup deleted",
             details={"id": str(entry.id), "revision": entry.revision},
         )
+
+    @get(
+        "/entries/{entry_id:uuid}/revisions",
+        operation_id="list_revisions",
+        **documented(
+            "List an entry's kept versions", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.NOT_FOUND
+        ),
+    )
+    async def revisions(
+        self,
+        caller: Caller,
+        entry_id: FromPath[uuid.UUID],
+        list_revisions: NamedDependency[ListRevisions],
+        cursor: Annotated[
+            str | None, Parameter(description="next_cursor of the previous page; none: newest")
+        ] = None,
+        limit: Annotated[int, Parameter(description="1..500")] = DEFAULT_PAGE,
+    ) -> RevisionList:
+        """The entry's kept versions (its history), newest first, a page at a time: each
+        replaced version's ciphertext, the revision it was, the device that wrote it and when
+        it was replaced. The server keeps them under its retention (``REVISION_HISTORY_MAX``
+        per entry, ``REVISION_HISTORY_DAYS``); a deleted entry's too. Restoring one is an
+        ordinary upload of it, encrypted again, with ``base_revision``. 404 when the entry
+        is unknown or another user's."""
+        before = None
+        if cursor is not None:
+            if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > MAX_CURSOR_DIGITS:
+                raise ValidationFailed("cursor", "cursor must be a next_cursor of this listing")
+            before = int(cursor)
+        page = await list_revisions(
+            caller.user_id, entry_id, before, limit, token_issued_at=caller.issued_at
+        )
+        return RevisionList(
+            revisions=[revision_view(r) for r in page.revisions],
+            next_cursor=None if page.next_cursor is None else str(page.next_cursor),
+            has_more=page.has_more,
+        )
+
+    @delete(
+        "/entries/{entry_id:uuid}/revisions",
+        status_code=204,
+        operation_id="delete_revisions",
+        **documented(
+            "Delete an entry's kept versions", ErrorCode.FORBIDDEN_BY_TIER, ErrorCode.NOT_FOUND
+        ),
+    )
+    async def delete_revisions(
+        self,
+        caller: Caller,
+        entry_id: FromPath[uuid.UUID],
+        delete_revisions: NamedDependency[DeleteRevisions],
+    ) -> None:
+        """Delete the entry's kept versions (its current version stays); their bytes leave
+        the storage quota at once. 404 when the entry is unknown or another user's."""
+        await delete_revisions(caller.user_id, entry_id, token_issued_at=caller.issued_at)
 
     @delete(
         "/metrics/all",

@@ -10,7 +10,7 @@ import msgspec
 
 from reflective_app.dto.common import as_utc
 from reflective_app.dto.privacy import wire_tier
-from reflective_app.dto.sync import change_view, version_view
+from reflective_app.dto.sync import change_view, revision_view, version_view
 from reflective_app.dto.tags import tag_view
 from reflective_app.dto.users import preferences_view
 from reflective_domain.accounts import User
@@ -36,6 +36,7 @@ def export_document(bundle: ExportBundle, now: datetime) -> ExportDocument:
         conflicts=[exported_conflict(c) for c in bundle.conflicts],
         metrics=[exported_metric(m) for m in bundle.metrics],
         packed_metrics=[exported_packed(w) for w in bundle.packed_metrics],
+        revisions=[revision_view(r) for r in bundle.revisions],
     )
 
 
@@ -103,6 +104,7 @@ async def export_stream(
         (b'],"conflicts":[', pages.conflicts(user_id), exported_conflict),
         (b'],"metrics":[', pages.metrics(user_id), exported_metric),
         (b'],"packed_metrics":[', pages.packed_metrics(user_id), exported_packed),
+        (b'],"revisions":[', pages.revisions(user_id), revision_view),
     ]
     for opening, section, view in sections:
         yield opening

@@ -1,9 +1,9 @@
-"""Encrypted entry sync: upload, listing, change feed, conflicts."""
+"""Encrypted entry sync: upload, listing, change feed, conflicts, revision history."""
 
 from __future__ import annotations
 
 from reflective_app.dto.common import as_utc
-from reflective_domain.entries import Conflict, Entry, EntryVersion, Resolution, Upload
+from reflective_domain.entries import Conflict, Entry, EntryVersion, Resolution, Revision, Upload
 from reflective_domain.use_cases.conflicts import ConflictView, MergedVersion
 from reflective_protocol.sync import (
     BackupUpload,
@@ -12,6 +12,7 @@ from reflective_protocol.sync import (
     ChosenVersion,
     ConflictItem,
     ResolveRequest,
+    RevisionView,
     VersionView,
 )
 
@@ -100,4 +101,16 @@ def merged_version(request: ResolveRequest) -> MergedVersion | None:
         tag=request.final_tag,
         embedding=request.final_encrypted_embedding,
         embedding_iv=request.final_embedding_iv,
+    )
+
+
+def revision_view(revision: Revision) -> RevisionView:
+    return RevisionView(
+        log_id=revision.entry_id,
+        revision=revision.revision,
+        encrypted_content=revision.content,
+        content_iv=revision.iv,
+        content_tag=revision.tag,
+        device_id=revision.device_id,
+        replaced_at=as_utc(revision.replaced_at),
     )

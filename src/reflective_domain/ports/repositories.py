@@ -11,7 +11,14 @@ from datetime import date, datetime
 from typing import Protocol
 
 from reflective_domain.accounts import AccountState, User
-from reflective_domain.entries import Conflict, Entry, UploadContext
+from reflective_domain.entries import (
+    Conflict,
+    Entry,
+    HistoryChange,
+    KeptRevision,
+    Revision,
+    UploadContext,
+)
 from reflective_domain.metrics import EncryptedMetric, Period, Rollup
 from reflective_domain.packed import PackedWindow
 from reflective_domain.sessions import RefreshToken
@@ -56,7 +63,7 @@ class UserRepository(Protocol):
     async def add_stored_bytes(self, user_id: uuid.UUID, delta: int) -> None: ...
 
     async def clear_stored_bytes(self, user_id: uuid.UUID) -> None:
-        """The account holds no entry and no conflict any more."""
+        """The account holds no entry, no conflict and no kept version any more."""
         ...
 
     async def current_change_seq(self, user_id: uuid.UUID) -> int: ...
@@ -106,7 +113,11 @@ class EntryRepository(Protocol):
         (ConcurrentUpdate otherwise)."""
         ...
 
-    async def save(self, entry: Entry) -> None: ...
+    async def save(self, entry: Entry, history: HistoryChange | None = None) -> None:
+        """Persist ``entry``; with ``history``, in the same step, first keep the version the
+        entry had before (``history.kept``, copied as stored) and drop the ``pruned``
+        revisions of its history."""
+        ...
 
     async def remember_revision(self, entry: Entry, fingerprint: bytes) -> None:
         """Record that ``entry.revision`` had the version with ``fingerprint``."""
@@ -121,8 +132,9 @@ class EntryRepository(Protocol):
     async def upload_context(
         self, user_id: uuid.UUID, entry_id: uuid.UUID, fingerprint: bytes, device_id: str
     ) -> UploadContext | None:
-        """The entry with, in one read, ``revision_with(fingerprint)``, its open conflict and
-        the revision delivered to ``device_id``; None when the entry is unknown."""
+        """The entry with, in one read, ``revision_with(fingerprint)``, its open conflict,
+        the revision delivered to ``device_id`` and its ``history``; None when the entry is
+        unknown."""
         ...
 
     async def upload_contexts(
@@ -132,8 +144,33 @@ class EntryRepository(Protocol):
         entry id; unknown entries are left out."""
         ...
 
-    async def save_many(self, entries: Sequence[Entry]) -> None:
-        """``save`` each (new or existing) entry, in one round trip."""
+    async def save_many(
+        self, entries: Sequence[Entry], history: Sequence[HistoryChange] = ()
+    ) -> None:
+        """``save`` each (new or existing) entry, in one round trip, after applying the
+        ``history`` changes of some of them (in one more)."""
+        ...
+
+    async def history(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> list[KeptRevision]:
+        """The entry's kept versions, without their ciphertexts (for retention)."""
+        ...
+
+    async def revisions(
+        self, user_id: uuid.UUID, entry_id: uuid.UUID, *, before: int | None, limit: int
+    ) -> list[Revision]:
+        """Up to ``limit`` kept versions of the entry, newest first, those with a revision
+        below ``before`` when given."""
+        ...
+
+    async def delete_history(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> int:
+        """Remove the entry's kept versions; return the bytes they counted (``size``)."""
+        ...
+
+    async def revisions_page(
+        self, user_id: uuid.UUID, after: tuple[uuid.UUID, int] | None, limit: int
+    ) -> list[Revision]:
+        """Up to ``limit`` kept versions of any entry, by (entry id, revision), those after
+        ``after`` (the export reads them a page at a time)."""
         ...
 
     async def remember_revisions(self, written: Sequence[tuple[Entry, bytes]]) -> None:
@@ -200,7 +237,8 @@ class EntryRepository(Protocol):
         ...
 
     async def delete_all(self, user_id: uuid.UUID) -> int:
-        """Remove every entry row (and revision fingerprint); return how many were live."""
+        """Remove every entry row (with its revision fingerprints and kept versions); return
+        how many were live."""
         ...
 
 

@@ -13,6 +13,7 @@ from reflective_domain.entries import (
     Conflict,
     Entry,
     EntryLimits,
+    HistoryChange,
     Outcome,
     Resolution,
     Upload,
@@ -121,6 +122,7 @@ class PushBatch:
             # Sizes first: the quota is checked once, on what the whole batch adds.
             writes = 0
             delta = 0
+            history: list[HistoryChange] = []
             for upload, outcome in zip(uploads, outcomes, strict=True):
                 context = contexts.get(upload.entry_id)
                 if outcome is Outcome.CREATED:
@@ -130,6 +132,10 @@ class PushBatch:
                     assert context is not None
                     writes += 1
                     delta += stored_size(upload.version) - stored_size(context.entry.version)
+                    # The replaced version is kept, retention pruned, before the quota check.
+                    change = self._limits.retention.plan(context.entry, context.history, now)
+                    history.append(change)
+                    delta += change.delta
                 elif outcome is Outcome.CONFLICT:
                     delta += stored_size(upload.version)
                 elif outcome is Outcome.CONFLICT_REFRESHED:
@@ -182,7 +188,7 @@ class PushBatch:
                         conflict.refresh(version, now)
                         await uow.conflicts.save(conflict)
                     results.append(ItemResult(entry.id, Outcome.CONFLICT, conflict_id=conflict.id))
-            await uow.entries.save_many([entry for entry, _ in written])
+            await uow.entries.save_many([entry for entry, _ in written], history)
             await uow.entries.remember_revisions(written)
             await uow.commit()
         return results

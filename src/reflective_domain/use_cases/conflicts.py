@@ -176,12 +176,16 @@ class ResolveConflict:
             version = self._chosen(conflict, entry, choice, merged, device_id, now)
             if version is not None:
                 version.check_limits(self._limits)
-                # The conflict row keeps its local version; only the entry changes size.
-                delta = stored_size(version) - stored_size(entry.version)
+                # The conflict row keeps its local version; the entry changes size and the
+                # version it replaces joins its history.
+                history = self._limits.retention.plan(
+                    entry, await uow.entries.history(user_id, entry.id), now
+                )
+                delta = stored_size(version) - stored_size(entry.version) + history.delta
                 self._limits.check_quota(state.stored_bytes, delta)
                 seq = await uow.users.next_change_seq(user_id, delta)
                 entry.write(version, seq, now)
-                await uow.entries.save(entry)
+                await uow.entries.save(entry, history)
                 await uow.entries.remember_revision(entry, version.fingerprint)
             conflict.close(choice, now)
             await uow.conflicts.save(conflict)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from reflective_domain.accounts import User
-from reflective_domain.entries import Conflict, Entry
+from reflective_domain.entries import Conflict, Entry, Revision
 from reflective_domain.metrics import EncryptedMetric
 from reflective_domain.packed import PackedWindow
 from reflective_domain.ports.he import ClientCiphertexts
@@ -28,6 +28,7 @@ from reflective_domain.use_cases._guards import load_user
 # Entries are at most ~1 MiB and a metric ~0.33 MiB: a page stays within a few tens of MiB.
 ENTRY_PAGE = 16
 CONFLICT_PAGE = 16
+REVISION_PAGE = 16
 METRIC_PAGE = 32
 PACKED_PAGE = 32
 
@@ -42,6 +43,7 @@ class ExportBundle:
     conflicts: list[Conflict]
     metrics: list[EncryptedMetric]
     packed_metrics: list[PackedWindow]
+    revisions: list[Revision]
 
 
 async def for_client(
@@ -83,12 +85,22 @@ class ExportData:
                 conflicts=await uow.conflicts.all(user_id),
                 metrics=await uow.metrics.all(user_id),
                 packed_metrics=await uow.packed_metrics.all(user_id),
+                revisions=await _all_revisions(uow, user_id),
             )
         return dataclasses.replace(
             bundle,
             metrics=await for_client(self._ciphertexts, bundle.metrics),
             packed_metrics=await windows_for_client(self._ciphertexts, bundle.packed_metrics),
         )
+
+
+async def _all_revisions(uow: UnitOfWork, user_id: uuid.UUID) -> list[Revision]:
+    found: list[Revision] = []
+    while page := await uow.entries.revisions_page(
+        user_id, (found[-1].entry_id, found[-1].revision) if found else None, REVISION_PAGE
+    ):
+        found.extend(page)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +158,19 @@ class ExportPages:
             if len(page) < PACKED_PAGE:
                 return
             after = (page[-1].metric_type, page[-1].year)
+
+    async def revisions(self, user_id: uuid.UUID) -> AsyncIterator[list[Revision]]:
+        """Kept versions, by entry then revision, a page at a time (each in its own
+        transaction, as the other sections)."""
+        after: tuple[uuid.UUID, int] | None = None
+        while True:
+            async with self._uow() as uow:
+                page = await uow.entries.revisions_page(user_id, after, REVISION_PAGE)
+            if page:
+                yield page
+            if len(page) < REVISION_PAGE:
+                return
+            after = (page[-1].entry_id, page[-1].revision)
 
     async def _pages(
         self,

@@ -12,6 +12,7 @@ from reflective_domain.entries import (
     EntryLimits,
     Outcome,
     Resolution,
+    Revision,
     Upload,
     check_device_id,
     decide_upload,
@@ -94,12 +95,14 @@ class PushEntry:
                 entry = Entry.create(upload.entry_id, user_id, version, state.change_seq + 1, now)
                 await uow.entries.create(entry, version.fingerprint, delta)
             elif outcome is Outcome.ACCEPTED:
-                assert entry is not None
-                delta = stored_size(version) - stored_size(entry.version)
+                assert entry is not None and context is not None
+                # The replaced version is kept and retention pruned before the quota check.
+                history = self._limits.retention.plan(entry, context.history, now)
+                delta = stored_size(version) - stored_size(entry.version) + history.delta
                 self._limits.check_quota(state.stored_bytes, delta)
                 seq = await uow.users.next_change_seq(user_id, delta)
                 entry.write(version, seq, now)
-                await uow.entries.save(entry)
+                await uow.entries.save(entry, history)
                 await uow.entries.remember_revision(entry, version.fingerprint)
                 if conflict is not None and conflict.local.device_id == version.device_id:
                     conflict.close(Resolution.SUPERSEDED, now)
@@ -231,12 +234,18 @@ class ListBackups:
 
 
 class DeleteEntry:
-    """Delete one entry, leaving a tombstone so other devices learn of it."""
+    """Delete one entry, leaving a tombstone so other devices learn of it; its last version
+    joins its history (a delete is undone by restoring it)."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, metrics: RollupBook | None = None
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        metrics: RollupBook | None = None,
+        limits: EntryLimits | None = None,
     ) -> None:
         self._uow, self._clock, self._metrics = uow, clock, metrics
+        self._limits = limits or EntryLimits()
 
     async def __call__(
         self,
@@ -254,10 +263,14 @@ class DeleteEntry:
             entry = await uow.entries.get(user_id, entry_id)
             if entry is None or entry.deleted:
                 raise NotFound("Backup not found")
-            freed = stored_size(None) - stored_size(entry.version)
-            seq = await uow.users.next_change_seq(user_id, freed)
-            entry.delete(device_id or "unknown", seq, self._clock.now())
-            await uow.entries.save(entry)
+            now = self._clock.now()
+            history = self._limits.retention.plan(
+                entry, await uow.entries.history(user_id, entry_id), now
+            )
+            delta = stored_size(None) - stored_size(entry.version) + history.delta
+            seq = await uow.users.next_change_seq(user_id, delta)
+            entry.delete(device_id or "unknown", seq, now)
+            await uow.entries.save(entry, history)
             if self._metrics is not None:  # the deleted entry's metrics leave every sum
                 await self._metrics.retract_entries(uow, user_id, [entry_id])
             await uow.commit()
@@ -265,10 +278,11 @@ class DeleteEntry:
 
 
 class DeleteAllEntries:
-    """Remove every entry, its conflicts and delivery marks from the server (allowed on any
-    tier, so a client can clean up after a downgrade). The entries stay in the user's journal,
-    so their metrics stay in the sums: the web client calls this when it moves from full_sync
-    to analytics_sync, keeping its analytics. Only deleting an entry retracts its metrics."""
+    """Remove every entry, its conflicts, kept versions and delivery marks from the server
+    (allowed on any tier, so a client can clean up after a downgrade). The entries stay in
+    the user's journal, so their metrics stay in the sums: the web client calls this when it
+    moves from full_sync to analytics_sync, keeping its analytics. Only deleting an entry
+    retracts its metrics."""
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
@@ -282,3 +296,62 @@ class DeleteAllEntries:
             await uow.users.clear_stored_bytes(user_id)
             await uow.commit()
         return deleted
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionPage:
+    revisions: list[Revision]
+    next_cursor: int | None
+    has_more: bool
+
+
+class ListRevisions:
+    """An entry's kept versions, newest first, a page at a time (``before``: the cursor, a
+    revision). The entry may be a tombstone: a deleted entry's versions are kept too."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(
+        self,
+        user_id: uuid.UUID,
+        entry_id: uuid.UUID,
+        before: int | None = None,
+        limit: int = DEFAULT_PAGE,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> RevisionPage:
+        check_page_size(limit)
+        if before is not None and before < 1:
+            raise ValidationFailed("cursor", "cursor must be a revision of at least 1")
+        async with self._uow() as uow:
+            await state_permitted(uow, user_id, CloudData.ENTRIES, token_issued_at=token_issued_at)
+            if await uow.entries.get(user_id, entry_id) is None:
+                raise NotFound("Backup not found")
+            found = await uow.entries.revisions(user_id, entry_id, before=before, limit=limit + 1)
+        page = found[:limit]
+        has_more = len(found) > limit
+        return RevisionPage(page, page[-1].revision if has_more else None, has_more)
+
+
+class DeleteRevisions:
+    """Remove an entry's kept versions (the user's choice); the bytes leave the quota in the
+    same transaction."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(
+        self, user_id: uuid.UUID, entry_id: uuid.UUID, *, token_issued_at: datetime | None = None
+    ) -> int:
+        async with self._uow() as uow:
+            await state_permitted(
+                uow, user_id, CloudData.ENTRIES, lock=True, token_issued_at=token_issued_at
+            )
+            if await uow.entries.get(user_id, entry_id) is None:
+                raise NotFound("Backup not found")
+            freed = await uow.entries.delete_history(user_id, entry_id)
+            if freed:
+                await uow.users.add_stored_bytes(user_id, -freed)
+            await uow.commit()
+        return freed

@@ -21,7 +21,7 @@ from tests.integration.security.routes import STREAMING, app_operations
 
 # Transactions per request. One, but where the route's work cannot be one transaction:
 PASSWORD_CHECK = 2  # a password's hash is checked between transactions (throttle, then record)
-EXPORT_PAGES = 4  # entries, conflicts, metrics and packed years: a page per transaction
+EXPORT_PAGES = 5  # entries, conflicts, metrics, packed years, revisions: a page each
 METRICS_UPLOAD = 2  # the tier is checked before the body is read, the metrics written after
 
 TRANSACTIONS = {
@@ -45,6 +45,8 @@ TRANSACTIONS = {
     "GET /api/sync/conflicts/{conflict_id}": 1,
     "POST /api/sync/conflicts/{conflict_id}/resolve": 1,
     "DELETE /api/sync/backup/{backup_id}": 1,
+    "GET /api/sync/entries/{entry_id}/revisions": 1,
+    "DELETE /api/sync/entries/{entry_id}/revisions": 1,
     "POST /api/encryption/metrics": METRICS_UPLOAD,
     "POST /api/encryption/aggregate": 1,
     "DELETE /api/encryption/metrics": 1,
@@ -200,6 +202,14 @@ async def test_one_transaction_per_authenticated_request(
             lambda: call("DELETE", f"/api/sync/backup/{delete_id}"),
         ),
         (
+            "GET /api/sync/entries/{entry_id}/revisions",
+            lambda: call("GET", f"/api/sync/entries/{delete_id}/revisions"),
+        ),
+        (
+            "DELETE /api/sync/entries/{entry_id}/revisions",
+            lambda: call("DELETE", f"/api/sync/entries/{delete_id}/revisions", None, 204),
+        ),
+        (
             "POST /api/encryption/aggregate",
             lambda: call(
                 "POST",
@@ -307,6 +317,16 @@ def stale_token_requests(he_vectors: dict[str, Any]) -> dict[str, tuple[str, str
             {"chosen_version": "remote"},
         ),
         "DELETE /api/sync/backup/{backup_id}": ("DELETE", f"/api/sync/backup/{some}", None),
+        "GET /api/sync/entries/{entry_id}/revisions": (
+            "GET",
+            f"/api/sync/entries/{some}/revisions",
+            None,
+        ),
+        "DELETE /api/sync/entries/{entry_id}/revisions": (
+            "DELETE",
+            f"/api/sync/entries/{some}/revisions",
+            None,
+        ),
         "POST /api/encryption/metrics": (
             "POST",
             "/api/encryption/metrics",

@@ -1,7 +1,7 @@
 """The storage quota's byte counter (``users.stored_bytes``, kept in O(1) by every write)
 equals what PostgreSQL really holds after every kind of write: new entries, edits, empty
 versions, conflicts and their refreshes, every resolution, deletes, delete-all and a tier
-downgrade."""
+downgrade; and the kept versions (revision history) each of those keeps, prunes or removes."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ REAL_SUM = text(
     " + coalesce((SELECT sum(:overhead + octet_length(c.local_content)"
     "   + coalesce(octet_length(c.local_embedding), 0)) FROM conflicts c"
     "   WHERE c.user_id = u.id), 0)"
+    " + coalesce((SELECT sum(:overhead + octet_length(h.content)) FROM entry_history h"
+    "   WHERE h.user_id = u.id), 0)"
     " FROM users u WHERE u.id = :user"
 )
 
@@ -120,6 +122,11 @@ async def test_the_counter_is_the_real_sum_after_every_kind_of_write(
     await check("deleted (tombstone)")
     await push(entry_upload(e2, device="laptop", content=b"r" * 33), 201)
     await check("a write brings the tombstone back")
+    history = await client.get(f"/api/sync/entries/{e1}/revisions", headers=headers)
+    assert len(history.json()["revisions"]) >= 3, history.text  # e1 has kept versions
+    cleared = await client.delete(f"/api/sync/entries/{e1}/revisions", headers=headers)
+    assert cleared.status_code == 204, cleared.text
+    await check("an entry's history deleted")
     # Another user's writes never touch this counter.
     other_push = await client.post(
         "/api/sync/backup", json=entry_upload(content=b"o" * 999), headers=other.headers
@@ -130,10 +137,13 @@ async def test_the_counter_is_the_real_sum_after_every_kind_of_write(
     assert wiped.status_code == 200, wiped.text
     await check("delete all")
     assert await counter_and_real(pg_engine, account) == (0, 0)
-    await push(entry_upload(content=b"n" * 10), 201)
+    e4 = uuid.uuid4()
+    await push(entry_upload(e4, device="laptop", content=b"n" * 10), 201)
     await check("new entry after delete all")
+    await push(entry_upload(e4, device="laptop", content=b"k" * 70), 201)
+    await check("an edit keeps the version it replaces")
     await set_tier(client, account, "analytics_sync")
-    await check("downgrade")
+    await check("downgrade (its kept versions go with the entries)")
     assert await counter_and_real(pg_engine, account) == (0, 0)
 
 

@@ -100,13 +100,16 @@ class CloudData:
 async def populate(
     client: Client, account: Account, vectors: Vectors, metrics: list[dict[str, Any]]
 ) -> CloudData:
-    """full_sync, with entries (device ids unique to the user), an open conflict, tags and
-    the given encrypted metrics."""
+    """full_sync, with entries (device ids unique to the user), one of them edited (a kept
+    version), an open conflict, tags and the given encrypted metrics."""
     await set_tier(client, account, "full_sync", vectors["public_key"])
     data = CloudData(account)
     own_device = f"device-{uuid.uuid4().hex}"
     for _ in range(2):
         data.entries.append(await push_entry(client, account, device=own_device))
+    # An edit, so the first entry has a kept version (revision history) too.
+    edit = await push_entry(client, account, entry_id=data.entries[0]["id"], device=own_device)
+    data.entries.append(edit)
     data.conflict_ids.append(await make_conflict(client, account))
     data.tags.append(await make_tag(client, account, f"private-{uuid.uuid4().hex[:12]}"))
     if metrics:

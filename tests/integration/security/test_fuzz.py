@@ -128,6 +128,12 @@ class FuzzUser:
             body = entry_upload()
             self.http.post("/api/sync/backup", json=body, headers=headers)
             return str(body["id"])
+        if parameter == "entry_id":  # edited once, so it has a kept version to list
+            entry_id = uuid.uuid4()
+            for content in (b"first", b"second"):
+                body = entry_upload(entry_id, content=content)
+                self.http.post("/api/sync/backup", json=body, headers=headers)
+            return str(entry_id)
         if parameter == "conflict_id":
             entry_id = uuid.uuid4()
             self.http.post("/api/sync/backup", json=entry_upload(entry_id), headers=headers)

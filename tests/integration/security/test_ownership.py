@@ -44,6 +44,13 @@ async def _backup(client: Client, owner: Account) -> str:
     return str((await push_entry(client, owner))["id"])
 
 
+async def _entry_with_history(client: Client, owner: Account) -> str:
+    """An entry edited once: one kept version (what the revisions routes read or delete)."""
+    entry_id = str((await push_entry(client, owner, device="laptop"))["id"])
+    await push_entry(client, owner, entry_id=entry_id, device="laptop")
+    return entry_id
+
+
 async def _conflict(client: Client, owner: Account) -> str:
     return await make_conflict(client, owner)
 
@@ -71,6 +78,7 @@ async def _session(client: Client, owner: Account) -> str:
 
 OBJECT_FACTORIES: dict[str, ObjectFactory] = {
     "backup_id": _backup,
+    "entry_id": _entry_with_history,
     "conflict_id": _conflict,
     "tag_id": _tag,
     "device_id": _device,
@@ -265,8 +273,8 @@ async def test_listings_count_only_own_records(
     first, second = two_users
     for data in (first, second):
         headers = data.account.headers
-        # Live entries: the uploads plus the entry behind the conflict.
-        live = len(data.entries) + len(data.conflict_ids)
+        # Live entries: the uploaded ones (one was edited) plus the entry behind the conflict.
+        live = len({e["id"] for e in data.entries}) + len(data.conflict_ids)
         backups = (await client.get("/api/sync/backups", headers=headers)).json()
         assert backups["total_count"] == live == len(backups["backups"])
         changes = (await client.get("/api/sync/changes", headers=headers)).json()
@@ -278,6 +286,8 @@ async def test_listings_count_only_own_records(
         document = await export(client, data.account)
         assert {e["id"] for e in document["entries"]} >= {e["id"] for e in data.entries}
         assert len(document["entries"]) == live
+        # The kept versions exported are the edited entry's one, nobody else's.
+        assert [r["log_id"] for r in document["revisions"]] == [data.entries[0]["id"]]
         assert document["account"]["id"] == data.account.id
 
 

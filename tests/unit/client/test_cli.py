@@ -142,3 +142,34 @@ def test_sessions_are_listed_and_one_is_ended(cli: Cli) -> None:
     assert "1 sessions" in cli("laptop", "sessions").output
     unknown = cli("laptop", "sessions", "--end", "zzzz", ok=False)
     assert unknown.exit_code == 1 and "no session" in unknown.output
+
+
+def test_history_and_restore_round_trip(cli: Cli, tmp_path: Path) -> None:
+    """Two devices edit an entry; the laptop lists its kept versions decrypted and restores
+    the first one; the phone receives it as an ordinary edit."""
+    cli("laptop", "register", "--email", "history@example.com")
+    cli("laptop", "tier", "full_sync")
+    wrote = cli("laptop", "write", input="First draft: the lake at dawn.\n").output
+    entry_id = wrote.split("entry ")[1].split(" ")[0]
+    cli("laptop", "sync")
+    key_file = tmp_path / "keys.reflective"
+    cli("laptop", "keys", "export", str(key_file))
+    cli("phone", "keys", "import", str(key_file))
+    cli("phone", "login", "--email", "history@example.com")
+    cli("phone", "sync")
+    cli("phone", "write", "--id", entry_id[:8], input="Overwritten by accident.\n")
+    cli("phone", "sync")
+    cli("laptop", "sync")
+    assert "Overwritten by accident" in cli("laptop", "entries", "--full").output
+
+    listed = cli("laptop", "history", entry_id[:8], "--full").output
+    assert "1 kept versions" in listed and "First draft: the lake at dawn." in listed
+    restored = cli("laptop", "restore", entry_id[:8], "1").output
+    assert "Restored revision 1" in restored and "Pushed 1" in restored
+    cli("phone", "sync")
+    assert "First draft: the lake at dawn." in cli("phone", "entries", "--full").output
+    # The overwritten text was replaced in turn, so it is kept too: nothing was lost.
+    again = cli("phone", "history", entry_id[:8], "--full").output
+    assert "Overwritten by accident." in again and "First draft" in again
+    missing = cli("laptop", "restore", entry_id[:8], "9", ok=False)
+    assert missing.exit_code == 1 and "no revision 9" in missing.output

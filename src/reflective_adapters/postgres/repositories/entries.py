@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     CTE,
+    DateTime,
+    Integer,
     Select,
     Text,
     Uuid,
@@ -17,9 +19,10 @@ from sqlalchemy import (
     func,
     select,
     text,
+    tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reflective_adapters.postgres.mappers import (
@@ -32,10 +35,18 @@ from reflective_adapters.postgres.schema import (
     conflicts,
     deliveries,
     entries,
+    entry_history,
     entry_revisions,
     users,
 )
-from reflective_domain.entries import Entry, UploadContext
+from reflective_domain.entries import (
+    Entry,
+    HistoryChange,
+    KeptRevision,
+    Revision,
+    UploadContext,
+    history_size,
+)
 from reflective_domain.errors import AlreadyExists, ConcurrentUpdate
 
 _e = entries.c
@@ -54,6 +65,89 @@ _SAVE = _SAVE.on_conflict_do_update(
     index_elements=[_e.user_id, _e.id],
     set_={c.name: _SAVE.excluded[c.name] for c in entries.c if c.name not in ("user_id", "id")},
 )
+# A write that replaces a version keeps it, in the same statement as the write: the kept CTE
+# copies the row as stored (the statement's snapshot is from before the upsert), the pruned
+# one drops the revisions retention named. Both are no-ops when nothing is kept or pruned.
+_h = entry_history.c
+_HISTORY_COLUMNS = ["user_id", "entry_id", "revision", "content", "iv", "tag", "device_id"]
+_KEPT = insert(entry_history).from_select(
+    [*_HISTORY_COLUMNS, "replaced_at"],
+    select(
+        _e.user_id,
+        _e.id,
+        _e.revision,
+        _e.content,
+        _e.iv,
+        _e.tag,
+        _e.version_device_id,
+        bindparam("h_replaced_at", type_=DateTime(timezone=True)),
+    ).where(
+        _e.user_id == bindparam("h_user_id"),
+        _e.id == bindparam("h_entry_id"),
+        _e.revision == bindparam("h_kept", type_=Integer),
+        _e.content.is_not(None),
+    ),
+)
+_PRUNED = entry_history.delete().where(
+    _h.user_id == bindparam("h_user_id"),
+    _h.entry_id == bindparam("h_entry_id"),
+    _h.revision == any_(bindparam("h_pruned", type_=ARRAY(Integer))),
+)
+_SAVE_KEEPING = _SAVE.add_cte(_KEPT.cte("kept")).add_cte(_PRUNED.cte("pruned"))
+_KEEP = _PRUNED.add_cte(_KEPT.cte("kept"))  # a batch's, before its entries' upsert
+_HISTORY = (
+    select(_h.revision, _h.replaced_at, func.octet_length(_h.content).label("length"))
+    .where(_h.user_id == bindparam("user_id"), _h.entry_id == bindparam("entry_id"))
+    .order_by(_h.revision.desc())
+)
+_REVISIONS = (
+    select(entry_history)
+    .where(_h.user_id == bindparam("user_id"), _h.entry_id == bindparam("entry_id"))
+    .order_by(_h.revision.desc())
+    .limit(bindparam("limit"))
+)
+_REVISIONS_BEFORE = _REVISIONS.where(_h.revision < bindparam("before"))
+_DELETE_HISTORY = (
+    entry_history.delete()
+    .where(_h.user_id == bindparam("user_id"), _h.entry_id == bindparam("entry_id"))
+    .returning(func.octet_length(_h.content))
+)
+
+
+def _history_values(change: HistoryChange) -> dict[str, Any]:
+    kept = change.kept
+    return {
+        "h_user_id": change.user_id,
+        "h_entry_id": change.entry_id,
+        "h_kept": kept.revision if kept is not None else None,
+        "h_replaced_at": kept.replaced_at if kept is not None else None,
+        "h_pruned": list(change.pruned),
+    }
+
+
+def _history_array(column: Any, label: str) -> Any:
+    """One column of an entry's history, newest first, as an array (its ciphertexts are not
+    read): what retention needs, in the same read as the rest of an upload's context."""
+    return (
+        select(func.array_agg(aggregate_order_by(column, _h.revision.desc())))
+        .where(_h.user_id == _e.user_id, _h.entry_id == _e.id)
+        .scalar_subquery()
+        .label(label)
+    )
+
+
+def _revision_from_row(row: Any) -> Revision:
+    return Revision(
+        entry_id=row.entry_id,
+        revision=row.revision,
+        content=bytes(row.content),
+        iv=bytes(row.iv),
+        tag=bytes(row.tag) if row.tag is not None else None,
+        device_id=row.device_id,
+        replaced_at=row.replaced_at,
+    )
+
+
 # The first revision a version was accepted as stays its answer.
 _REMEMBER = insert(entry_revisions).on_conflict_do_nothing()
 _r = entry_revisions.c
@@ -156,6 +250,9 @@ _UPLOAD_CONTEXT = (
         .scalar_subquery()
         .label("delivered_revision"),
         *(c.label(_CONFLICT_PREFIX + c.name) for c in _open_conflict.c),
+        _history_array(_h.revision, "h_revisions"),
+        _history_array(_h.replaced_at, "h_replaced"),
+        _history_array(func.octet_length(_h.content), "h_lengths"),
     )
     .select_from(
         entries.outerjoin(
@@ -181,6 +278,15 @@ _UPLOAD_CONTEXTS = text(
     ", (SELECT d.revision FROM deliveries AS d WHERE d.user_id = e.user_id"
     " AND d.device_id = u.device_id AND d.entry_id = e.id) AS delivered_revision, "
     + ", ".join(f"c.{c.name} AS {_CONFLICT_PREFIX}{c.name}" for c in conflicts.c)
+    + "".join(
+        f", (SELECT array_agg({column} ORDER BY h.revision DESC) FROM entry_history AS h"  # noqa: S608
+        f" WHERE h.user_id = e.user_id AND h.entry_id = e.id) AS {label}"
+        for column, label in (
+            ("h.revision", "h_revisions"),
+            ("h.replaced_at", "h_replaced"),
+            ("octet_length(h.content)", "h_lengths"),
+        )
+    )
     + " FROM unnest(CAST(:entry_ids AS uuid[]), CAST(:fingerprints AS bytea[]),"
     " CAST(:device_ids AS text[])) AS u(entry_id, fingerprint, device_id)"
     " JOIN entries AS e ON e.user_id = CAST(:user_id AS uuid) AND e.id = u.entry_id"
@@ -260,11 +366,20 @@ def _context(row: Any) -> UploadContext:
     conflict = None
     if getattr(row, _CONFLICT_PREFIX + "id") is not None:
         conflict = conflict_from_row(_Prefixed(row, _CONFLICT_PREFIX))
+    history: tuple[KeptRevision, ...] = ()
+    if row.h_revisions is not None:
+        history = tuple(
+            KeptRevision(revision, replaced_at, history_size(length))
+            for revision, replaced_at, length in zip(
+                row.h_revisions, row.h_replaced, row.h_lengths, strict=True
+            )
+        )
     return UploadContext(
         entry=entry_from_row(row),
         known_revision=row.known_revision,
         open_conflict=conflict,
         delivered_revision=row.delivered_revision,
+        history=history,
     )
 
 
@@ -299,8 +414,41 @@ class PgEntries:
         if not row.inserted:
             raise AlreadyExists("entry already exists")
 
-    async def save(self, entry: Entry) -> None:
-        await self._s.execute(_SAVE, entry_values(entry))
+    async def save(self, entry: Entry, history: HistoryChange | None = None) -> None:
+        if history is None:
+            await self._s.execute(_SAVE, entry_values(entry))
+        else:
+            await self._s.execute(_SAVE_KEEPING, entry_values(entry) | _history_values(history))
+
+    async def history(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> list[KeptRevision]:
+        params = {"user_id": user_id, "entry_id": entry_id}
+        return [
+            KeptRevision(row.revision, row.replaced_at, history_size(row.length))
+            for row in await self._s.execute(_HISTORY, params)
+        ]
+
+    async def revisions(
+        self, user_id: uuid.UUID, entry_id: uuid.UUID, *, before: int | None, limit: int
+    ) -> list[Revision]:
+        params: dict[str, Any] = {"user_id": user_id, "entry_id": entry_id, "limit": limit}
+        stmt = _REVISIONS
+        if before is not None:
+            stmt, params["before"] = _REVISIONS_BEFORE, before
+        return [_revision_from_row(row) for row in await self._s.execute(stmt, params)]
+
+    async def delete_history(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> int:
+        params = {"user_id": user_id, "entry_id": entry_id}
+        lengths = (await self._s.execute(_DELETE_HISTORY, params)).scalars()
+        return sum(history_size(length) for length in lengths)
+
+    async def revisions_page(
+        self, user_id: uuid.UUID, after: tuple[uuid.UUID, int] | None, limit: int
+    ) -> list[Revision]:
+        stmt = select(entry_history).where(_h.user_id == user_id)
+        if after is not None:
+            stmt = stmt.where(tuple_(_h.entry_id, _h.revision) > tuple_(*after))
+        stmt = stmt.order_by(_h.entry_id, _h.revision).limit(limit)
+        return [_revision_from_row(row) for row in await self._s.execute(stmt)]
 
     async def remember_revision(self, entry: Entry, fingerprint: bytes) -> None:
         values = {
@@ -345,7 +493,11 @@ class PgEntries:
             found[row.id] = _context(row)
         return found
 
-    async def save_many(self, entries: Sequence[Entry]) -> None:
+    async def save_many(
+        self, entries: Sequence[Entry], history: Sequence[HistoryChange] = ()
+    ) -> None:
+        if history:
+            await self._s.execute(_KEEP, [_history_values(change) for change in history])
         if entries:
             await self._s.execute(_SAVE, [entry_values(entry) for entry in entries])
 
@@ -441,4 +593,4 @@ class PgEntries:
         stmt = entries.delete().where(entries.c.user_id == user_id).returning(_live)
         live = sum(1 for is_live in (await self._s.execute(stmt)).scalars() if is_live)
         await self._s.execute(entry_revisions.delete().where(entry_revisions.c.user_id == user_id))
-        return live
+        return live  # their kept versions went with them (ON DELETE CASCADE)
