@@ -18,6 +18,7 @@ from reflective_app.injected import AggregatorDep, ParametersDep, SettingsDep, U
 from reflective_app.limits import rate_limit
 from reflective_app.metric_stream import metric_uploads
 from reflective_app.openapi import BEARER_AUTH, documented
+from reflective_domain.metrics import MAX_LOG_ID_LENGTH
 from reflective_domain.use_cases.metrics import Aggregate, RetractMetrics, UploadMetrics
 from reflective_protocol.common import Message
 from reflective_protocol.encryption import AggregateRequest, AggregateResponse, ContextResponse
@@ -143,7 +144,12 @@ class EncryptionController(Controller):
         user_id: UserId,
         retract_metrics: NamedDependency[RetractMetrics],
         log_id: Annotated[
-            str | None, Parameter(description="the entry measured (required)")
+            str | None,
+            Parameter(
+                description="The entry whose metrics to retract (required), at most "
+                f"{MAX_LOG_ID_LENGTH} characters",
+                schema_extra={"max_length": MAX_LOG_ID_LENGTH, "pattern": r"\S"},
+            ),
         ] = None,
     ) -> Message:
         """Retract every metric of one entry (``log_id``): they leave every sum and average.
