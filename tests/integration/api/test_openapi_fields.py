@@ -102,7 +102,9 @@ async def _preferences(client: Client, user: Account, field: str, value: Any) ->
 
 
 async def _create_tag(client: Client, user: Account, field: str, value: Any) -> Any:
-    return await client.post("/api/tags", json={"name": text(8), field: value}, headers=user.headers)
+    return await client.post(
+        "/api/tags", json={"name": text(8), field: value}, headers=user.headers
+    )
 
 
 async def _upload(client: Client, user: Account, field: str, value: Any) -> Any:
@@ -159,8 +161,12 @@ LIMITS = [
     Limit("POST /api/auth/register", "display_name", "maxLength", lambda n: "d" * n),
     Limit("PUT /api/users/me/preferences", "daily_word_goal", "minimum"),
     Limit("PUT /api/users/me/preferences", "daily_word_goal", "maximum"),
-    Limit("PUT /api/users/me/preferences", "theme_preferences", "maxProperties",
-          lambda n: {f"k{i}": "v" for i in range(n)}),  # fmt: skip
+    Limit(
+        "PUT /api/users/me/preferences",
+        "theme_preferences",
+        "maxProperties",
+        lambda n: {f"k{i}": "v" for i in range(n)},
+    ),
     Limit("POST /api/tags", "name", "minLength", text),
     Limit("POST /api/tags", "name", "maxLength", text),
     Limit("POST /api/sync/backup", "device_id", "minLength", lambda n: "p" * n),
@@ -220,8 +226,10 @@ PATTERNS = [
     *(("POST /api/sync/backup", "content_iv", _b64(n)) for n in (11, 12, 13, 15, 16, 17)),
     *(("POST /api/sync/backup", "content_tag", _b64(n)) for n in (12, 15, 16, 17)),
     *(("POST /api/tags", "color", c) for c in ("#A1b2C3", "#A1B2C", "#A1B2C3D", "A1B2C3")),
-    *(("PUT /api/users/me/preferences", "writing_reminder_time", t)
-      for t in ("07:05", "23:59", "24:00", "7:05", "07:60")),  # fmt: skip
+    *(
+        ("PUT /api/users/me/preferences", "writing_reminder_time", t)
+        for t in ("07:05", "23:59", "24:00", "7:05", "07:60")
+    ),
     *(("PUT /api/users/me/preferences", "locale", t) for t in ("en", "en-US", "e", "en_US")),
 ]
 
