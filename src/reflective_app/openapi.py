@@ -7,6 +7,8 @@ with its MIT licence), never fetched from a CDN.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,19 +31,8 @@ from litestar.plugins import OpenAPISchemaPlugin
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
+import reflective_protocol
 from reflective_app.errors import STATUS
-from reflective_protocol import (
-    auth,
-    common,
-    encryption,
-    export,
-    live,
-    ops,
-    privacy,
-    sync,
-    tags,
-    users,
-)
 from reflective_protocol.errors import Error, ErrorCode
 
 if TYPE_CHECKING:
@@ -282,7 +273,6 @@ class Base64Schema(OpenAPISchemaPlugin):
 
 # --- field descriptions and limits ---------------------------------------------------------
 
-_PROTOCOL_MODULES = (auth, common, encryption, export, live, ops, privacy, sync, tags, users)
 # What a field's own schema says beyond its type: copied from msgspec's schema of the Struct,
 # where the protocol declares it (``doc()``), onto the schema Litestar derives for the route.
 _FIELD_DOCS = ("description", "examples")
@@ -298,9 +288,13 @@ _FIELD_LIMITS = (
 
 
 def _protocol_structs() -> dict[str, type[msgspec.Struct]]:
+    modules = [
+        importlib.import_module(f"{reflective_protocol.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(reflective_protocol.__path__)
+    ]
     return {
         name: value
-        for module in _PROTOCOL_MODULES
+        for module in modules
         for name, value in vars(module).items()
         if isinstance(value, type)
         and issubclass(value, msgspec.Struct)
