@@ -47,7 +47,10 @@ class TokenForm(msgspec.Struct):
     # Names the session in GET /api/auth/sessions (default: the User-Agent).
     device_name: Annotated[
         str | None,
-        doc("Names the session in GET /api/auth/sessions (default: the User-Agent)"),
+        doc(
+            "Names the session in GET /api/auth/sessions, cut to 100 characters "
+            "(default: the User-Agent)"
+        ),
     ] = None
 
     def __repr__(self) -> str:
