@@ -7,6 +7,8 @@ with its MIT licence), never fetched from a CDN.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,6 +31,7 @@ from litestar.plugins import OpenAPISchemaPlugin
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
+import reflective_protocol
 from reflective_app.errors import STATUS
 from reflective_protocol.errors import Error, ErrorCode
 
@@ -75,6 +78,7 @@ class _Document(OpenAPI):
         document = super().to_schema()
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(error_schemas())
+        document_fields(schemas)
         document["components"]["schemas"] = dict(sorted(schemas.items()))
         return document
 
@@ -265,3 +269,65 @@ class Base64Schema(OpenAPISchemaPlugin):
         self, field_definition: FieldDefinition, schema_creator: SchemaCreator
     ) -> Schema:
         return Schema(type=OpenAPIType.STRING, content_encoding="base64", pattern=BASE64_PATTERN)
+
+
+# --- field descriptions and limits ---------------------------------------------------------
+
+# What a field's own schema says beyond its type: copied from msgspec's schema of the Struct,
+# where the protocol declares it (``doc()``), onto the schema Litestar derives for the route.
+_FIELD_DOCS = ("description", "examples")
+_FIELD_LIMITS = (
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "maxProperties",
+    "propertyNames",
+)
+
+
+def _protocol_structs() -> dict[str, type[msgspec.Struct]]:
+    modules = [
+        importlib.import_module(f"{reflective_protocol.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(reflective_protocol.__path__)
+    ]
+    return {
+        name: value
+        for module in modules
+        for name, value in vars(module).items()
+        if isinstance(value, type)
+        and issubclass(value, msgspec.Struct)
+        and value.__module__ == module.__name__
+    }
+
+
+def _value_branch(schema: dict[str, Any], union: str) -> dict[str, Any]:
+    """The part of a field's schema that describes its value: the one arm of ``X | None``
+    that is not null, else the schema itself."""
+    arms = [s for s in schema.get(union, []) if s != {"type": "null"}]
+    return arms[0] if len(arms) == 1 else schema
+
+
+def _merge_field(served: dict[str, Any], declared: dict[str, Any]) -> None:
+    for key in _FIELD_DOCS:
+        if key in declared:
+            served[key] = declared[key]
+    target = _value_branch(served, "oneOf")
+    for source in (_value_branch(declared, "anyOf"), declared):
+        for key in _FIELD_LIMITS:
+            if key in source:
+                target[key] = source[key]
+
+
+def document_fields(schemas: dict[str, Any]) -> None:
+    """Give each protocol Struct's properties in ``schemas`` the description, examples and
+    limits the protocol declares for them (Litestar's schema generation keeps only part)."""
+    structs = _protocol_structs()
+    present = [structs[name] for name in schemas if name in structs]
+    _, declared = msgspec.json.schema_components(present, ref_template=_SCHEMAS + "{name}")
+    for name, schema in schemas.items():
+        fields = declared.get(name, {}).get("properties", {})
+        for field, served in schema.get("properties", {}).items():
+            if field in fields:
+                _merge_field(served, fields[field])

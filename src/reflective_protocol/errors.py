@@ -81,7 +81,7 @@ class ValidationProblem(msgspec.Struct, frozen=True):
 class UploadConflict(msgspec.Struct, frozen=True):
     """The ``detail`` of a 409 ``entry_conflict``: the server kept both versions."""
 
-    message: str
+    message: Annotated[str, msgspec.Meta(description="What happened, written for a person")]
     conflict_id: Annotated[str, msgspec.Meta(description="The conflict to resolve")]
     log_id: Annotated[str, msgspec.Meta(description="The entry the conflict is about")]
 
@@ -96,6 +96,14 @@ class Error(msgspec.Struct, frozen=True):
         msgspec.Meta(description="What went wrong, written for a person"),
     ]
     code: Annotated[ErrorCode, msgspec.Meta(description="What went wrong, for a program")]
-    conflict_id: str | msgspec.UnsetType = msgspec.UNSET
-    log_id: str | msgspec.UnsetType = msgspec.UNSET
-    ids: list[str] | msgspec.UnsetType = msgspec.UNSET
+    conflict_id: Annotated[
+        str | msgspec.UnsetType,
+        msgspec.Meta(description="stale_resolution: the conflict that went stale"),
+    ] = msgspec.UNSET
+    log_id: Annotated[
+        str | msgspec.UnsetType, msgspec.Meta(description="stale_resolution: its entry")
+    ] = msgspec.UNSET
+    ids: Annotated[
+        list[str] | msgspec.UnsetType,
+        msgspec.Meta(description="batch_conflict: the entries that conflicted"),
+    ] = msgspec.UNSET

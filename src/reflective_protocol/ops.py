@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+from reflective_protocol.common import doc
 
 
 class ServiceInfo(msgspec.Struct):
-    service: str
-    version: str
-    docs: str = "/docs"
+    service: Annotated[str, doc("The service's name")]
+    version: Annotated[str, doc("The server's version")]
+    docs: Annotated[str, doc("Where the interactive API documentation is")] = "/docs"
 
 
 class Health(msgspec.Struct):
-    status: str
+    status: Annotated[str, doc('"ok" while the process serves requests')]
 
 
 class Readiness(msgspec.Struct):
-    status: str
-    checks: dict[str, str]
+    status: Annotated[str, doc('"ready", or "not_ready" when a check fails')]
+    checks: Annotated[dict[str, str], doc("Each dependency checked and its state")]

@@ -25,10 +25,13 @@ from reflective_app.injected import AggregatorDep, Caller, ParametersDep, Settin
 from reflective_app.limits import rate_limit
 from reflective_app.metric_stream import metric_uploads
 from reflective_app.openapi import BEARER_AUTH, documented
+from reflective_domain.metrics import MAX_LOG_ID_LENGTH
 from reflective_domain.use_cases.metrics import Aggregate, RetractMetrics, UploadMetrics
 from reflective_domain.use_cases.packed_metrics import ReadPackedMetrics, UploadPackedMetrics
 from reflective_protocol.common import Message
 from reflective_protocol.encryption import (
+    METRIC_TYPE,
+    METRIC_TYPE_PATTERN,
     AggregateRequest,
     AggregateResponse,
     ContextResponse,
@@ -46,20 +49,34 @@ _METRICS_UPLOAD_SCHEMA = Schema(
     properties={
         "metrics": Schema(
             type=OpenAPIType.ARRAY,
+            description="The metrics, stored all or nothing",
             items=Schema(
                 type=OpenAPIType.OBJECT,
                 required=["metric_type", "encrypted_value", "timestamp"],
                 properties={
                     "metric_type": Schema(
-                        type=OpenAPIType.STRING, pattern="^[a-z][a-z0-9_]{0,63}$"
+                        type=OpenAPIType.STRING,
+                        pattern=METRIC_TYPE_PATTERN,
+                        description=METRIC_TYPE.description,
                     ),
                     "encrypted_value": Schema(
                         type=OpenAPIType.STRING,
                         description="base64 of a SEAL-native serialized Ciphertext",
                     ),
-                    "timestamp": Schema(type=OpenAPIType.STRING, format="date-time"),  # type: ignore[arg-type]
+                    "timestamp": Schema(
+                        type=OpenAPIType.STRING,
+                        format="date-time",  # type: ignore[arg-type]
+                        description="When the value was measured (Z or an offset)",
+                    ),
                     "log_id": Schema(
-                        one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.INTEGER)],
+                        one_of=[
+                            Schema(
+                                type=OpenAPIType.STRING,
+                                max_length=MAX_LOG_ID_LENGTH,
+                                pattern=r"\S",
+                            ),
+                            Schema(type=OpenAPIType.INTEGER),
+                        ],
                         description="the entry measured; a resent metric with the same log_id, "
                         "type and ciphertext is recognised and not stored twice, a new one "
                         "replaces the entry's earlier metric of that type",
@@ -160,7 +177,12 @@ class EncryptionController(Controller):
         caller: Caller,
         retract_metrics: NamedDependency[RetractMetrics],
         log_id: Annotated[
-            str | None, Parameter(description="the entry measured (required)")
+            str | None,
+            Parameter(
+                description="The entry whose metrics to retract (required), at most "
+                f"{MAX_LOG_ID_LENGTH} characters",
+                schema_extra={"max_length": MAX_LOG_ID_LENGTH, "pattern": r"\S"},
+            ),
         ] = None,
     ) -> Message:
         """Retract every metric of one entry (``log_id``): they leave every sum and average.

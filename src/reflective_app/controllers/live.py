@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, Parameter, SkipValidation
+from litestar.params import HeaderParameter, Parameter, SkipValidation
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
@@ -19,6 +18,7 @@ from reflective_app.errors import CodedHTTPException
 from reflective_app.injected import Caller, ClockDep
 from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
 from reflective_app.openapi import BEARER_AUTH, documented
+from reflective_app.parameters import SessionId
 from reflective_domain.errors import AuthenticationFailed, ValidationFailed
 from reflective_domain.live import (
     CurrentCursor,
@@ -118,7 +118,10 @@ class LiveSyncController(Controller):
         current_cursor: NamedDependency[CurrentCursor],
         ticket: Annotated[
             str | None,
-            Parameter(description="From POST /api/sync/events/ticket, instead of a header"),
+            Parameter(
+                description="A ticket from POST /api/sync/events/ticket, instead of the "
+                "Authorization header (single use, valid 60 seconds)"
+            ),
         ] = None,
         last_event_id: Annotated[
             str | None,
@@ -186,7 +189,13 @@ class LiveSyncController(Controller):
     async def forget(
         self,
         caller: Caller,
-        device_id: FromPath[str],
+        device_id: Annotated[
+            str,
+            Parameter(
+                description=f"The device's id, 1..{MAX_DEVICE_ID} characters",
+                schema_extra={"min_length": 1, "max_length": MAX_DEVICE_ID},
+            ),
+        ],
         forget_device: NamedDependency[ForgetDevice],
     ) -> None:
         """Forget a device: what the server recorded as sent to it is dropped, so its next
@@ -225,7 +234,7 @@ class SessionController(Controller):
     async def end(
         self,
         caller: Caller,
-        session_id: FromPath[uuid.UUID],
+        session_id: SessionId,
         end_session: NamedDependency[EndSession],
     ) -> None:
         """End one session: its refresh token is refused from now on. Access tokens it

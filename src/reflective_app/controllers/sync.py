@@ -3,13 +3,12 @@ deletion, conflicts, revision history."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 
 from reflective_app.body_limits import ENTRY_BODY
 from reflective_app.dto.common import as_utc, require_offset
@@ -24,6 +23,7 @@ from reflective_app.dto.sync import (
 )
 from reflective_app.injected import Caller
 from reflective_app.openapi import BEARER_AUTH, documented
+from reflective_app.parameters import ConflictId, DeviceId, EntryId, Offset, PageLimit
 from reflective_domain.entries import Outcome
 from reflective_domain.errors import ResyncRequired, ValidationFailed
 from reflective_domain.use_cases.batch import MAX_BATCH, PushBatch
@@ -68,9 +68,7 @@ BATCH_BODY_LIMIT = MAX_BATCH * 48 * 1024
 UNKNOWN_CURSOR = "Unknown cursor: resync from the beginning"
 MAX_CURSOR_DIGITS = 18  # every change sequence a bigint can hold with room to spare
 
-DeviceId = Annotated[
-    str | None, Parameter(description="The asking device: its own writes are left out")
-]
+CURSOR_PATTERN = f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$"
 
 
 class SyncController(Controller):
@@ -169,8 +167,8 @@ class SyncController(Controller):
             ),
         ] = None,
         device_id: DeviceId = None,
-        limit: Annotated[int, Parameter(description="1..500")] = DEFAULT_PAGE,
-        offset: FromQuery[int] = 0,
+        limit: PageLimit = DEFAULT_PAGE,
+        offset: Offset = 0,
     ) -> BackupList:
         """Live entries, oldest accepted first. What is returned counts as seen by
         ``device_id`` (it may then overwrite those versions without conflict)."""
@@ -200,9 +198,14 @@ class SyncController(Controller):
         caller: Caller,
         pull_changes: NamedDependency[PullChanges],
         cursor: Annotated[
-            str | None, Parameter(description="next_cursor of the previous page; none: start")
+            str | None,
+            Parameter(
+                description="next_cursor of the previous page; absent: from the start. 410 "
+                "for one this server did not issue",
+                schema_extra={"pattern": CURSOR_PATTERN},
+            ),
         ] = None,
-        limit: Annotated[int, Parameter(description="1..500")] = DEFAULT_PAGE,
+        limit: PageLimit = DEFAULT_PAGE,
         device_id: DeviceId = None,
     ) -> ChangeList:
         """Every change after ``cursor`` in the order the server committed them, deletions
@@ -247,7 +250,7 @@ class SyncController(Controller):
     async def delete_one(
         self,
         caller: Caller,
-        backup_id: FromPath[uuid.UUID],
+        backup_id: EntryId,
         delete_entry: NamedDependency[DeleteEntry],
         device_id: DeviceId = None,
     ) -> Message:
@@ -272,12 +275,17 @@ class SyncController(Controller):
     async def revisions(
         self,
         caller: Caller,
-        entry_id: FromPath[uuid.UUID],
+        entry_id: EntryId,
         list_revisions: NamedDependency[ListRevisions],
         cursor: Annotated[
-            str | None, Parameter(description="next_cursor of the previous page; none: newest")
+            str | None,
+            Parameter(
+                description="next_cursor of the previous page; absent: the newest. 422 for "
+                "anything else",
+                schema_extra={"pattern": CURSOR_PATTERN},
+            ),
         ] = None,
-        limit: Annotated[int, Parameter(description="1..500")] = DEFAULT_PAGE,
+        limit: PageLimit = DEFAULT_PAGE,
     ) -> RevisionList:
         """The entry's kept versions (its history), newest first, a page at a time: each
         replaced version's ciphertext, the revision it was, the device that wrote it and when
@@ -310,7 +318,7 @@ class SyncController(Controller):
     async def delete_revisions(
         self,
         caller: Caller,
-        entry_id: FromPath[uuid.UUID],
+        entry_id: EntryId,
         delete_revisions: NamedDependency[DeleteRevisions],
     ) -> None:
         """Delete the entry's kept versions (its current version stays); their bytes leave
@@ -339,8 +347,8 @@ class SyncController(Controller):
         self,
         caller: Caller,
         list_conflicts: NamedDependency[ListConflicts],
-        limit: Annotated[int, Parameter(description="1..500")] = DEFAULT_PAGE,
-        offset: FromQuery[int] = 0,
+        limit: PageLimit = DEFAULT_PAGE,
+        offset: Offset = 0,
     ) -> ConflictList:
         """Unresolved conflicts, oldest first, a page at a time (``total_count``: how many
         are open in all): the version that could not be applied (local) and the entry's
@@ -361,7 +369,7 @@ class SyncController(Controller):
     async def conflict(
         self,
         caller: Caller,
-        conflict_id: FromPath[uuid.UUID],
+        conflict_id: ConflictId,
         get_conflict: NamedDependency[GetConflict],
     ) -> ConflictItem:
         """One open conflict, as listed; fetched alone it is shown, so it is confirmed
@@ -385,7 +393,7 @@ class SyncController(Controller):
     async def resolve(
         self,
         caller: Caller,
-        conflict_id: FromPath[uuid.UUID],
+        conflict_id: ConflictId,
         data: JSONBody[ResolveRequest],
         resolve_conflict: NamedDependency[ResolveConflict],
     ) -> Message:

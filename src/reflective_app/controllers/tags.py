@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 
 from reflective_app.dto.tags import tag_view
 from reflective_app.injected import Caller
 from reflective_app.openapi import BEARER_AUTH, documented
+from reflective_app.parameters import Offset, TagId
 from reflective_domain.tags import MAX_TAG_PAGE
 from reflective_domain.use_cases.tags import CleanupTags, CreateTag, DeleteTag, ListTags, UpdateTag
 from reflective_protocol.errors import ErrorCode
@@ -29,8 +29,14 @@ class TagController(Controller):
         self,
         caller: Caller,
         list_tags: NamedDependency[ListTags],
-        limit: Annotated[int, Parameter(description="1..1000")] = MAX_TAG_PAGE,
-        offset: FromQuery[int] = 0,
+        limit: Annotated[
+            int,
+            Parameter(
+                description=f"Tags per page, 1..{MAX_TAG_PAGE}",
+                schema_extra={"minimum": 1, "maximum": MAX_TAG_PAGE},
+            ),
+        ] = MAX_TAG_PAGE,
+        offset: Offset = 0,
     ) -> list[TagView]:
         """The user's tags, by name; ``limit`` (1..1000, default 1000) and ``offset`` page
         through them. A user holds at most MAX_TAGS_PER_USER tags (1000 by default)."""
@@ -62,7 +68,16 @@ class TagController(Controller):
         **documented("Delete tags unused for some days"),
     )
     async def cleanup(
-        self, caller: Caller, cleanup_tags: NamedDependency[CleanupTags], days: FromQuery[int] = 30
+        self,
+        caller: Caller,
+        cleanup_tags: NamedDependency[CleanupTags],
+        days: Annotated[
+            int,
+            Parameter(
+                description="Delete tags unused for at least this many days, 1..36500",
+                schema_extra={"minimum": 1, "maximum": 36_500},
+            ),
+        ] = 30,
     ) -> CleanupResponse:
         """Delete the tags unused for ``days`` days (1..36500, default 30)."""
         deleted = await cleanup_tags(caller.user_id, days, token_issued_at=caller.issued_at)
@@ -78,7 +93,7 @@ class TagController(Controller):
     async def update_tag(
         self,
         caller: Caller,
-        tag_id: FromPath[uuid.UUID],
+        tag_id: TagId,
         data: JSONBody[UpdateTagRequest],
         update_tag: NamedDependency[UpdateTag],
     ) -> TagView:
@@ -100,7 +115,7 @@ class TagController(Controller):
         **documented("Delete a tag", ErrorCode.NOT_FOUND),
     )
     async def delete_tag(
-        self, caller: Caller, tag_id: FromPath[uuid.UUID], delete_tag: NamedDependency[DeleteTag]
+        self, caller: Caller, tag_id: TagId, delete_tag: NamedDependency[DeleteTag]
     ) -> None:
         """Delete a tag; 404 if unknown."""
         await delete_tag(caller.user_id, tag_id, token_issued_at=caller.issued_at)

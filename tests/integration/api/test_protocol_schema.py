@@ -63,10 +63,13 @@ def references(schema: Any) -> Iterator[str]:
 
 def kinds(schema: dict[str, Any]) -> frozenset[str]:
     """A field's type as a set of kinds, whatever the generator's spelling: ``oneOf`` or
-    ``anyOf``, ``type`` as a list or not; descriptions, defaults and base64 markers aside."""
+    ``anyOf``, ``type`` as a list or not, a reference alone or in a one-item ``allOf``;
+    descriptions, defaults, limits and base64 markers aside."""
     for union in ("oneOf", "anyOf"):
         if union in schema:
             return frozenset().union(*(kinds(s) for s in schema[union]))
+    if len(schema.get("allOf", [])) == 1:  # a described reference: {allOf: [$ref], description}
+        return kinds(schema["allOf"][0])
     if "$ref" in schema:
         return frozenset({f"ref {schema['$ref'].removeprefix(REF)}"})
     if "enum" in schema:
