@@ -3,8 +3,17 @@
 A yajl-based incremental parser (ijson) turns each chunk of bytes into events; a small state
 machine assembles the items of the top-level ``metrics`` array one at a time and converts each
 into a domain :class:`MetricUpload` with the same DTO (and the same 422s) as a whole-body
-decode would. Nothing but the item being assembled is held, so memory follows the chunk size,
-not the body. Unknown fields, at the top or in an item, are skipped whatever they hold.
+decode would. Unknown fields, at the top or in an item, are skipped whatever they hold.
+
+Memory is bounded by constants, not by anything the body claims or repeats:
+
+* the parser gets the body in slices of ``SLICE_BYTES``, and the events of one slice are
+  handled before the next is fed (a chunk of a megabyte of ``[`` is a million events);
+* events carry no prefix (ijson's prefixed events repeat the whole path at every level,
+  which made 100,000 nested arrays cost gigabytes);
+* nesting deeper than ``MAX_DEPTH`` is refused (an item is 3 levels deep);
+* a single token (string, number, key) longer than ``MAX_TOKEN_BYTES`` is refused while it
+  arrives: the parser holds an unfinished token whole, and the body limit is gigabytes.
 """
 
 from __future__ import annotations
@@ -26,14 +35,20 @@ _SCALARS = frozenset(("string", "number", "boolean", "null"))
 _OPEN = frozenset(("start_map", "start_array"))
 _CLOSE = frozenset(("end_map", "end_array"))
 
+SLICE_BYTES = 16 * 1024
+MAX_DEPTH = 64
+MAX_TOKEN_BYTES = 4 * 1024 * 1024
+"""Base64 of the largest ciphertext the server loads (2 MiB) is 2.8 MB; the rest is room for
+JSON escapes."""
+
 
 class _Events:
     """ijson's push target: collects the events of one chunk."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, str, Any]] = []
+        self.items: list[tuple[str, Any]] = []
 
-    def send(self, event: tuple[str, str, Any]) -> None:
+    def send(self, event: tuple[str, Any]) -> None:
         self.items.append(event)
 
 
@@ -78,11 +93,20 @@ class _Assembler:
             return None
         return self._field(kind, value)
 
+    def where(self) -> str:
+        """The item being read, for messages."""
+        return f"metrics[{self.index}]" if self.item is not None else "data"
+
     def _move(self, kind: str) -> None:
         if kind in _OPEN:
-            self.depth += 1
+            self._deeper()
         elif kind in _CLOSE:
             self.depth -= 1
+
+    def _deeper(self) -> None:
+        if self.depth >= MAX_DEPTH:
+            raise _invalid(self.where(), f"Nested deeper than {MAX_DEPTH} levels")
+        self.depth += 1
 
     def _top(self, kind: str, value: Any) -> None:
         if kind == "map_key":
@@ -98,7 +122,7 @@ class _Assembler:
             self.depth = 2
             return None
         if kind in _OPEN:  # an unknown field holding a container: skip it whole
-            self.depth += 1
+            self._deeper()
             self.skip_to = 1
         return None
 
@@ -130,7 +154,7 @@ class _Assembler:
                 )
             self.item[self.field] = value
         elif kind in _OPEN:
-            self.depth += 1
+            self._deeper()
             self.skip_to = 3
         return None
 
@@ -146,12 +170,27 @@ def _convert(index: int, raw: dict[str, Any]) -> MetricUpload:
 async def metric_uploads(chunks: AsyncIterator[bytes]) -> AsyncGenerator[MetricUpload, None]:
     """Each metric of the body, in order, as soon as its closing brace has arrived."""
     events = _Events()
-    parser = ijson.parse_coro(events, use_float=True)
+    parser = ijson.basic_parse_coro(events, use_float=True)
     assembler = _Assembler()
+    pending = 0  # bytes fed since the last event: at least the unfinished token's length
+
+    def feed(piece: bytes) -> list[MetricUpload]:
+        nonlocal pending
+        try:
+            parser.send(piece)
+        except (ijson.JSONError, UnicodeDecodeError):  # not JSON, or not UTF-8
+            raise MalformedBody from None
+        if events.items:
+            pending = 0
+        else:
+            pending += len(piece)
+            if pending > MAX_TOKEN_BYTES:
+                raise _invalid(assembler.where(), f"A value is longer than {MAX_TOKEN_BYTES} bytes")
+        return drain()
 
     def drain() -> list[MetricUpload]:
         done = []
-        for _, kind, value in events.items:
+        for kind, value in events.items:
             raw = assembler.feed(kind, value)
             if raw is not None:
                 done.append(_convert(assembler.index - 1, raw))
@@ -159,12 +198,9 @@ async def metric_uploads(chunks: AsyncIterator[bytes]) -> AsyncGenerator[MetricU
         return done
 
     async for chunk in chunks:
-        try:
-            parser.send(chunk)
-        except (ijson.JSONError, UnicodeDecodeError):  # not JSON, or not UTF-8
-            raise MalformedBody from None
-        for item in drain():
-            yield item
+        for start in range(0, len(chunk), SLICE_BYTES):
+            for item in feed(chunk[start : start + SLICE_BYTES]):
+                yield item
     try:
         parser.close()
     except (ijson.JSONError, UnicodeDecodeError):

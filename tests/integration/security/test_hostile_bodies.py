@@ -22,9 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from reflective_app.metric_stream import MAX_TOKEN_BYTES
 from tests.integration.api.conftest import HE_VECTORS, Account, Client, b64, set_tier
 from tests.integration.api.sync_client import entry_upload
 from tests.integration.security.helpers import (
@@ -327,7 +328,12 @@ def _metrics_body(vectors: Vectors) -> st.SearchStrategy[dict[str, Any]]:
 _VECTORS: Vectors = json.loads(HE_VECTORS.read_text())
 
 
+# Nesting 100,000 levels deep: the streamed parser's prefixed events once cost gigabytes.
+_DEEP_ARRAYS = Raw(b"[" * 100_000 + b"]" * 100_000)
+
+
 @given(body=_metrics_body(_VECTORS), ascii_only=st.booleans())
+@example(body=_DEEP_ARRAYS, ascii_only=False)
 @HOSTILE
 async def test_metric_upload(judge: Judge, body: Any, ascii_only: bool) -> None:
     await judge.send("POST", "/api/encryption/metrics", body, ascii_only)
@@ -459,3 +465,49 @@ async def test_an_entry_at_the_end_of_time_does_not_break_the_profile(judge: Jud
         assert upload.status_code == 201, upload.text
         profile = await judge.client.get("/api/users/me", headers=headers)
         assert profile.status_code == 200, (timezone, moment, profile.text)
+
+
+# Bodies that cost the streamed metrics parser memory out of proportion to their size: the
+# answer is a 422 naming where, from a bounded amount of memory (the unit tests of
+# metric_stream bound it; here, through the app, a regression shows as a MemoryError or an
+# out-of-memory kill, not a 422).
+_AMPLIFYING_METRICS = {
+    "nested arrays": (_DEEP_ARRAYS.content, ["body"], "Expected `object`"),
+    "nested maps": (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, ["body"], "Nested deeper"),
+    "nested in an item": (
+        b'{"metrics": [{"junk": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}",
+        ["body", "metrics", 0],
+        "Nested deeper",
+    ),
+    "a value longer than any ciphertext": (
+        b'{"metrics": [{"encrypted_value": "' + b"A" * 2 * MAX_TOKEN_BYTES + b'"}]}',
+        ["body", "metrics", 0],
+        "longer than",
+    ),
+    "a number longer than any ciphertext": (
+        b'{"metrics": [{"log_id": ' + b"1" * 2 * MAX_TOKEN_BYTES + b"}]}",
+        ["body", "metrics", 0],
+        "longer than",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "content, loc, message", list(_AMPLIFYING_METRICS.values()), ids=list(_AMPLIFYING_METRICS)
+)
+async def test_metric_bodies_that_amplify_are_422(
+    judge: Judge, content: bytes, loc: list[Any], message: str
+) -> None:
+    before = await stored_state(judge.client, judge.account)
+    response = await judge.client.post(
+        "/api/encryption/metrics",
+        content=content,
+        headers={**judge.account.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text[:300]
+    answer = response.json()
+    assert set(answer) == {"detail", "code"}
+    assert answer["code"] == "validation_failed"
+    [item] = answer["detail"]
+    assert item["loc"] == loc and message in item["msg"], item
+    assert await stored_state(judge.client, judge.account) == before
