@@ -6,9 +6,11 @@ costs each request a closure and a call per message."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
+from datetime import UTC, datetime
 
 import structlog
 from litestar.enums import ScopeType
@@ -22,7 +24,34 @@ REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
 # A caller's id is kept only if it is short and plain, so it cannot smuggle data into logs.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-log = structlog.get_logger("reflective.requests")
+_LOGGER_NAME = "reflective.requests"
+_logger = logging.getLogger(_LOGGER_NAME)
+# What structlog's ``wrap_for_formatter`` attaches, so the handler's ProcessorFormatter renders
+# the line exactly as it renders structlog's own events.
+_FORMATTER_EXTRA = {"_logger": _logger, "_name": "info"}
+
+
+def _log_request(request_id: str, method: object, path: str, status: int, started: float) -> None:
+    """The request line, built directly as the event dict that structlog's chain (context,
+    level, logger name, UTC timestamp) would build: the same fields in the same order, at a
+    fraction of the CPU, since it runs once per request."""
+    if not _logger.isEnabledFor(logging.INFO):
+        return
+    event = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "event": "request",
+        "request_id": request_id,
+        "level": "info",
+        "logger": _LOGGER_NAME,
+        "timestamp": datetime.now(tz=UTC).isoformat().replace("+00:00", "Z"),
+    }
+    record = _logger.makeRecord(
+        _LOGGER_NAME, logging.INFO, __file__, 0, event, (), None, extra=_FORMATTER_EXTRA
+    )
+    _logger.handle(record)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -57,11 +86,11 @@ class RequestMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_with_headers)
         finally:
-            log.info(
-                "request",
-                method=scope.get("method"),
-                path=scope.get("path_template") or "<unmatched>",
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            _log_request(
+                request_id,
+                scope.get("method"),
+                scope.get("path_template") or "<unmatched>",
+                status,
+                started,
             )
             structlog.contextvars.reset_contextvars(**tokens)
