@@ -17,6 +17,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from reflective_app import request_metrics
 from reflective_app.security_headers import add_security_headers, security_headers
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -31,7 +32,7 @@ _logger = logging.getLogger(_LOGGER_NAME)
 _FORMATTER_EXTRA = {"_logger": _logger, "_name": "info"}
 
 
-def _log_request(request_id: str, method: object, path: str, status: int, started: float) -> None:
+def _log_request(request_id: str, method: str, path: str, status: int, started: float) -> None:
     """The request line, built directly as the event dict that structlog's chain (context,
     level, logger name, UTC timestamp) would build: the same fields in the same order, at a
     fraction of the CPU, since it runs once per request."""
@@ -62,9 +63,14 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
+# The scrape itself is not counted.
+_UNMEASURED_PREFIX = "/api/metrics"
+
+
 class RequestMiddleware(ASGIMiddleware):
-    """Logs method, route template (ids are not logged), status and duration; echoes the
-    request id and sets the security headers, in one send wrapper."""
+    """Logs method, route template (ids are not logged), status and duration; records them in
+    the Prometheus metrics; echoes the request id and sets the security headers, in one send
+    wrapper."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -82,15 +88,18 @@ class RequestMiddleware(ASGIMiddleware):
                 add_security_headers(message, chosen, api, own)
             await send(message)
 
+        method = str(scope.get("method", ""))
+        template: str = scope.get("path_template") or "<unmatched>"
+        measured = not scope.get("path", "").startswith(_UNMEASURED_PREFIX)
+        if measured:
+            running = request_metrics.in_progress(method, template)
+            running.inc()
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await next_app(scope, receive, send_with_headers)
         finally:
-            _log_request(
-                request_id,
-                scope.get("method"),
-                scope.get("path_template") or "<unmatched>",
-                status,
-                started,
-            )
+            if measured:
+                running.dec()
+                request_metrics.record(method, template, status, time.perf_counter() - started)
+            _log_request(request_id, method, template, status, started)
             structlog.contextvars.reset_contextvars(**tokens)
