@@ -18,7 +18,7 @@ from litestar import Litestar, MediaType, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 
 from reflective_app.admission import ADMISSION_STATE_KEY, Admission, Gate
 from reflective_app.bodies import POLICY_STATE_KEY, BodyPolicy, JsonRequest, LargeUploads
@@ -114,9 +114,6 @@ def create_app(container: Container | None = None, settings: Settings | None = N
             await _settle(container.shutdown_resources())
 
     gate = Gate(settings.admission_limit, settings.admission_wait_seconds, settings.admission_queue)
-    prometheus = PrometheusConfig(
-        app_name="reflective", prefix="reflective", group_path=True, exclude=["^/api/metrics"]
-    )
     app = Litestar(
         route_handlers=[
             RootController,
@@ -134,8 +131,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         dependencies=container_dependencies(container),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[
-            RequestMiddleware(),  # request id, log line and security headers in one
-            prometheus.middleware,
+            RequestMiddleware(),  # request id, log line, metrics and security headers in one
             DefineMiddleware(Admission, gate=gate),
         ],
         cors_config=_cors(settings),

@@ -4,6 +4,7 @@ cases on the memory adapters."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 from typing import Any
 
@@ -15,6 +16,7 @@ from reflective_adapters.memory.directory import MemoryUserDirectory
 from reflective_adapters.security import Argon2PasswordHasher
 from reflective_adapters.system import SystemClock, Uuid4Ids
 from reflective_app import logs
+from reflective_app.request_log import RequestMiddleware
 from reflective_domain.errors import NotFound
 from reflective_domain.use_cases.accounts import Register, Registration
 from reflective_domain.use_cases.admin import DeleteUser, FindUser, ListUsers, SetUserDisabled
@@ -78,3 +80,46 @@ async def test_admin_use_cases_on_memory() -> None:
     await DeleteUser(uow)("a@example.com")
     with pytest.raises(NotFound):
         await FindUser(uow)("a@example.com")
+
+
+async def _one_request(path_template: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "http", "method": "GET", "path": "/api/tags/x", "headers": []}
+    scope["path_template"] = path_template
+    await RequestMiddleware().handle(scope, receive, send, app)
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_the_request_line_has_the_fields_structlog_renders() -> None:
+    logs.configure_logging("INFO", "json")
+    handler = logging.getLogger().handlers[-1]
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    handler.setStream(stream)
+    structlog.contextvars.bind_contextvars(request_id="abc")
+    try:
+        structlog.get_logger("reflective.requests").info(
+            "request", method="GET", path="/api/tags/{tag_id}", status=204, duration_ms=0.1
+        )
+    finally:
+        structlog.contextvars.clear_contextvars()
+    await _one_request("/api/tags/{tag_id}")
+    by_structlog, ours = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert list(ours) == list(by_structlog)  # the same fields, in the same order
+    assert ours["event"] == "request" and ours["logger"] == "reflective.requests"
+    assert (ours["method"], ours["path"], ours["status"]) == ("GET", "/api/tags/{tag_id}", 204)
+    assert ours["level"] == "info" and ours["timestamp"].endswith("Z")
+    assert len(ours["request_id"]) == 32  # made here: the request did not bring one
+
+    logging.getLogger().setLevel(logging.WARNING)
+    await _one_request("/api/tags/{tag_id}")
+    assert len(stream.getvalue().splitlines()) == 2  # below the level: no line

@@ -67,6 +67,11 @@ async def test_prometheus_metrics(client: Client, user: Account) -> None:
     text = response.text
     assert "reflective_requests_total" in text
     assert 'path="/api/users/me"' in text
+    me = 'app_name="reflective",method="GET",path="/api/users/me",status_code="200"'
+    assert f"reflective_request_duration_seconds_count{{{me}}}" in text
+    assert "reflective_requests_in_progress" in text
+    # The scrape itself is not counted.
+    assert 'path="/api/metrics"' not in text
     assert user.email not in text and user.id not in text
 
 
