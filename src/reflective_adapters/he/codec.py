@@ -20,7 +20,7 @@ from reflective_adapters.he._sealapi import sealapi
 from reflective_adapters.he.context import CkksContext
 from reflective_adapters.he.errors import SealFormatError
 from reflective_adapters.he.expansion import check_expansion
-from reflective_adapters.he.header import read_header
+from reflective_adapters.he.header import SealHeader, read_header
 from reflective_protocol import seal
 
 _PREFIX = "reflective-he-"
@@ -45,6 +45,12 @@ class SealCodec:
         (:mod:`~reflective_adapters.he.storage`), which is first decoded to SEAL's."""
         if storage.is_compact(data):
             data = storage.decode(data)
+        self._ciphertext_header(context, data)
+        return self._load(sealapi.Ciphertext(), context, data, "ciphertext")
+
+    def _ciphertext_header(self, context: CkksContext, data: bytes) -> SealHeader:
+        """The header of a ciphertext no larger, nor expanding further, than any the server
+        accepts; :class:`SealFormatError` otherwise."""
         header = read_header(data, max_size=self.max_ciphertext_bytes, kind="ciphertext")
         check_expansion(
             data,
@@ -53,7 +59,7 @@ class SealCodec:
             kind="ciphertext",
             largest="a freshly encrypted ciphertext",
         )
-        return self._load(sealapi.Ciphertext(), context, data, "ciphertext")
+        return header
 
     def load_public_key(self, context: CkksContext, data: bytes) -> Any:
         """A ``sealapi.PublicKey`` valid for ``context``, or :class:`SealFormatError`."""
@@ -78,14 +84,7 @@ class SealCodec:
         accepted. Anything not laid out plainly is left to SEAL's own load and kept as sent:
         a seeded ciphertext (symmetric encryption saves its second polynomial as a 64-byte
         seed) is already smaller than any packing of both polynomials."""
-        header = read_header(data, max_size=self.max_ciphertext_bytes, kind="ciphertext")
-        check_expansion(
-            data,
-            header,
-            content_bound=context.ciphertext_bound,
-            kind="ciphertext",
-            largest="a freshly encrypted ciphertext",
-        )
+        header = self._ciphertext_header(context, data)
         parts = storage.split(data, header, context.ciphertext_bound)
         if parts is None:
             return self._load(sealapi.Ciphertext(), context, data, "ciphertext"), data

@@ -6,7 +6,13 @@ import uuid
 from datetime import datetime
 
 from reflective_domain.accounts import AccountState, User
-from reflective_domain.errors import AuthenticationFailed, ForbiddenByTier, NotFound
+from reflective_domain.errors import (
+    AuthenticationFailed,
+    ConcurrentUpdate,
+    ForbiddenByTier,
+    NotFound,
+)
+from reflective_domain.he_params import HePublicKey
 from reflective_domain.ports import UnitOfWork
 from reflective_domain.tiers import CloudData
 
@@ -102,3 +108,17 @@ async def state_permitted(
     if not state.privacy_tier.permits(data):
         raise ForbiddenByTier(_NEEDS[data])
     return state
+
+
+async def confirm_metric_key(uow: UnitOfWork, user_id: uuid.UUID, key: HePublicKey) -> None:
+    """Before a metric upload commits: the user still keeps metrics under ``key``. The row is
+    read again, unlocked: a tier change or new key that deletes metrics waits for the upload's
+    lock on the metrics, so either it ran before (and is seen here) or it runs after and
+    deletes what the upload stores."""
+    current = await uow.users.get(user_id)
+    if (
+        current is None
+        or not current.privacy_tier.permits(CloudData.METRICS)
+        or current.he_public_key != key
+    ):
+        raise ConcurrentUpdate("the HE key changed during the upload; upload again")

@@ -23,6 +23,7 @@ from reflective_domain.packed import PackedWindow
 from reflective_domain.ports.he import ClientCiphertexts
 from reflective_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from reflective_domain.tags import Tag
+from reflective_domain.use_cases._ciphertexts import for_clients
 from reflective_domain.use_cases._guards import load_user
 
 # Entries are at most ~1 MiB and a metric ~0.33 MiB: a page stays within a few tens of MiB.
@@ -46,28 +47,6 @@ class ExportBundle:
     revisions: list[Revision]
 
 
-async def for_client(
-    ciphertexts: ClientCiphertexts | None, metrics: list[EncryptedMetric]
-) -> list[EncryptedMetric]:
-    """``metrics`` with their ciphertexts as clients load them (the server may store them in
-    an encoding of its own)."""
-    if ciphertexts is None or not metrics:
-        return metrics
-    loadable = await ciphertexts.for_client([m.ciphertext for m in metrics])
-    return [dataclasses.replace(m, ciphertext=c) for m, c in zip(metrics, loadable, strict=True)]
-
-
-async def windows_for_client(
-    ciphertexts: ClientCiphertexts | None, windows: list[PackedWindow]
-) -> list[PackedWindow]:
-    """Packed years with their ciphertexts as clients load them (a year's sum is stored in
-    the server's encoding, as rollups are)."""
-    if ciphertexts is None or not windows:
-        return windows
-    loadable = await ciphertexts.for_client([w.ciphertext for w in windows])
-    return [dataclasses.replace(w, ciphertext=c) for w, c in zip(windows, loadable, strict=True)]
-
-
 class ExportData:
     def __init__(
         self, uow: UnitOfWorkFactory, ciphertexts: ClientCiphertexts | None = None
@@ -89,8 +68,8 @@ class ExportData:
             )
         return dataclasses.replace(
             bundle,
-            metrics=await for_client(self._ciphertexts, bundle.metrics),
-            packed_metrics=await windows_for_client(self._ciphertexts, bundle.packed_metrics),
+            metrics=await for_clients(self._ciphertexts, bundle.metrics),
+            packed_metrics=await for_clients(self._ciphertexts, bundle.packed_metrics),
         )
 
 
@@ -145,7 +124,7 @@ class ExportPages:
             lambda uow, after, n: uow.metrics.page_by_id(user_id, after, n), self._sizes[2]
         )
         async for page in pages:
-            yield await for_client(self._ciphertexts, page)
+            yield await for_clients(self._ciphertexts, page)
 
     async def packed_metrics(self, user_id: uuid.UUID) -> AsyncIterator[list[PackedWindow]]:
         """Packed years a year at a time (a few per metric type and year of journal)."""
@@ -154,7 +133,7 @@ class ExportPages:
             async with self._uow() as uow:
                 page = await uow.packed_metrics.page(user_id, after, PACKED_PAGE)
             if page:
-                yield await windows_for_client(self._ciphertexts, page)
+                yield await for_clients(self._ciphertexts, page)
             if len(page) < PACKED_PAGE:
                 return
             after = (page[-1].metric_type, page[-1].year)

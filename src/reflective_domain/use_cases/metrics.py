@@ -34,7 +34,7 @@ from reflective_domain.metrics import (
 from reflective_domain.ports import CiphertextValidator, HeAggregator, IdGenerator, UnitOfWork
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
-from reflective_domain.use_cases._guards import check_caller, user_permitted
+from reflective_domain.use_cases._guards import check_caller, confirm_metric_key, user_permitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,16 +318,7 @@ class UploadMetrics:
                 await self._write(uow, upload, chunk)
             if index == 0:
                 raise ValidationFailed("metrics", "metrics must not be empty")
-            # The user row is read again, unlocked: a tier change or new key that deletes
-            # metrics waits for this transaction's lock on the metrics, so either it ran
-            # before (and is seen here) or it runs after and deletes what this stores.
-            current = await uow.users.get(user_id)
-            if (
-                current is None
-                or not current.privacy_tier.permits(CloudData.METRICS)
-                or current.he_public_key != key
-            ):
-                raise ConcurrentUpdate("the HE key changed during the upload; upload again")
+            await confirm_metric_key(uow, user_id, key)
             await uow.commit()
         return MetricsStored(received=index, new=upload.new, replaced=upload.replaced)
 

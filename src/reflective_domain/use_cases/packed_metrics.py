@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from reflective_domain.errors import (
-    ConcurrentUpdate,
     InvalidCiphertext,
     LimitExceeded,
     NotFound,
@@ -28,7 +27,8 @@ from reflective_domain.ports import CiphertextValidator, HeAggregator
 from reflective_domain.ports.he import ClientCiphertexts
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.tiers import CloudData
-from reflective_domain.use_cases._guards import user_permitted
+from reflective_domain.use_cases._ciphertexts import for_clients
+from reflective_domain.use_cases._guards import confirm_metric_key, user_permitted
 from reflective_domain.use_cases.metrics import MetricLimits
 
 
@@ -151,16 +151,7 @@ class UploadPackedMetrics:
             if saved:
                 await uow.packed_metrics.save(saved)
                 await uow.packed_metrics.add_upload_keys(user_id, list(fresh))
-            # A tier change or new key that deletes metrics takes the user row, then waits
-            # for this transaction's metric lock: either it ran before (and is seen here) or
-            # it runs after and deletes what this stores.
-            current = await uow.users.get(user_id)
-            if (
-                current is None
-                or not current.privacy_tier.permits(CloudData.METRICS)
-                or current.he_public_key != key
-            ):
-                raise ConcurrentUpdate("the HE key changed during the upload; upload again")
+            await confirm_metric_key(uow, user_id, key)
             await uow.commit()
         return PackedStored(received=len(items), new=len(fresh), windows=len(saved))
 
@@ -197,5 +188,4 @@ class ReadPackedMetrics:
         if not found:
             raise NotFound(f"No packed {metric_type} metrics found in the requested range")
         # A year's sum is stored in the server's own encoding; clients get SEAL's.
-        loadable = await self._ciphertexts.for_client([w.ciphertext for w in found])
-        return [dataclasses.replace(w, ciphertext=c) for w, c in zip(found, loadable, strict=True)]
+        return await for_clients(self._ciphertexts, found)
