@@ -157,4 +157,7 @@ def test_systemd_unit_runs_serve_with_the_settings_file() -> None:
     assert service["EnvironmentFile"] == "/etc/reflective/reflective.env"
     assert service["User"] == "reflective" and service["RestartPreventExitStatus"] == "2"
     assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
+    # serve stops its workers and the embedded PostgreSQL itself on SIGTERM (tested in
+    # test_startup.py): systemd signals the main process only, then kills what is left.
+    assert service["KillSignal"] == "SIGTERM" and service["KillMode"] == "mixed"
     assert unit["Install"]["WantedBy"] == "multi-user.target"

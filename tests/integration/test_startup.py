@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import select
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +23,8 @@ from sqlalchemy.engine import make_url
 
 from reflective_adapters.postgres import migrate
 from reflective_adapters.postgres.diagnose import connection_failure
-from tests.integration.conftest import DatabaseFactory, PgServer
+from reflective_adapters.postgres.embedded import embedded_status, stop_embedded_server
+from tests.integration.conftest import DatabaseFactory, PgServer, embedded_data_dir
 
 SECRET = "startup-test-secret-" + "x" * 40
 
@@ -272,3 +275,23 @@ def test_two_workers_start_and_answer(started: Started) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{started.port}") as client:
         for _ in range(4):
             assert client.get("/api/health").status_code == 200
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_the_embedded_server_it_started(tmp_path: Path, workers: str) -> None:
+    """``kill`` and ``systemctl stop`` send SIGTERM: serve shuts down cleanly and stops the
+    embedded PostgreSQL it started (uvicorn re-raises the signal after its own shutdown)."""
+    data_dir = embedded_data_dir()
+    try:
+        with serving(tmp_path, "--workers", workers, REFLECTIVE_DATA_DIR=str(data_dir)) as server:
+            server.stderr_until("Application startup complete", timeout=120)
+            server.drain()
+            status = embedded_status(data_dir)
+            assert status.running and status.users == (server.process.pid,)
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=60) == 0
+        status = embedded_status(data_dir)
+        assert not status.running and status.users == ()
+    finally:
+        stop_embedded_server(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
