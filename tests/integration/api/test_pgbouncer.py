@@ -29,21 +29,16 @@ from tests.integration.api.he_client import metric_payload
 from tests.integration.api.sync_client import entry_upload
 from tests.integration.test_deploy import wait_for_port
 from tests.integration.test_startup import free_port
+from tests.system_tools import require
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
-
-
-def pgbouncer_binary() -> str | None:
-    return shutil.which("pgbouncer", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
 
 
 @pytest.fixture(scope="module")
 def pgbouncer(pg_database_url: str) -> Iterator[str]:
     """PgBouncer (transaction pooling, two server connections so transactions do move
     between them) in front of the test database; its URL."""
-    binary = pgbouncer_binary()
-    if binary is None:
-        pytest.skip("pgbouncer is not installed (.ci/run installs Debian's)")
+    binary = require("pgbouncer", package="pgbouncer")
     target = make_url(pg_database_url)
     socket_dir = target.query.get("host")
     host = str(socket_dir) if socket_dir else (target.host or "127.0.0.1")
