@@ -159,26 +159,41 @@ async def test_schema_behind_refuses_with_migrate_on_start_false(
     assert await asyncio.to_thread(migrate.current, url) is None  # nothing was migrated
 
 
-def test_alembic_without_database_url_is_one_line(tmp_path: Path) -> None:
-    """From the repository root with no DATABASE_URL, alembic falls back to the embedded
-    database; when that cannot start either, one line says how to set DATABASE_URL."""
-    root = Path(__file__).parents[2]
-    a_file = tmp_path / "file"
-    a_file.write_text("")
-    env = base_env(tmp_path, REFLECTIVE_DATA_DIR=str(a_file / "data"))
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "alembic"), "current"],
-        env=env,
-        cwd=root,
+def alembic(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``alembic ARGS`` from the repository root, as a developer runs it."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "alembic"), *args],
+        env=base_env(tmp_path, **env),
+        cwd=Path(__file__).parents[2],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    assert "set DATABASE_URL=postgresql://" in result.stdout
-    assert len(result.stdout.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [("current",), ("upgrade", "head")])
+def test_alembic_without_database_url_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """From the repository root with no DATABASE_URL, alembic falls back to the embedded
+    database; when that cannot start either, one line on stderr says how to set
+    DATABASE_URL (alembic itself would print it twice, on stdout and stderr, exit 255)."""
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    result = alembic(tmp_path, *args, REFLECTIVE_DATA_DIR=str(a_file / "data"))
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: DATABASE_URL is not set")
+    assert "set DATABASE_URL=postgresql://" in line
+
+
+def test_alembic_with_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    result = alembic(tmp_path, "upgrade", "head", DATABASE_URL=f"postgresql://x@127.0.0.1:{port}/x")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert f"127.0.0.1:{port} (connection refused)" in line
 
 
 # --- a server that starts --------------------------------------------------------------
