@@ -115,11 +115,13 @@ def test_wrong_password_message() -> None:
         ("mysql://app:s3cret@db/reflective", "not a PostgreSQL URL (scheme 'mysql')"),
         ("garbage", "DATABASE_URL is not a URL"),
         ("postgresql://app:s3cret@no-such-host.invalid/db", "cannot resolve the database host"),
+        ("postgresql://app:s3cret@db/reflective?foo=bar", "unknown query parameter 'foo'"),
     ],
 )
 def test_bad_database_urls(tmp_path: Path, url: str, expected: str) -> None:
     line = serve_fails(tmp_path, DATABASE_URL=url)
     assert expected in line and "s3cret" not in line
+    assert "Error" not in line.removeprefix("Error: ")  # no Python exception's name
 
 
 def test_port_in_use_is_found_before_the_database(tmp_path: Path) -> None:
