@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import configparser
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.integration.test_startup import Started, base_env, free_port, reflective
+from tests.system_tools import require
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
 
@@ -67,12 +67,15 @@ def two_instances(
 
 
 @pytest.fixture(scope="module")
-def nginx(tmp_path_factory: pytest.TempPathFactory, two_instances: list[int]) -> Iterator[int]:
-    binary = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
-    )
-    if binary is None:
-        pytest.skip("nginx is not installed (.ci/run installs Debian's)")
+def nginx_binary() -> str:
+    return require("nginx", package="nginx")
+
+
+@pytest.fixture(scope="module")
+def nginx(
+    nginx_binary: str, tmp_path_factory: pytest.TempPathFactory, two_instances: list[int]
+) -> Iterator[int]:
+    binary = nginx_binary
     tmp = tmp_path_factory.mktemp("nginx")
     port = free_port()
     servers = "\n".join(f"server 127.0.0.1:{p};" for p in two_instances)
@@ -157,4 +160,7 @@ def test_systemd_unit_runs_serve_with_the_settings_file() -> None:
     assert service["EnvironmentFile"] == "/etc/reflective/reflective.env"
     assert service["User"] == "reflective" and service["RestartPreventExitStatus"] == "2"
     assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
+    # serve stops its workers and the embedded PostgreSQL itself on SIGTERM (tested in
+    # test_startup.py): systemd signals the main process only, then kills what is left.
+    assert service["KillSignal"] == "SIGTERM" and service["KillMode"] == "mixed"
     assert unit["Install"]["WantedBy"] == "multi-user.target"

@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import select
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +23,8 @@ from sqlalchemy.engine import make_url
 
 from reflective_adapters.postgres import migrate
 from reflective_adapters.postgres.diagnose import connection_failure
-from tests.integration.conftest import DatabaseFactory, PgServer
+from reflective_adapters.postgres.embedded import embedded_status, stop_embedded_server
+from tests.integration.conftest import DatabaseFactory, PgServer, embedded_data_dir
 
 SECRET = "startup-test-secret-" + "x" * 40
 
@@ -112,11 +115,13 @@ def test_wrong_password_message() -> None:
         ("mysql://app:s3cret@db/reflective", "not a PostgreSQL URL (scheme 'mysql')"),
         ("garbage", "DATABASE_URL is not a URL"),
         ("postgresql://app:s3cret@no-such-host.invalid/db", "cannot resolve the database host"),
+        ("postgresql://app:s3cret@db/reflective?foo=bar", "unknown query parameter 'foo'"),
     ],
 )
 def test_bad_database_urls(tmp_path: Path, url: str, expected: str) -> None:
     line = serve_fails(tmp_path, DATABASE_URL=url)
     assert expected in line and "s3cret" not in line
+    assert "Error" not in line.removeprefix("Error: ")  # no Python exception's name
 
 
 def test_port_in_use_is_found_before_the_database(tmp_path: Path) -> None:
@@ -156,26 +161,41 @@ async def test_schema_behind_refuses_with_migrate_on_start_false(
     assert await asyncio.to_thread(migrate.current, url) is None  # nothing was migrated
 
 
-def test_alembic_without_database_url_is_one_line(tmp_path: Path) -> None:
-    """From the repository root with no DATABASE_URL, alembic falls back to the embedded
-    database; when that cannot start either, one line says how to set DATABASE_URL."""
-    root = Path(__file__).parents[2]
-    a_file = tmp_path / "file"
-    a_file.write_text("")
-    env = base_env(tmp_path, REFLECTIVE_DATA_DIR=str(a_file / "data"))
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "alembic"), "current"],
-        env=env,
-        cwd=root,
+def alembic(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``alembic ARGS`` from the repository root, as a developer runs it."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "alembic"), *args],
+        env=base_env(tmp_path, **env),
+        cwd=Path(__file__).parents[2],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    assert "set DATABASE_URL=postgresql://" in result.stdout
-    assert len(result.stdout.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [("current",), ("upgrade", "head")])
+def test_alembic_without_database_url_is_one_line(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """From the repository root with no DATABASE_URL, alembic falls back to the embedded
+    database; when that cannot start either, one line on stderr says how to set
+    DATABASE_URL (alembic itself would print it twice, on stdout and stderr, exit 255)."""
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    result = alembic(tmp_path, *args, REFLECTIVE_DATA_DIR=str(a_file / "data"))
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: DATABASE_URL is not set")
+    assert "set DATABASE_URL=postgresql://" in line
+
+
+def test_alembic_with_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    result = alembic(tmp_path, "upgrade", "head", DATABASE_URL=f"postgresql://x@127.0.0.1:{port}/x")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert f"127.0.0.1:{port} (connection refused)" in line
 
 
 # --- a server that starts --------------------------------------------------------------
@@ -272,3 +292,23 @@ def test_two_workers_start_and_answer(started: Started) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{started.port}") as client:
         for _ in range(4):
             assert client.get("/api/health").status_code == 200
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_the_embedded_server_it_started(tmp_path: Path, workers: str) -> None:
+    """``kill`` and ``systemctl stop`` send SIGTERM: serve shuts down cleanly and stops the
+    embedded PostgreSQL it started (uvicorn re-raises the signal after its own shutdown)."""
+    data_dir = embedded_data_dir()
+    try:
+        with serving(tmp_path, "--workers", workers, REFLECTIVE_DATA_DIR=str(data_dir)) as server:
+            server.stderr_until("Application startup complete", timeout=120)
+            server.drain()
+            status = embedded_status(data_dir)
+            assert status.running and status.users == (server.process.pid,)
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=60) == 0
+        status = embedded_status(data_dir)
+        assert not status.running and status.users == ()
+    finally:
+        stop_embedded_server(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -55,5 +55,22 @@ def test_rejects_other_databases(raw: str) -> None:
         to_async_url(raw)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["postgresql://u@db/app?foo=bar", "postgresql://u@db/app?sslmode=require&connect_timeout=5"],
+)
+def test_rejects_query_parameters_the_driver_does_not_take(raw: str) -> None:
+    """asyncpg would fail on them later, with a TypeError naming a keyword argument."""
+    unknown = "foo" if "foo" in raw else "connect_timeout"
+    with pytest.raises(ValueError, match=f"unknown query parameter '{unknown}'"):
+        to_async_url(raw)
+
+
+@pytest.mark.parametrize("parameter", ["host=/run/pg", "port=5433", "ssl=require", "passfile=/p"])
+def test_keeps_the_query_parameters_the_driver_takes(parameter: str) -> None:
+    key, value = parameter.split("=")
+    assert to_async_url(f"postgresql://u@db/app?{parameter}").query[key] == value
+
+
 def test_redacted_hides_the_password() -> None:
     assert "s3cret" not in redacted("postgresql://app:s3cret@db/app")

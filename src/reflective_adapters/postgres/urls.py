@@ -19,6 +19,20 @@ _POSTGRES_SCHEMES = frozenset(
     }
 )
 
+# Query parameters SQLAlchemy hands to asyncpg.connect() as keyword arguments, by the same
+# names: any other would fail at the first connection with a TypeError. sslmode is libpq's
+# name for ssl (converted below).
+QUERY_PARAMETERS = (
+    "host",
+    "port",
+    "sslmode",
+    "ssl",
+    "passfile",
+    "target_session_attrs",
+    "krbsrvname",
+    "gsslib",
+)
+
 
 def to_async_url(raw: str | URL) -> URL:
     """Parse ``raw`` and return it with the asyncpg driver.
@@ -31,6 +45,12 @@ def to_async_url(raw: str | URL) -> URL:
         raise ValueError(
             f"not a PostgreSQL URL (scheme {url.drivername!r}); "
             "expected postgresql://, postgres:// or postgresql+asyncpg://"
+        )
+    unknown = sorted(set(url.query) - set(QUERY_PARAMETERS))
+    if unknown:
+        raise ValueError(
+            f"a URL with an unknown query parameter {unknown[0]!r} "
+            f"(understood: {', '.join(QUERY_PARAMETERS)}); remove it"
         )
     url = url.set(drivername=ASYNC_DRIVER)
     if "sslmode" in url.query:

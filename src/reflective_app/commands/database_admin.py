@@ -4,6 +4,7 @@ server's version)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -112,18 +113,27 @@ def backup(file: Path) -> None:
     ciphertexts). Safe while the server runs."""
     url = _database_url()
     args, env = diagnose.libpq_options(url)
-    _run(
-        [
-            _tool("pg_dump", _server_major(url)),
-            "--format=custom",
-            "--no-owner",
-            "--file",
-            str(file),
-            *args,
-        ],
-        env,
-    )
+    pg_dump = _tool("pg_dump", _server_major(url))
+    _create_private(file)
+    try:
+        _run([pg_dump, "--format=custom", "--no-owner", "--file", str(file), *args], env)
+    except click.ClickException:
+        file.unlink(missing_ok=True)  # a partial dump is no backup
+        raise
     click.echo(f"backup written to {file} ({file.stat().st_size} bytes)")
+
+
+def _create_private(file: Path) -> None:
+    """Create (or empty) FILE readable by its owner only, before pg_dump writes into it: a
+    backup holds password hashes, and pg_dump would create it with the umask's mode (0644)."""
+    try:
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {file}: {exc.strerror or exc}") from exc
 
 
 @click.command()

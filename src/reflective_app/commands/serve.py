@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import signal
 import socket
+import threading
+from types import FrameType
 from typing import Any
 
 import click
@@ -85,6 +88,7 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     except preflight.StartupError as exc:
         raise ConfigurationError(str(exc)) from None
     embedded = settings.database_url is None
+    previous = _exit_on_sigterm()
     try:
         # The server's files: a development secret is made before any worker starts (so all
         # workers share it), beside the embedded database.
@@ -123,6 +127,27 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         if embedded:
             os.environ.pop("DATABASE_URL", None)
             stop_embedded(settings.data_dir)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm() -> Any:
+    """Make SIGTERM (``kill``, ``systemctl stop``) a clean exit through serve's ``finally``,
+    which stops the embedded server; return the handler it replaces (None off the main
+    thread, where handlers cannot be set).
+
+    uvicorn swaps in its own handler while it serves, then restores this one and re-raises
+    the signal after its graceful shutdown: with the default handler the process would die
+    there, leaving the embedded PostgreSQL running.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup
+        raise SystemExit(0)
+
+    return signal.signal(signal.SIGTERM, leave)
 
 
 def _announce(settings: Settings, url: str, host: str, port: int, workers: int, done: str) -> None:

@@ -4,7 +4,6 @@ server, and a real browser (Debian's chromium, headless) renders the operations.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 
 from tests.integration.api.conftest import Client
 from tests.integration.test_startup import serving
+from tests.system_tools import require
 
 _REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 VIEWERS = ["/docs", "/docs/redoc"]
@@ -40,15 +40,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, pg_database_url: str) 
         yield server.port
 
 
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+@pytest.fixture(scope="module")
+def browser() -> str:
+    return require("chromium", "chromium-browser", package="chromium")
 
 
-def render(url: str) -> str:
+def render(browser: str, url: str) -> str:
     """The page's DOM after its scripts ran, in a headless chromium that cannot resolve any
     host but this one (so anything fetched from the internet would fail)."""
-    browser = chromium()
-    assert browser is not None
     with tempfile.TemporaryDirectory() as profile:
         result = subprocess.run(
             [
@@ -76,18 +75,16 @@ def render(url: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (.ci/run installs it)")
-def test_swagger_ui_renders_operations_offline(live_server: int) -> None:
-    dom = render(f"http://127.0.0.1:{live_server}/docs")
+def test_swagger_ui_renders_operations_offline(browser: str, live_server: int) -> None:
+    dom = render(browser, f"http://127.0.0.1:{live_server}/docs")
     assert "swagger-ui" in dom
     assert dom.count('class="opblock ') >= 20  # one per operation
     assert "/api/auth/register" in dom and "/api/sync/backup" in dom
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (.ci/run installs it)")
-def test_redoc_renders_operations_offline(live_server: int) -> None:
-    dom = render(f"http://127.0.0.1:{live_server}/docs/redoc")
+def test_redoc_renders_operations_offline(browser: str, live_server: int) -> None:
+    dom = render(browser, f"http://127.0.0.1:{live_server}/docs/redoc")
     # Rendered, not just the embedded spec: one HTTP-verb badge per operation in the menu.
     assert len(re.findall(r"http-verb (?:get|post|put|patch|delete)", dom)) >= 20
     assert 'id="operation/register"' in dom or "operation/register" in dom

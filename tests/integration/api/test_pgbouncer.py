@@ -10,9 +10,11 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dependency_injector import providers
@@ -22,24 +24,21 @@ from reflective_adapters.postgres.embedded import SYSTEM_USER
 from reflective_app.container import Container
 from reflective_app.main import create_app
 from reflective_app.settings import Settings
-from tests.integration.api.conftest import Client, bearer, fast_hasher, serve
+from tests.integration.api.conftest import Client, fast_hasher, serve, set_tier, sign_up
+from tests.integration.api.he_client import metric_payload
+from tests.integration.api.sync_client import entry_upload
 from tests.integration.test_deploy import wait_for_port
 from tests.integration.test_startup import free_port
+from tests.system_tools import require
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
-
-
-def pgbouncer_binary() -> str | None:
-    return shutil.which("pgbouncer", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
 
 
 @pytest.fixture(scope="module")
 def pgbouncer(pg_database_url: str) -> Iterator[str]:
     """PgBouncer (transaction pooling, two server connections so transactions do move
     between them) in front of the test database; its URL."""
-    binary = pgbouncer_binary()
-    if binary is None:
-        pytest.skip("pgbouncer is not installed (.ci/run installs Debian's)")
+    binary = require("pgbouncer", package="pgbouncer")
     target = make_url(pg_database_url)
     socket_dir = target.query.get("host")
     host = str(socket_dir) if socket_dir else (target.host or "127.0.0.1")
@@ -102,34 +101,65 @@ async def through_pgbouncer(
         yield client
 
 
-async def test_api_smoke_through_pgbouncer_in_transaction_mode(through_pgbouncer: Client) -> None:
+async def test_api_smoke_through_pgbouncer_in_transaction_mode(
+    through_pgbouncer: Client, he_vectors: dict[str, Any]
+) -> None:
+    """Sign-up, the full_sync tier, a push, a pull, a conflict and its resolution, a metrics
+    upload and its aggregate: every kind of transaction the sync path runs."""
     client = through_pgbouncer
     for round_ in range(3):  # repeated: statements prepared again on other server connections
-        email = f"smoke{round_}@example.com"
-        created = await client.post(
-            "/api/auth/register", json={"email": email, "password": "correct horse"}
-        )
-        assert created.status_code == 201, created.text
-        login = await client.post(
-            "/api/auth/token", data={"username": email, "password": "correct horse"}
-        )
-        assert login.status_code == 200, login.text
-        auth = bearer(login.json()["access_token"])
-        assert (await client.get("/api/users/me", headers=auth)).status_code == 200
-        tier = await client.put(
-            "/api/users/me/privacy",
-            json={"privacy_tier": "full_sync", "consent_timestamp": "2026-11-01T10:00:00Z"},
-            headers=auth,
-        )
-        assert tier.status_code in (200, 400, 422), tier.text
+        account = await sign_up(client, f"smoke{round_}@example.com", "correct horse")
+        assert (await client.get("/api/users/me", headers=account.headers)).status_code == 200
+        await set_tier(client, account, "full_sync", he_vectors["public_key"])
+        auth = account.headers
         tag = await client.post("/api/tags", json={"name": f"walks {round_}"}, headers=auth)
-        assert tag.status_code in (200, 201), tag.text
+        assert tag.status_code == 201, tag.text
         tags = await client.get("/api/tags", headers=auth)
         assert tags.status_code == 200 and len(tags.json()) == 1
-        changes = await client.get("/api/sync/changes", headers=auth)
-        assert changes.status_code in (200, 403), changes.text
+
+        entry_id = uuid.uuid4()
+        pushed = await client.post("/api/sync/backup", json=entry_upload(entry_id), headers=auth)
+        assert pushed.status_code == 201, pushed.text
+        assert pushed.json()["revision"] == 1
+        pulled = await client.get("/api/sync/changes", headers=auth)
+        assert pulled.status_code == 200, pulled.text
+        assert [(c["id"], c["revision"]) for c in pulled.json()["changes"]] == [(str(entry_id), 1)]
+
+        other_device = entry_upload(entry_id, device="phone", updated_at="2026-11-01T10:00:00Z")
+        conflict = await client.post("/api/sync/backup", json=other_device, headers=auth)
+        assert conflict.status_code == 409, conflict.text
+        conflict_id = conflict.json()["detail"]["conflict_id"]
+        resolved = await client.post(
+            f"/api/sync/conflicts/{conflict_id}/resolve",
+            json={"chosen_version": "local"},
+            headers=auth,
+        )
+        assert resolved.status_code == 200, resolved.text
+        assert resolved.json()["details"]["revision"] == 2
+        after = await client.get(
+            "/api/sync/changes", params={"cursor": pulled.json()["next_cursor"]}, headers=auth
+        )
+        assert after.status_code == 200, after.text
+        [change] = after.json()["changes"]
+        assert (change["id"], change["revision"]) == (str(entry_id), 2)
+        assert change["device_id"] == "phone"
+
+        metrics = [metric_payload(m, log_id=f"e{i}") for i, m in enumerate(he_vectors["metrics"])]
+        uploaded = await client.post(
+            "/api/encryption/metrics", json={"metrics": metrics}, headers=auth
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        assert uploaded.json()["details"]["new"] == len(metrics)
+        aggregate = await client.post(
+            "/api/encryption/aggregate",
+            json={"metric_type": "word_count", "operation": "sum"},
+            headers=auth,
+        )
+        assert aggregate.status_code == 200, aggregate.text
+        assert aggregate.json()["count"] == he_vectors["expected"]["word_count"]["count"]
+
         refreshed = await client.post(
-            "/api/auth/refresh", json={"refresh_token": login.json()["refresh_token"]}
+            "/api/auth/refresh", json={"refresh_token": account.tokens["refresh_token"]}
         )
         assert refreshed.status_code == 200, refreshed.text
         assert (await client.get("/api/health/ready")).status_code == 200

@@ -2,11 +2,13 @@
 
 Where the URL comes from, first found wins: ``config.attributes["url"]`` (the programmatic API
 in ``reflective_adapters.postgres.migrate``), the ``sqlalchemy.url`` option, ``DATABASE_URL``.
+Run by alembic's command line, a failure is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from logging.config import fileConfig
 
 from alembic import context
@@ -38,7 +40,7 @@ def _url() -> str:
     if url:
         return str(url)
     # `alembic upgrade head` from the repository root with no DATABASE_URL: the embedded
-    # database, as `reflective serve` would use. Errors are alembic's one-line CommandError.
+    # database, as `reflective serve` would use. Errors are one-line CommandErrors.
     from reflective_adapters.postgres.embedded import (
         EmbeddedDatabaseError,
         data_dir_from_env,
@@ -101,7 +103,19 @@ async def _run_async() -> None:
         await engine.dispose()
 
 
-if context.is_offline_mode():
-    run_migrations_offline()
+def _main() -> None:
+    if context.is_offline_mode():
+        run_migrations_offline()
+    else:
+        run_blocking(_run_async)
+
+
+if config.cmd_opts is None:  # the programmatic API: its callers report CommandError
+    _main()
 else:
-    run_blocking(_run_async)
+    try:
+        _main()
+    except CommandError as exc:
+        # alembic's command line would print it twice (stdout, then its log) and exit 255.
+        sys.stderr.write(f"Error: {' '.join(str(exc).split())}\n")
+        raise SystemExit(2) from None
