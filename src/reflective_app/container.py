@@ -180,15 +180,6 @@ class Container(containers.DeclarativeContainer):
     )
     revoke_sync = providers.Factory(RevokeSync, change_tier)
 
-    # Tags
-    create_tag = providers.Factory(
-        CreateTag, uow_factory, clock, ids, settings.provided.max_tags_per_user
-    )
-    list_tags = providers.Factory(ListTags, uow_factory)
-    update_tag = providers.Factory(UpdateTag, uow_factory, clock)
-    delete_tag = providers.Factory(DeleteTag, uow_factory)
-    cleanup_tags = providers.Factory(CleanupTags, uow_factory, clock)
-
     # Limits and quotas
     retention = providers.Singleton(
         Retention,
@@ -208,6 +199,15 @@ class Container(containers.DeclarativeContainer):
         max_bytes_per_user=settings.provided.metric_quota_bytes,
         chunk=settings.provided.metrics_upload_chunk,
     )
+
+    # Tags (their bytes count against the same storage quota as entries)
+    create_tag = providers.Factory(
+        CreateTag, uow_factory, clock, ids, settings.provided.max_tags_per_user, entry_limits
+    )
+    list_tags = providers.Factory(ListTags, uow_factory)
+    update_tag = providers.Factory(UpdateTag, uow_factory, clock, entry_limits)
+    delete_tag = providers.Factory(DeleteTag, uow_factory)
+    cleanup_tags = providers.Factory(CleanupTags, uow_factory, clock)
 
     rate_limits = providers.Singleton(rate_limits_from, settings)
     check_rate_limit = providers.Factory(CheckRateLimit, uow_factory, clock, rate_limits)

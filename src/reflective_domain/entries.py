@@ -23,8 +23,8 @@ GCM_TAG_SIZE = 16
 
 
 ROW_OVERHEAD_BYTES = 128
-"""What each stored entry row (tombstones included) and each conflict row counts against the
-storage quota beyond its ciphertexts, so that even empty versions cost something."""
+"""What each stored entry row (tombstones included), conflict row, kept version and tag counts
+against the storage quota beyond its own bytes, so that even empty rows cost something."""
 
 
 def stored_size(version: EntryVersion | None) -> int:
@@ -69,8 +69,8 @@ class Retention:
 
 @dataclass(frozen=True, slots=True)
 class EntryLimits:
-    """Server-side caps on one entry, and on all of a user's entries, conflicts and kept
-    versions together; and how long replaced versions are kept."""
+    """Server-side caps on one entry, and on all of a user's entries, conflicts, kept versions
+    and tags together (the storage quota); and how long replaced versions are kept."""
 
     max_content_bytes: int = 1024 * 1024
     max_embedding_bytes: int = 256 * 1024
@@ -82,9 +82,9 @@ class EntryLimits:
         it frees more than it adds, which is always allowed)."""
         if delta > 0 and stored + delta > self.max_user_bytes:
             raise LimitExceeded(
-                f"storage quota exceeded: entries, conflicts and kept versions may hold at "
-                f"most {self.max_user_bytes} bytes per account; delete entries or their "
-                f"history to make room"
+                f"storage quota exceeded: entries, conflicts, kept versions and tags may "
+                f"hold at most {self.max_user_bytes} bytes per account; delete entries, "
+                f"their history or tags to make room"
             )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reflective_domain.accounts import check_colour
+from reflective_domain.entries import ROW_OVERHEAD_BYTES
 from reflective_domain.errors import ValidationFailed
 
 MAX_TAG_NAME = 100
@@ -32,6 +33,13 @@ def display_tag_name(raw: str) -> str:
     return name
 
 
+def tag_size(name: str, color: str) -> int:
+    """What one tag row counts against the storage quota (with entries, conflicts and kept
+    versions): its name, the key it is found by, its colour, and the overhead of any row."""
+    key = normalise_tag_name(name)
+    return ROW_OVERHEAD_BYTES + len(name.encode()) + len(key.encode()) + len(color.encode())
+
+
 def colour_for(name: str) -> str:
     """A stable colour for a tag with none given: the same name always gets the same colour."""
     digest = hashlib.sha256(normalise_tag_name(name).encode()).digest()
@@ -52,6 +60,10 @@ class Tag:
     @property
     def key(self) -> str:
         return normalise_tag_name(self.name)
+
+    @property
+    def size(self) -> int:
+        return tag_size(self.name, self.color)
 
     @classmethod
     def new(

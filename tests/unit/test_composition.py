@@ -3,17 +3,24 @@ and handed to the HTTP handlers under its provider's name."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import pkgutil
+import threading
+from pathlib import Path
+from typing import Any
 
 from dependency_injector import providers
 
 import reflective_domain.live
 import reflective_domain.use_cases
+from reflective_adapters.security.passwords import Argon2PasswordHasher
 from reflective_app.container import USE_CASES, Container
 from reflective_app.dependencies import container_dependencies
-from tests.composition import memory_container
+from reflective_app.settings import Settings
+from reflective_domain.use_cases.accounts import Registration
+from tests.composition import PASSWORD, memory_container
 
 
 def use_case_classes() -> set[type]:
@@ -56,3 +63,48 @@ async def test_handlers_receive_every_use_case_built_by_the_container() -> None:
     for name in USE_CASES:
         built = await dependencies[name].dependency()
         assert isinstance(built, Container.providers[name].cls), name  # type: ignore[attr-defined]
+
+
+class _GatedArgon2:
+    """argon2 whose hashing of one password waits for a gate (in its worker thread, holding
+    whatever hashing slot it was given)."""
+
+    def __init__(self, real: Any, held: str, gate: threading.Event) -> None:
+        self._real, self._held, self._gate = real, held, gate
+        self.waiting = threading.Event()
+
+    def hash(self, password: str) -> str:
+        if password == self._held:
+            self.waiting.set()
+            self._gate.wait(30)
+        result: str = self._real.hash(password)
+        return result
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        result: bool = self._real.verify(password_hash, password)
+        return result
+
+
+async def test_registrations_in_flight_never_hold_the_sign_in_hashing_slots() -> None:
+    """With every registration hashing slot busy (and one sign-in slot in all), a sign-in
+    still hashes: the container gives registration a semaphore of its own."""
+    settings = Settings(
+        data_dir=Path("unused"), password_hash_concurrency=1, registration_hash_concurrency=1
+    )
+    container = memory_container(settings=settings)
+    hasher = Argon2PasswordHasher(max_concurrency=1, time_cost=1, memory_cost=1024, parallelism=1)
+    gate = threading.Event()
+    gated = _GatedArgon2(hasher._argon2, "a held registration password", gate)
+    hasher._argon2 = gated  # type: ignore[assignment]
+    container.hasher.override(providers.Object(hasher))
+    await container.register()(Registration("ada@example.com", PASSWORD))
+    held = asyncio.create_task(
+        container.register()(Registration("eve@example.com", "a held registration password"))
+    )
+    try:
+        assert await asyncio.to_thread(gated.waiting.wait, 10)  # the registration slot is taken
+        signed_in = await asyncio.wait_for(container.sign_in()("ada@example.com", PASSWORD), 10)
+        assert signed_in is not None
+    finally:
+        gate.set()
+        await held

@@ -112,8 +112,8 @@ class MemoryUsers:
             raise ValueError("stored bytes cannot be negative")  # the database's CHECK
         self._t.stored_bytes[user_id] = total
 
-    async def clear_stored_bytes(self, user_id: uuid.UUID) -> None:
-        self._t.stored_bytes[user_id] = 0
+    async def clear_stored_bytes(self, user_id: uuid.UUID, tag_bytes: int) -> None:
+        self._t.stored_bytes[user_id] = tag_bytes
 
     async def current_change_seq(self, user_id: uuid.UUID) -> int:
         return self._t.change_seqs.get(user_id, 0)
@@ -162,6 +162,12 @@ class MemoryTags:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
 
+    def _add_bytes(self, user_id: uuid.UUID, delta: int) -> None:
+        total = self._t.stored_bytes.get(user_id, 0) + delta
+        if total < 0:
+            raise ValueError("stored bytes cannot be negative")  # the database's CHECK
+        self._t.stored_bytes[user_id] = total
+
     def _by_key(
         self, user_id: uuid.UUID, key: str, other_than: uuid.UUID | None = None
     ) -> Tag | None:
@@ -175,6 +181,7 @@ class MemoryTags:
         if existing is not None:
             return _copy(existing), False
         self._t.tags[tag.id] = _copy(tag)
+        self._add_bytes(tag.user_id, tag.size)
         return _copy(tag), True
 
     async def get(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> Tag | None:
@@ -191,16 +198,21 @@ class MemoryTags:
     async def count(self, user_id: uuid.UUID) -> int:
         return sum(1 for t in self._t.tags.values() if t.user_id == user_id)
 
-    async def save(self, tag: Tag) -> None:
+    async def stored_bytes(self, user_id: uuid.UUID) -> int:
+        return sum(t.size for t in self._t.tags.values() if t.user_id == user_id)
+
+    async def save(self, tag: Tag, stored_delta: int = 0) -> None:
         if self._by_key(tag.user_id, tag.key, other_than=tag.id) is not None:
             raise AlreadyExists(f"a tag named {tag.name!r} already exists")
         self._t.tags[tag.id] = _copy(tag)
+        self._add_bytes(tag.user_id, stored_delta)
 
     async def delete(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> bool:
         tag = self._t.tags.get(tag_id)
         if tag is None or tag.user_id != user_id:
             return False
         del self._t.tags[tag_id]
+        self._add_bytes(user_id, -tag.size)
         return True
 
     async def delete_unused_since(self, user_id: uuid.UUID, cutoff: datetime) -> int:
@@ -210,7 +222,7 @@ class MemoryTags:
             if t.user_id == user_id and (t.last_used_at or t.created_at) <= cutoff
         ]
         for tag_id in stale:
-            del self._t.tags[tag_id]
+            self._add_bytes(user_id, -self._t.tags.pop(tag_id).size)
         return len(stale)
 
 

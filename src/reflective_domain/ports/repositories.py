@@ -62,8 +62,9 @@ class UserRepository(Protocol):
 
     async def add_stored_bytes(self, user_id: uuid.UUID, delta: int) -> None: ...
 
-    async def clear_stored_bytes(self, user_id: uuid.UUID) -> None:
-        """The account holds no entry, no conflict and no kept version any more."""
+    async def clear_stored_bytes(self, user_id: uuid.UUID, tag_bytes: int) -> None:
+        """The account holds no entry, no conflict and no kept version any more: only its
+        tags' ``tag_bytes`` stay counted."""
         ...
 
     async def current_change_seq(self, user_id: uuid.UUID) -> int: ...
@@ -74,9 +75,14 @@ class UserRepository(Protocol):
 
 
 class TagRepository(Protocol):
+    """Every write here keeps the user's stored bytes (``users.stored_bytes``) in step with
+    the tags it adds, changes or removes (``Tag.size`` each), in the same statement where it
+    can."""
+
     async def add_or_get(self, tag: Tag) -> tuple[Tag, bool]:
         """Insert ``tag`` unless the user has one with the same normalised name; return the
-        stored tag and whether it was created. Safe under concurrent calls."""
+        stored tag and whether it was created (its size then joins the user's stored bytes).
+        Safe under concurrent calls."""
         ...
 
     async def get(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> Tag | None: ...
@@ -89,14 +95,23 @@ class TagRepository(Protocol):
 
     async def count(self, user_id: uuid.UUID) -> int: ...
 
-    async def save(self, tag: Tag) -> None:
-        """Raise AlreadyExists when a rename collides with another tag's name."""
+    async def stored_bytes(self, user_id: uuid.UUID) -> int:
+        """What the user's tags count against the storage quota."""
         ...
 
-    async def delete(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> bool: ...
+    async def save(self, tag: Tag, stored_delta: int = 0) -> None:
+        """Store ``tag`` and add ``stored_delta`` (what a rename changed its size by) to the
+        user's stored bytes. Raise AlreadyExists when a rename collides with another tag's
+        name."""
+        ...
+
+    async def delete(self, user_id: uuid.UUID, tag_id: uuid.UUID) -> bool:
+        """Whether the tag was there; its size leaves the user's stored bytes."""
+        ...
 
     async def delete_unused_since(self, user_id: uuid.UUID, cutoff: datetime) -> int:
-        """Delete tags last used (or, never used, created) at or before ``cutoff``."""
+        """Delete tags last used (or, never used, created) at or before ``cutoff``; their
+        sizes leave the user's stored bytes."""
         ...
 
 

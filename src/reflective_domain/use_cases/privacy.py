@@ -63,7 +63,8 @@ async def delete_cloud_data(
         entries = await uow.entries.delete_all(user_id)
         await uow.deliveries.delete_all(user_id)
     if CloudData.ENTRIES in kinds and CloudData.CONFLICTS in kinds:
-        await uow.users.clear_stored_bytes(user_id)
+        # Tags stay on every tier: their bytes stay counted.
+        await uow.users.clear_stored_bytes(user_id, await uow.tags.stored_bytes(user_id))
     return Deleted(metrics, entries, conflicts)
 
 

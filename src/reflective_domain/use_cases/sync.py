@@ -293,7 +293,8 @@ class DeleteAllEntries:
             await uow.conflicts.delete_all(user_id)
             deleted = await uow.entries.delete_all(user_id)
             await uow.deliveries.delete_all(user_id)
-            await uow.users.clear_stored_bytes(user_id)
+            # Tags are not entries: their bytes stay counted.
+            await uow.users.clear_stored_bytes(user_id, await uow.tags.stored_bytes(user_id))
             await uow.commit()
         return deleted
 

@@ -1,13 +1,17 @@
 """PostgreSQL timeouts per connection: a request blocked behind another session's lock answers
-503 with Retry-After once ``lock_timeout`` passes, and readiness says not ready."""
+503 with Retry-After once ``lock_timeout`` passes, and readiness says not ready. The answer's
+time tells the lock timeout (300 ms here) from the statement and command timeouts (30 s and
+60 s here): without ``lock_timeout`` the same requests would wait for the statement timeout."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
+import httpx
 from dependency_injector import providers
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -19,6 +23,27 @@ from tests.integration.api.conftest import Client, fast_hasher, serve, set_tier,
 from tests.integration.api.sync_client import entry_upload
 
 UNAVAILABLE = {"detail": "Service temporarily unavailable", "code": "database_unavailable"}
+# Far above the 300 ms lock timeout (room for a loaded 2-core machine), far below the 30 s
+# statement timeout a request would otherwise fall through to.
+WITHIN_LOCK_TIMEOUT = 5.0
+
+
+def lock_timeout_only(settings: Settings) -> Settings:
+    return replace(
+        settings,
+        db_lock_timeout_ms=300,
+        db_statement_timeout_ms=30_000,
+        db_command_timeout_seconds=60,
+    )
+
+
+async def timed(call: Awaitable[httpx.Response]) -> httpx.Response:
+    """The response, after checking it came within the lock timeout's bound."""
+    started = time.monotonic()
+    response = await call
+    took = time.monotonic() - started
+    assert took < WITHIN_LOCK_TIMEOUT, f"{took:.1f} s: not the lock timeout that answered"
+    return response
 
 
 @asynccontextmanager
@@ -48,12 +73,11 @@ async def holding_lock(engine: AsyncEngine, table: str) -> AsyncIterator[AsyncCo
 async def test_a_locked_users_table_answers_503_and_not_ready(
     api_settings: Settings, pg_engine: AsyncEngine, pg_clean: None
 ) -> None:
-    settings = replace(api_settings, db_lock_timeout_ms=300)
-    async with app_with_own_engine(settings) as (client, _):
+    async with app_with_own_engine(lock_timeout_only(api_settings)) as (client, _):
         ada = await sign_up(client)
         async with holding_lock(pg_engine, "users"):
-            profile = await client.get("/api/users/me", headers=ada.headers)
-            ready = await client.get("/api/health/ready")
+            profile = await timed(client.get("/api/users/me", headers=ada.headers))
+            ready = await timed(client.get("/api/health/ready"))
         assert profile.status_code == 503
         assert profile.json() == UNAVAILABLE
         assert int(profile.headers["Retry-After"]) >= 1
@@ -66,13 +90,14 @@ async def test_a_locked_users_table_answers_503_and_not_ready(
 async def test_a_locked_entries_table_answers_503(
     api_settings: Settings, pg_engine: AsyncEngine, pg_clean: None, he_vectors: dict[str, Any]
 ) -> None:
-    settings = replace(api_settings, db_lock_timeout_ms=300)
-    async with app_with_own_engine(settings) as (client, _):
+    async with app_with_own_engine(lock_timeout_only(api_settings)) as (client, _):
         ada = await sign_up(client)
         await set_tier(client, ada, "full_sync", he_vectors["public_key"])
         async with holding_lock(pg_engine, "entries"):
-            pushed = await client.post("/api/sync/backup", json=entry_upload(), headers=ada.headers)
-            listed = await client.get("/api/sync/backups", headers=ada.headers)
+            pushed = await timed(
+                client.post("/api/sync/backup", json=entry_upload(), headers=ada.headers)
+            )
+            listed = await timed(client.get("/api/sync/backups", headers=ada.headers))
         assert (pushed.status_code, listed.status_code) == (503, 503)
         assert pushed.json() == UNAVAILABLE and "Retry-After" in pushed.headers
         retried = await client.post("/api/sync/backup", json=entry_upload(), headers=ada.headers)

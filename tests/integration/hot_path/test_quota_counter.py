@@ -1,7 +1,8 @@
 """The storage quota's byte counter (``users.stored_bytes``, kept in O(1) by every write)
 equals what PostgreSQL really holds after every kind of write: new entries, edits, empty
 versions, conflicts and their refreshes, every resolution, deletes, delete-all and a tier
-downgrade; and the kept versions (revision history) each of those keeps, prunes or removes."""
+downgrade; the kept versions (revision history) each of those keeps, prunes or removes; and
+tags, created, renamed, deleted and cleaned up."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ REAL_SUM = text(
     "   WHERE c.user_id = u.id), 0)"
     " + coalesce((SELECT sum(:overhead + octet_length(h.content)) FROM entry_history h"
     "   WHERE h.user_id = u.id), 0)"
+    " + coalesce((SELECT sum(:overhead + octet_length(t.name) + octet_length(t.name_key)"
+    "   + octet_length(t.color)) FROM tags t WHERE t.user_id = u.id), 0)"
     " FROM users u WHERE u.id = :user"
 )
 
@@ -166,3 +169,76 @@ async def test_a_conflict_that_does_not_fit_the_quota_is_refused(
         small = entry_upload(entry_id, device="phone", content=b"c" * 50)
         kept = await client.post("/api/sync/backup", json=small, headers=account.headers)
         assert kept.status_code == 409, kept.text
+
+
+async def test_the_counter_counts_tags_through_every_tag_route(
+    client: Client, pg_engine: AsyncEngine, he_vectors: dict[str, Any]
+) -> None:
+    account = await sign_up(client)
+    await set_tier(client, account, "full_sync", he_vectors["public_key"])
+    headers = account.headers
+    steps: list[str] = []
+
+    async def check(step: str) -> int:
+        steps.append(step)
+        counter, real = await counter_and_real(pg_engine, account)
+        assert counter == real, (steps, counter, real)
+        return counter
+
+    async def create(name: str) -> dict[str, Any]:
+        response = await client.post("/api/tags", json={"name": name}, headers=headers)
+        assert response.status_code in (200, 201), response.text
+        tag: dict[str, Any] = response.json()
+        return tag
+
+    pushed = await client.post("/api/sync/backup", json=entry_upload(), headers=headers)
+    assert pushed.status_code == 201
+    before = await check("an entry")
+    work = await create("Straße")
+    # Name "Straße" (7 UTF-8 bytes), its key "strasse" (7), the colour (7), one row.
+    assert await check("created") == before + ROW_OVERHEAD_BYTES + 7 + 7 + 7
+    await create(" STRASSE ")
+    await check("the same tag again")
+    for change in ({"name": "Straße und Weg"}, {"name": "w", "color": "#000000"}, {"used": True}):
+        response = await client.patch(f"/api/tags/{work['id']}", json=change, headers=headers)
+        assert response.status_code == 200, response.text
+        await check(f"patched {change}")
+    gone = await create("gone")
+    await create("stale")
+    await check("two more")
+    deleted = await client.delete(f"/api/tags/{gone['id']}", headers=headers)
+    assert deleted.status_code == 204
+    await check("deleted")
+    async with pg_engine.begin() as connection:  # "stale" unused for a year
+        await connection.execute(
+            text("UPDATE tags SET last_used_at = now() - interval '1 year' WHERE name = 'stale'")
+        )
+    cleaned = await client.delete("/api/tags/cleanup?days=30", headers=headers)
+    assert cleaned.json()["deleted_count"] == 1
+    await check("cleaned up")
+    wiped = await client.delete("/api/sync/backup/content", headers=headers)
+    assert wiped.status_code == 200, wiped.text
+    await check("delete all entries: the tags stay counted")
+    await set_tier(client, account, "local_only")
+    assert await check("downgrade: the tags stay counted") == ROW_OVERHEAD_BYTES + 1 + 1 + 7
+
+
+async def test_a_tag_that_does_not_fit_the_quota_is_refused(app_with: Any) -> None:
+    one = ROW_OVERHEAD_BYTES + 3 + 3 + 7
+    async with app_with(user_storage_quota_bytes=one + 10) as client:
+        account = await sign_up(client)
+        headers = account.headers
+        created = await client.post("/api/tags", json={"name": "one"}, headers=headers)
+        assert created.status_code == 201, created.text
+        refused = await client.post("/api/tags", json={"name": "two"}, headers=headers)
+        assert refused.status_code == 413, refused.text
+        assert refused.json()["code"] == "quota_exceeded"
+        assert "quota" in refused.json()["detail"]
+        longer = await client.patch(
+            f"/api/tags/{created.json()['id']}", json={"name": "one, longer"}, headers=headers
+        )
+        assert longer.status_code == 413, longer.text
+        listing = await client.get("/api/tags", headers=headers)
+        assert [t["name"] for t in listing.json()] == ["one"]  # nothing more was stored
+        again = await client.post("/api/tags", json={"name": "ONE"}, headers=headers)
+        assert again.status_code == 200, again.text  # the existing tag: nothing to add

@@ -59,7 +59,9 @@ _ADD_BYTES = (
     .where(_u.id == bindparam("uid"))
     .values(stored_bytes=_u.stored_bytes + bindparam("delta"))
 )
-_CLEAR_BYTES = update(users).where(_u.id == bindparam("uid")).values(stored_bytes=0)
+_CLEAR_BYTES = (
+    update(users).where(_u.id == bindparam("uid")).values(stored_bytes=bindparam("tag_bytes"))
+)
 _CURRENT_SEQ = select(_u.change_seq).where(_u.id == bindparam("uid"))
 
 
@@ -173,8 +175,8 @@ class PgUsers:
         if delta:
             await self._s.execute(_ADD_BYTES, {"uid": user_id, "delta": delta})
 
-    async def clear_stored_bytes(self, user_id: uuid.UUID) -> None:
-        await self._s.execute(_CLEAR_BYTES, {"uid": user_id})
+    async def clear_stored_bytes(self, user_id: uuid.UUID, tag_bytes: int) -> None:
+        await self._s.execute(_CLEAR_BYTES, {"uid": user_id, "tag_bytes": tag_bytes})
 
     async def current_change_seq(self, user_id: uuid.UUID) -> int:
         seq = (await self._s.execute(_CURRENT_SEQ, {"uid": user_id})).scalar_one_or_none()
