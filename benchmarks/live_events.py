@@ -262,6 +262,9 @@ async def memory(env: Environment, streams: int) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace) -> None:
     os.environ["MAX_EVENT_STREAMS_PER_USER"] = str(args.streams + 10)
+    # Every open stream is a connection, and LIMIT_CONCURRENCY (1,000 per worker by default)
+    # counts connections: the streams plus the setup and warm-up requests must fit under it.
+    os.environ["LIMIT_CONCURRENCY"] = str(args.streams + 100)
     load_before = os.getloadavg()
     async with serving(2, pg_url=args.pg_url, log_level="INFO") as env:
         timing = await latency(env, args.writes)

@@ -246,7 +246,9 @@ class Container(containers.DeclarativeContainer):
     delete_user = providers.Factory(DeleteUser, uow_factory)
     # Live sync (change notifications), sessions and devices
     event_hub = providers.Resource(
-        open_event_hub, settings, providers.Callable(asyncpg_connector, engine)
+        open_event_hub,
+        settings,
+        providers.Callable(asyncpg_connector, engine, settings.provided.listen_database_url),
     )
     ticket_store = providers.Singleton(PgTicketStore, engine)
     device_directory = providers.Singleton(PgDeviceDirectory, engine)

@@ -129,6 +129,9 @@ class Settings:
     data_dir: Path = field(metadata={"env": DATA_DIR})
     environment: str = setting("REFLECTIVE_ENV", "development", _choice(ENVIRONMENTS, str.lower))
     database_url: str | None = setting("DATABASE_URL", None, _text, secret=True)
+    # The live-sync listener's own connection (LISTEN): a direct one where DATABASE_URL goes
+    # through a transaction-mode pooler, which cannot carry LISTEN. None: the app's database.
+    listen_database_url: str | None = setting("LISTEN_DATABASE_URL", None, _text, secret=True)
     access_token_expire_minutes: int = setting("ACCESS_TOKEN_EXPIRE_MINUTES", 30, _positive_int)
     refresh_token_expire_days: int = setting("REFRESH_TOKEN_EXPIRE_DAYS", 30, _positive_int)
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", (), _comma_list)

@@ -89,6 +89,7 @@ DEFAULT_TIMEOUT = 30.0
 METRICS_TIMEOUT = 120.0
 BATCH_MAX_ITEMS = 500
 CONFLICT_PAGE = 500  # the server's largest page
+WHOLE_LIST_PAGE = 500  # sessions and devices: read whole, the largest page at a time
 EVENTS_PATH = "/api/sync/events"
 _RETRY_STATUSES = frozenset({502, 503, 504})
 TokenListener = Callable[[Tokens | None], None]
@@ -672,10 +673,21 @@ class AsyncReflectiveClient:
         return answer.ticket
 
     async def sessions(self) -> list[SessionView]:
-        found = await self.call(
-            Call("GET", "/api/auth/sessions", _decode(SessionList), idempotent=True)
-        )
-        return found.sessions
+        """Every session, newest first, read a page at a time."""
+        found: list[SessionView] = []
+        while True:
+            page = await self.call(
+                Call(
+                    "GET",
+                    "/api/auth/sessions",
+                    _decode(SessionList),
+                    params=_params(limit=WHOLE_LIST_PAGE, offset=len(found) or None),
+                    idempotent=True,
+                )
+            )
+            found.extend(page.sessions)
+            if not page.has_more or not page.sessions:
+                return found
 
     async def end_session(self, session_id: Id) -> None:
         await self.call(
@@ -683,10 +695,21 @@ class AsyncReflectiveClient:
         )
 
     async def devices(self) -> list[DeviceView]:
-        found = await self.call(
-            Call("GET", "/api/sync/devices", _decode(DeviceList), idempotent=True)
-        )
-        return found.devices
+        """Every device, most recently seen first, read a page at a time."""
+        found: list[DeviceView] = []
+        while True:
+            page = await self.call(
+                Call(
+                    "GET",
+                    "/api/sync/devices",
+                    _decode(DeviceList),
+                    params=_params(limit=WHOLE_LIST_PAGE, offset=len(found) or None),
+                    idempotent=True,
+                )
+            )
+            found.extend(page.devices)
+            if not page.has_more or not page.devices:
+                return found
 
     async def forget_device(self, device_id: str) -> None:
         await self.call(Call("DELETE", f"/api/sync/devices/{device_id}", _nothing, idempotent=True))

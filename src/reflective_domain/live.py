@@ -17,6 +17,7 @@ from typing import Protocol
 from reflective_domain.errors import AuthenticationFailed, NotFound
 from reflective_domain.ports import Clock
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
+from reflective_domain.use_cases.sync import DEFAULT_PAGE, check_offset, check_page_size
 
 TICKET_TTL = timedelta(seconds=60)
 INVALID_TICKET = "Invalid or expired ticket"
@@ -108,9 +109,14 @@ class DeviceDirectory(Protocol):
     otherwise)."""
 
     async def list(
-        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
-    ) -> list[SyncDevice]:
-        """The user's devices, most recently seen first."""
+        self,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int = 0,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> tuple[list[SyncDevice], int]:
+        """A page of the user's devices, most recently seen first, and how many there are."""
         ...
 
     async def forget(
@@ -121,14 +127,33 @@ class DeviceDirectory(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class DevicePage:
+    devices: list[SyncDevice]
+    has_more: bool
+    total_count: int
+
+
 class ListDevices:
+    """A page at a time: every device id a pull names is recorded."""
+
     def __init__(self, devices: DeviceDirectory) -> None:
         self._devices = devices
 
     async def __call__(
-        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
-    ) -> list[SyncDevice]:
-        return await self._devices.list(user_id, token_issued_at=token_issued_at)
+        self,
+        user_id: uuid.UUID,
+        limit: int = DEFAULT_PAGE,
+        offset: int = 0,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> DevicePage:
+        check_page_size(limit)
+        check_offset(offset)
+        found, total = await self._devices.list(
+            user_id, limit, offset, token_issued_at=token_issued_at
+        )
+        return DevicePage(found, offset + len(found) < total, total)
 
 
 class ForgetDevice:

@@ -31,8 +31,9 @@ class SessionView(msgspec.Struct):
 
 
 class SessionList(msgspec.Struct):
-    sessions: Annotated[list[SessionView], doc("Newest first")]
+    sessions: Annotated[list[SessionView], doc("Newest first, this page")]
     total_count: Annotated[int, doc("Sessions in all")]
+    has_more: Annotated[bool, doc("More sessions after this page")] = False
 
 
 class DeviceView(msgspec.Struct):
@@ -43,5 +44,6 @@ class DeviceView(msgspec.Struct):
 
 
 class DeviceList(msgspec.Struct):
-    devices: Annotated[list[DeviceView], doc("Most recently seen first")]
+    devices: Annotated[list[DeviceView], doc("Most recently seen first, this page")]
     total_count: Annotated[int, doc("Devices in all")]
+    has_more: Annotated[bool, doc("More devices after this page")] = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,3 +104,25 @@ async def open_events(
             first = await stream.next_block()
             assert first is not None and "subscribed" in first.comments, first
         yield stream
+
+
+async def refused_events(
+    client: httpx.AsyncClient,
+    *,
+    headers: Mapping[str, str | bytes] | None = None,
+    params: dict[str, str] | None = None,
+    timeout: float = WAIT,
+) -> httpx.Response:
+    """``GET /api/sync/events`` expected to be refused: its answer, read whole. A stream
+    opened instead (200) is closed at once and fails the test, where a plain GET would wait
+    for its end forever."""
+
+    async def ask() -> httpx.Response:
+        async with client.stream(
+            "GET", "/api/sync/events", headers=headers or {}, params=params or {}
+        ) as response:
+            assert response.status_code != 200, "a stream was opened where a refusal was due"
+            await response.aread()
+            return response
+
+    return await asyncio.wait_for(ask(), timeout)

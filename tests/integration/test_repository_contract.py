@@ -927,6 +927,30 @@ async def test_revoke_family_and_revoke_all(uow_factory: UowFactory) -> None:
     assert await revoked(bob, 1) is None
 
 
+async def test_live_sessions_come_newest_first_a_page_at_a_time(uow_factory: UowFactory) -> None:
+    ada, bob = (
+        await add_user(uow_factory, "ada@example.com"),
+        await add_user(uow_factory, "bob@example.com"),
+    )
+    tokens = [_token(ada, n) for n in range(5)]
+    for n, token in enumerate(tokens):
+        token.session_started_at = at(n)
+    used, revoked, expired = _token(ada, 5), _token(ada, 6), _token(ada, 7)
+    used.used_at, revoked.revoked_at, expired.expires_at = at(1), at(1), at(2)
+    async with uow_factory() as uow:
+        for token in (*tokens, used, revoked, expired, _token(bob, 1)):
+            await uow.refresh_tokens.add(token)
+        await uow.commit()
+    async with uow_factory() as uow:
+        now = at(3)
+        newest_first = [t.id for t in reversed(tokens)]
+        assert [t.id for t in await uow.refresh_tokens.live(ada.id, now)] == newest_first
+        pages = [await uow.refresh_tokens.live(ada.id, now, limit=2, offset=o) for o in (0, 2, 4)]
+        assert [t.id for page in pages for t in page] == newest_first
+        assert await uow.refresh_tokens.count_live(ada.id, now) == 5
+        assert await uow.refresh_tokens.count_live(bob.id, now) == 1
+
+
 async def test_metric_upload_keys_are_kept_and_scoped_to_the_user(uow_factory: UowFactory) -> None:
     ada, bob = (
         await add_user(uow_factory, "ada@example.com"),

@@ -11,7 +11,7 @@ import pytest
 from reflective_adapters.memory.live import MemoryTicketStore
 from reflective_app.container import Container
 from reflective_app.live import Change, EventHub, HubClosed, TooManyStreams
-from reflective_domain.errors import AuthenticationFailed, NotFound
+from reflective_domain.errors import AuthenticationFailed, NotFound, ValidationFailed
 from reflective_domain.live import IssueEventTicket, RedeemEventTicket, hash_ticket
 from reflective_domain.sessions import session_name
 from tests.composition import new_user
@@ -71,7 +71,7 @@ async def test_sessions_keep_name_and_start_through_refresh(container: Container
     )
     container.clock().advance(minutes=5)
     await container.refresh_session()(pair.refresh_token)
-    (session,) = await container.list_sessions()(user)
+    (session,) = (await container.list_sessions()(user)).sessions
     assert session.device_name == "Ada's phone"
     assert session.created_at == started
     assert session.last_used_at == container.clock().now()
@@ -83,7 +83,7 @@ async def test_ending_a_session_refuses_its_refresh_token_only(container: Contai
     user = await new_user(container, "ada@example.com")
     phone = await container.sign_in()("ada@example.com", "correct horse battery", device_name="p")
     laptop = await container.sign_in()("ada@example.com", "correct horse battery", device_name="l")
-    sessions = await container.list_sessions()(user)
+    sessions = (await container.list_sessions()(user)).sessions
     assert {s.device_name for s in sessions} == {"p", "l"}
     phone_id = next(s.id for s in sessions if s.device_name == "p")
     await container.end_session()(user, phone_id)
@@ -98,11 +98,25 @@ async def test_another_users_session_is_not_found(container: Container) -> None:
     ada = await new_user(container, "ada@example.com")
     bob = await new_user(container, "bob@example.com")
     pair = await container.sign_in()("ada@example.com", "correct horse battery")
-    (adas,) = await container.list_sessions()(ada)
-    assert await container.list_sessions()(bob) == []
+    (adas,) = (await container.list_sessions()(ada)).sessions
+    assert (await container.list_sessions()(bob)).sessions == []
     with pytest.raises(NotFound):
         await container.end_session()(bob, adas.id)
     await container.refresh_session()(pair.refresh_token)  # untouched
+
+
+async def test_sessions_are_paged(container: Container) -> None:
+    user = await new_user(container, "ada@example.com")
+    for n in range(5):
+        container.clock().advance(seconds=1)
+        await container.sign_in()("ada@example.com", "correct horse battery", device_name=f"d{n}")
+    pages = [await container.list_sessions()(user, 2, offset) for offset in (0, 2, 4)]
+    names = [s.device_name for page in pages for s in page.sessions]
+    assert names == ["d4", "d3", "d2", "d1", "d0"]  # newest first
+    assert [(p.total_count, p.has_more) for p in pages] == [(5, True), (5, True), (5, False)]
+    for limit, offset in ((0, 0), (501, 0), (1, -1)):
+        with pytest.raises(ValidationFailed):
+            await container.list_sessions()(user, limit, offset)
 
 
 # --- the hub ------------------------------------------------------------------------------

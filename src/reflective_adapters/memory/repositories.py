@@ -679,7 +679,9 @@ class MemoryRefreshTokens:
             if token.user_id == user_id and token.revoked_at is None:
                 token.revoked_at = now
 
-    async def live(self, user_id: uuid.UUID, now: datetime) -> list[RefreshToken]:
+    async def live(
+        self, user_id: uuid.UUID, now: datetime, *, limit: int | None = None, offset: int = 0
+    ) -> list[RefreshToken]:
         found = [
             _copy(t)
             for t in self._t.refresh_tokens.values()
@@ -687,7 +689,10 @@ class MemoryRefreshTokens:
         ]
         found.sort(key=lambda t: str(t.id))
         found.sort(key=lambda t: t.session_started_at or t.issued_at, reverse=True)
-        return found
+        return found[offset:] if limit is None else found[offset : offset + limit]
+
+    async def count_live(self, user_id: uuid.UUID, now: datetime) -> int:
+        return len(await self.live(user_id, now))
 
 
 class MemoryLoginAttempts:

@@ -17,13 +17,14 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reflective_adapters.postgres.errors import storage_errors
 from reflective_adapters.postgres.mappers import state_from_row
 from reflective_adapters.postgres.repositories.users import STATE_STATEMENT
 from reflective_adapters.postgres.schema import deliveries, event_tickets, sync_devices
+from reflective_adapters.postgres.urls import to_async_url
 from reflective_domain.live import EventTicket, SyncDevice
 from reflective_domain.use_cases._guards import check_token
 
@@ -87,19 +88,29 @@ class PgDeviceDirectory:
         self._engine = engine
 
     async def list(
-        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
-    ) -> list[SyncDevice]:
+        self,
+        user_id: uuid.UUID,
+        limit: int,
+        offset: int = 0,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> tuple[list[SyncDevice], int]:
         d = sync_devices.c
         stmt = (
             select(d.device_id, d.first_seen_at, d.last_seen_at, d.entries_written)
             .where(d.user_id == user_id)
             .order_by(d.last_seen_at.desc(), d.device_id)
+            .offset(offset)
+            .limit(limit)
         )
+        count = select(func.count()).select_from(sync_devices).where(d.user_id == user_id)
         with storage_errors():
             async with self._engine.connect() as connection:
                 await _check_caller(connection, user_id, token_issued_at)
                 rows = await connection.execute(stmt)
-                return [SyncDevice(r[0], r[1], r[2], int(r[3])) for r in rows]
+                found = [SyncDevice(r[0], r[1], r[2], int(r[3])) for r in rows]
+                total = int((await connection.execute(count)).scalar_one())
+        return found, total
 
     async def forget(
         self, user_id: uuid.UUID, device_id: str, *, token_issued_at: datetime | None = None
@@ -124,10 +135,12 @@ Connector = Callable[[], Awaitable[asyncpg.Connection]]
 """Opens the listener's own connection (``asyncpg_connector``)."""
 
 
-def asyncpg_connector(engine: AsyncEngine) -> Connector:
-    """Opens plain asyncpg connections to the engine's database, with the arguments
-    SQLAlchemy's dialect would use (unix sockets, ssl and all)."""
-    args, kwargs = engine.dialect.create_connect_args(engine.url)
+def asyncpg_connector(engine: AsyncEngine, url: str | None = None) -> Connector:
+    """Opens plain asyncpg connections to ``url`` (LISTEN_DATABASE_URL), or else to the
+    engine's database, with the arguments SQLAlchemy's dialect would use (unix sockets, ssl
+    and all)."""
+    target = engine.url if url is None else to_async_url(url)
+    args, kwargs = engine.dialect.create_connect_args(target)
     kwargs = dict(kwargs)
     kwargs.pop("prepared_statement_cache_size", None)
     kwargs.pop("async_fallback", None)

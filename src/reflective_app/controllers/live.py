@@ -18,7 +18,7 @@ from reflective_app.errors import CodedHTTPException
 from reflective_app.injected import Caller, ClockDep
 from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
 from reflective_app.openapi import BEARER_AUTH, documented
-from reflective_app.parameters import SessionId
+from reflective_app.parameters import Offset, PageLimit, SessionId, cursor_position
 from reflective_domain.errors import AuthenticationFailed, ValidationFailed
 from reflective_domain.live import (
     CurrentCursor,
@@ -30,6 +30,7 @@ from reflective_domain.live import (
 from reflective_domain.ports import TokenService
 from reflective_domain.use_cases.accounts import Authorize
 from reflective_domain.use_cases.sessions import EndSession, ListSessions
+from reflective_domain.use_cases.sync import DEFAULT_PAGE
 from reflective_protocol.errors import ErrorCode
 from reflective_protocol.live import DeviceList, EventTicketResponse, SessionList
 
@@ -105,6 +106,7 @@ class LiveSyncController(Controller):
         **documented(
             "Follow changes as they happen (Server-Sent Events)",
             ErrorCode.RATE_LIMITED,
+            ErrorCode.RESYNC_REQUIRED,
             ErrorCode.SHUTTING_DOWN,
         ),
         security=BEARER_AUTH,
@@ -125,16 +127,21 @@ class LiveSyncController(Controller):
         ] = None,
         last_event_id: Annotated[
             str | None,
-            HeaderParameter(name="Last-Event-ID", description="The last event's id (a cursor)"),
+            HeaderParameter(
+                name="Last-Event-ID",
+                description="The last event's id (a cursor); 410 for one this server did not issue",
+            ),
         ] = None,
     ) -> ServerSentEvent:
         """Server-Sent Events: ``{"cursor": "...", "kinds": [...]}`` (id: the cursor) each
         time the user's change sequence moves (``kinds``: ``entries`` and/or ``conflicts``;
         then pull ``/sync/changes`` from your cursor), ``{"kind": "metrics"}`` when metrics
         change, ``{"kind": "resync"}`` after notifications may have been missed (pull, and
-        refresh metrics), and a comment every 15 s. ``Last-Event-ID`` newer changes are
-        announced at once. No entry data travels here. Authenticate with the header or a
-        ticket; 429 beyond the per-user stream limit."""
+        refresh metrics), and a comment every 15 s. With ``Last-Event-ID``, a sequence
+        moved since is announced at once (as ``entries``: a missed conflict is not told
+        apart, so check conflicts after a resume); 410 for an id that is not a cursor. No
+        entry data travels here. Authenticate with the header or a ticket; 429 beyond the
+        per-user stream limit."""
         token = _bearer(request)
         if token is not None:
             user_id = await authorize(token)
@@ -142,6 +149,11 @@ class LiveSyncController(Controller):
             user_id = await redeem_event_ticket(ticket)
         else:
             raise AuthenticationFailed(NOT_AUTHENTICATED)
+        # Checked before subscribing: an id this server never issued is a 410 like the
+        # change feed's cursor (pull from the start), never a 500.
+        resume_from = None
+        if last_event_id is not None and last_event_id.strip():
+            resume_from = cursor_position(last_event_id.strip())
         try:
             subscription = event_hub.subscribe(user_id)
         except TooManyStreams as exc:
@@ -152,9 +164,11 @@ class LiveSyncController(Controller):
             ) from None
         first: list[Change] = []
         try:
-            if last_event_id is not None and last_event_id.strip().isdigit():
+            if resume_from is not None:
                 now = await current_cursor(user_id)
-                if now > int(last_event_id.strip()):
+                if now > resume_from:
+                    # Only the sequence is compared: a conflict does not move it, so the
+                    # kinds missed are not known; entries is what a pull will find.
                     first.append(Change(cursor=now, kinds=("entries",)))
         except BaseException:
             event_hub.unsubscribe(subscription)
@@ -171,13 +185,21 @@ class LiveSyncController(Controller):
         security=BEARER_AUTH,
     )
     async def devices(
-        self, caller: Caller, list_devices: NamedDependency[ListDevices]
+        self,
+        caller: Caller,
+        list_devices: NamedDependency[ListDevices],
+        limit: PageLimit = DEFAULT_PAGE,
+        offset: Offset = 0,
     ) -> DeviceList:
-        """Every device id that wrote entries or was sent them, most recently seen first:
-        first and last seen (its last write or delivery) and how many entry versions and
-        deletions it wrote."""
-        found = await list_devices(caller.user_id, token_issued_at=caller.issued_at)
-        return DeviceList(devices=[device_view(d) for d in found], total_count=len(found))
+        """Every device id that wrote entries or was sent them, most recently seen first,
+        a page at a time (``total_count``: how many in all): first and last seen (its last
+        write or delivery) and how many entry versions and deletions it wrote."""
+        page = await list_devices(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
+        return DeviceList(
+            devices=[device_view(d) for d in page.devices],
+            total_count=page.total_count,
+            has_more=page.has_more,
+        )
 
     @delete(
         "/devices/{device_id:str}",
@@ -216,13 +238,18 @@ class SessionController(Controller):
         self,
         caller: Caller,
         list_sessions: NamedDependency[ListSessions],
+        limit: PageLimit = DEFAULT_PAGE,
+        offset: Offset = 0,
     ) -> SessionList:
         """The account's sessions (one per sign-in, while it can be refreshed), newest
-        first; ``current`` marks the one this access token belongs to."""
-        found = await list_sessions(caller.user_id, token_issued_at=caller.issued_at)
+        first, a page at a time (``total_count``: how many in all); ``current`` marks the
+        one this access token belongs to."""
+        page = await list_sessions(caller.user_id, limit, offset, token_issued_at=caller.issued_at)
         current = caller.session_id
         return SessionList(
-            sessions=[session_view(s, current) for s in found], total_count=len(found)
+            sessions=[session_view(s, current) for s in page.sessions],
+            total_count=page.total_count,
+            has_more=page.has_more,
         )
 
     @delete(

@@ -23,7 +23,15 @@ from reflective_app.dto.sync import (
 )
 from reflective_app.injected import Caller
 from reflective_app.openapi import BEARER_AUTH, documented
-from reflective_app.parameters import ConflictId, DeviceId, EntryId, Offset, PageLimit
+from reflective_app.parameters import (
+    CURSOR_PATTERN,
+    ConflictId,
+    DeviceId,
+    EntryId,
+    Offset,
+    PageLimit,
+    cursor_position,
+)
 from reflective_domain.entries import Outcome
 from reflective_domain.errors import ResyncRequired, ValidationFailed
 from reflective_domain.use_cases.batch import MAX_BATCH, PushBatch
@@ -65,10 +73,6 @@ _STORED_MESSAGES = {
 # A batch's byte cap (413 beyond): room for MAX_BATCH entries of 32 KiB of ciphertext each, as
 # base64 with their JSON, which is far above a journal entry's usual size.
 BATCH_BODY_LIMIT = MAX_BATCH * 48 * 1024
-UNKNOWN_CURSOR = "Unknown cursor: resync from the beginning"
-MAX_CURSOR_DIGITS = 18  # every change sequence a bigint can hold with room to spare
-
-CURSOR_PATTERN = f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$"
 
 
 class SyncController(Controller):
@@ -211,13 +215,7 @@ class SyncController(Controller):
         """Every change after ``cursor`` in the order the server committed them, deletions
         as tombstones. 410 for a cursor this server did not issue: pull again from the
         start."""
-        position = 0
-        if cursor is not None:
-            # ASCII digits only ("²".isdigit() is true) and within a bigint: anything else was
-            # never issued by this server.
-            if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > MAX_CURSOR_DIGITS:
-                raise ResyncRequired(UNKNOWN_CURSOR)
-            position = int(cursor)
+        position = 0 if cursor is None else cursor_position(cursor)
         page = await pull_changes(
             caller.user_id, position, limit, device_id, token_issued_at=caller.issued_at
         )
@@ -295,9 +293,12 @@ class SyncController(Controller):
         is unknown or another user's."""
         before = None
         if cursor is not None:
-            if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > MAX_CURSOR_DIGITS:
-                raise ValidationFailed("cursor", "cursor must be a next_cursor of this listing")
-            before = int(cursor)
+            try:
+                before = cursor_position(cursor)
+            except ResyncRequired:  # not a feed: nothing to resync, the cursor is just wrong
+                raise ValidationFailed(
+                    "cursor", "cursor must be a next_cursor of this listing"
+                ) from None
         page = await list_revisions(
             caller.user_id, entry_id, before, limit, token_issued_at=caller.issued_at
         )

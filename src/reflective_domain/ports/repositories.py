@@ -459,9 +459,15 @@ class RefreshTokenRepository(Protocol):
 
     async def revoke_all(self, user_id: uuid.UUID, now: datetime) -> None: ...
 
-    async def live(self, user_id: uuid.UUID, now: datetime) -> list[RefreshToken]:
+    async def live(
+        self, user_id: uuid.UUID, now: datetime, *, limit: int | None = None, offset: int = 0
+    ) -> list[RefreshToken]:
         """The user's refresh tokens that can still be used (one per live session), newest
-        session first."""
+        session first; with ``limit``, that many after skipping ``offset``."""
+        ...
+
+    async def count_live(self, user_id: uuid.UUID, now: datetime) -> int:
+        """How many tokens ``live`` would return without a limit."""
         ...
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from reflective_domain.errors import NotFound
@@ -10,23 +11,42 @@ from reflective_domain.ports import Clock
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.sessions import Session
 from reflective_domain.use_cases._guards import check_caller
+from reflective_domain.use_cases.sync import DEFAULT_PAGE, check_offset, check_page_size
 
 UNKNOWN_SESSION = "Session not found"
 
 
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    sessions: list[Session]
+    has_more: bool
+    total_count: int
+
+
 class ListSessions:
-    """The user's live sessions (those that can still be refreshed), newest first."""
+    """The user's live sessions (those that can still be refreshed), newest first, a page at
+    a time: every sign-in adds one."""
 
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow, self._clock = uow, clock
 
     async def __call__(
-        self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None
-    ) -> list[Session]:
+        self,
+        user_id: uuid.UUID,
+        limit: int = DEFAULT_PAGE,
+        offset: int = 0,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> SessionPage:
+        check_page_size(limit)
+        check_offset(offset)
+        now = self._clock.now()
         async with self._uow() as uow:
             await check_caller(uow, user_id, token_issued_at)
-            tokens = await uow.refresh_tokens.live(user_id, self._clock.now())
-        return [Session.of(token) for token in tokens]
+            tokens = await uow.refresh_tokens.live(user_id, now, limit=limit, offset=offset)
+            total = await uow.refresh_tokens.count_live(user_id, now)
+        sessions = [Session.of(token) for token in tokens]
+        return SessionPage(sessions, offset + len(sessions) < total, total)
 
 
 class EndSession:

@@ -44,6 +44,12 @@ def check_page_size(limit: int) -> int:
     return limit
 
 
+def check_offset(offset: int) -> int:
+    if offset < 0:
+        raise ValidationFailed("offset", "offset must not be negative")
+    return offset
+
+
 @dataclass(frozen=True, slots=True)
 class Pushed:
     entry: Entry
@@ -188,6 +194,11 @@ class PullChanges:
             )
             await uow.commit()
         next_cursor = page[-1].change_seq if page else cursor
+        if not has_more:
+            # The sequence can move with no row left to show for it (a bulk delete): the
+            # feed's end is then the sequence itself, the cursor its event announced. Safe:
+            # every row up to it had committed before the user's state was read.
+            next_cursor = max(next_cursor, state.change_seq)
         return ChangePage(page, next_cursor, has_more)
 
 
@@ -217,8 +228,7 @@ class ListBackups:
     ) -> BackupPage:
         check_page_size(limit)
         check_device_id(device_id)
-        if offset < 0:
-            raise ValidationFailed("offset", "offset must not be negative")
+        check_offset(offset)
         async with self._uow() as uow:
             await state_permitted(uow, user_id, CloudData.ENTRIES, token_issued_at=token_issued_at)
             found, total = await uow.entries.list_live(
@@ -282,7 +292,11 @@ class DeleteAllEntries:
     (allowed on any tier, so a client can clean up after a downgrade). The entries stay in
     the user's journal, so their metrics stay in the sums: the web client calls this when it
     moves from full_sync to analytics_sync, keeping its analytics. Only deleting an entry
-    retracts its metrics."""
+    retracts its metrics.
+
+    No tombstones are left (the entries stay on the devices), but the change sequence moves
+    past the removed rows: its event reaches every stream, and a pull from an older cursor
+    answers an empty page ending at that sequence."""
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
@@ -290,9 +304,11 @@ class DeleteAllEntries:
     async def __call__(self, user_id: uuid.UUID, *, token_issued_at: datetime | None = None) -> int:
         async with self._uow() as uow:
             await check_caller(uow, user_id, token_issued_at, lock=True)
-            await uow.conflicts.delete_all(user_id)
+            conflicts = await uow.conflicts.delete_all(user_id)
             deleted = await uow.entries.delete_all(user_id)
             await uow.deliveries.delete_all(user_id)
+            if deleted or conflicts:
+                await uow.users.next_change_seq(user_id)  # its trigger notifies the streams
             # Tags are not entries: their bytes stay counted.
             await uow.users.clear_stored_bytes(user_id, await uow.tags.stored_bytes(user_id))
             await uow.commit()

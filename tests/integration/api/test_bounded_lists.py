@@ -123,3 +123,41 @@ async def test_the_export_is_written_page_by_page_and_whole(
         streamed[section] = whole[section] = None
     assert streamed == whole
     assert len(bundle.entries) == 5 and len(bundle.conflicts) == 1 and len(bundle.metrics) == 3
+
+
+async def test_devices_and_sessions_are_paged(
+    client: Client, user: Account, he_vectors: dict[str, Any]
+) -> None:
+    # Every device id a pull names is recorded, and every sign-in is a session: both lists
+    # grow with what any client sends, so they come a page at a time.
+    await set_tier(client, user, "full_sync", he_vectors["public_key"])
+    stored = await client.post("/api/sync/backup", json=entry_upload(), headers=user.headers)
+    assert stored.status_code == 201, stored.text
+    for n in range(4):
+        pulled = await client.get(
+            "/api/sync/changes", params={"device_id": f"d{n}"}, headers=user.headers
+        )
+        assert pulled.status_code == 200, pulled.text
+        signed_in = await client.post(
+            "/api/auth/token", data={"username": user.email, "password": user.password}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+    for route, key, total in (
+        ("/api/sync/devices", "devices", 5),
+        ("/api/auth/sessions", "sessions", 5),
+    ):
+        pages = [
+            (await client.get(route, params={"limit": 2, "offset": o}, headers=user.headers)).json()
+            for o in range(0, total, 2)
+        ]
+        items = [item for page in pages for item in page[key]]
+        assert len(items) == total and len({str(item) for item in items}) == total, route
+        assert [len(page[key]) for page in pages] == [2] * (total // 2) + [1] * (total % 2)
+        assert [page["has_more"] for page in pages] == [True] * (len(pages) - 1) + [False]
+        assert {page["total_count"] for page in pages} == {total}
+        whole = (await client.get(route, headers=user.headers)).json()
+        assert whole[key] == items and whole["has_more"] is False, route  # default 100
+        for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}):
+            response = await client.get(route, params=bad, headers=user.headers)
+            assert response.status_code == 422, (route, bad)
+            assert response.json()["code"] == "validation_failed", (route, bad)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,13 +20,18 @@ from dependency_injector import providers
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reflective_adapters.postgres.engine import make_engine
 from reflective_app.main import create_app
 from reflective_app.settings import Settings
+from reflective_client.crypto.he import CkksKeys
+from reflective_domain.he_params import CkksParameters
 from tests.fakes import FakeClock
 from tests.integration.api.conftest import Account, b64, bearer, make_container, set_tier
 from tests.integration.api.he_client import metric_payload
 from tests.integration.api.sync_client import entry_upload
-from tests.integration.sse import open_events
+from tests.integration.sse import open_events, refused_events
+
+PACKED_PARAMS = CkksParameters(8192, (60, 40, 40, 60), 2.0**40)  # as the server announces
 
 
 @dataclass
@@ -198,6 +203,100 @@ async def test_metrics_changes_are_announced(live: Live, he_vectors: dict[str, A
         assert (await stream.next_event()).json() == {"kind": "metrics"}
 
 
+async def test_a_bulk_delete_is_announced_at_the_cursor_the_feed_then_ends(
+    live: Live, he_vectors: dict[str, Any]
+) -> None:
+    ada = await account(live.client, "ada@example.com", he_vectors)
+    before = await push(live.client, ada)
+    async with open_events(live.client, headers=ada.headers) as stream:
+        wiped = await live.client.delete("/api/sync/backup/content", headers=ada.headers)
+        assert wiped.status_code == 200, wiped.text
+        event = await stream.next_event()
+    assert event.json() == {"cursor": str(before + 1), "kinds": ["entries"]}
+    # No tombstones are left, yet a device pulling from where it was reaches that cursor.
+    pulled = await live.client.get(
+        "/api/sync/changes", params={"cursor": str(before)}, headers=ada.headers
+    )
+    assert pulled.json() == {"changes": [], "next_cursor": str(before + 1), "has_more": False}
+
+
+async def test_packed_metrics_changes_are_announced(live: Live, he_vectors: dict[str, Any]) -> None:
+    keys = CkksKeys.generate(PACKED_PARAMS)
+    ada = await account(live.client, "ada@example.com")
+    await set_tier(live.client, ada, "analytics_sync", b64(keys.public_key_bytes))
+    async with open_events(live.client, headers=ada.headers) as stream:
+        for _ in range(2):  # a new year, then another upload added to it
+            ciphertext = b64(keys.encrypt_slots([1.0]))  # fresh: a resent one changes nothing
+            packed = {"packed": [{"metric_type": "mood", "year": 2026, "ciphertext": ciphertext}]}
+            uploaded = await live.client.post(
+                "/api/encryption/packed-metrics", json=packed, headers=ada.headers
+            )
+            assert uploaded.status_code == 201, uploaded.text
+            assert (await stream.next_event()).json() == {"kind": "metrics"}
+        # The user has packed metrics only: deleting every metric is still a change.
+        deleted = await live.client.delete("/api/sync/metrics/all", headers=ada.headers)
+        assert deleted.status_code == 200, deleted.text
+        assert (await stream.next_event()).json() == {"kind": "metrics"}
+
+
+@pytest.mark.parametrize(
+    "last_event_id",
+    [b"9" * 4301, b"9" * 19, b"\xb2", b"\xb9\xb2", b"-1", b"1.5", b"abc"],
+    ids=[
+        "4301-digits",
+        "19-digits",
+        "superscript-2",
+        "two-latin-1-digits",
+        "negative",
+        "decimal",
+        "letters",
+    ],
+)
+async def test_a_last_event_id_that_is_not_a_cursor_is_refused_as_the_feed_does(
+    live: Live, he_vectors: dict[str, Any], last_event_id: bytes
+) -> None:
+    ada = await account(live.client, "ada@example.com", he_vectors)
+    headers = {"Authorization": ada.headers["Authorization"]}
+    answer = await refused_events(live.client, headers={**headers, "Last-Event-ID": last_event_id})
+    assert answer.status_code == 410, answer.text
+    assert answer.json()["code"] == "resync_required"
+    # The same value as the change feed's cursor (as the server decodes the header) gets
+    # the same answer.
+    feed = await live.client.get(
+        "/api/sync/changes",
+        params={"cursor": last_event_id.decode("latin-1")},
+        headers=ada.headers,
+    )
+    assert (feed.status_code, feed.json()) == (410, answer.json())
+    # An empty Last-Event-ID is no id at all (EventSource sends none before its first).
+    async with open_events(live.client, headers={**headers, "Last-Event-ID": ""}):
+        pass
+
+
+async def test_the_listener_connects_to_listen_database_url(
+    live_with: Callable[..., AbstractAsyncContextManager[Live]],
+    pg_database_factory: Callable[[str], Awaitable[str]],
+) -> None:
+    # Behind a transaction-mode PgBouncer, LISTEN needs a connection of its own to PostgreSQL.
+    # Here that URL names another database: only a listener connected there hears what is
+    # notified there (NOTIFY reaches one database's listeners).
+    elsewhere = await pg_database_factory("listen")
+    async with live_with(listen_database_url=elsewhere) as server:
+        ada = await account(server.client, "ada@example.com")
+        async with open_events(server.client, headers=ada.headers) as stream:
+            notifier = make_engine(elsewhere, pool_size=1, max_overflow=0)
+            try:
+                async with notifier.begin() as connection:
+                    await connection.execute(
+                        text("SELECT pg_notify('reflective_changes', :payload)"),
+                        {"payload": f"{ada.id}:7"},
+                    )
+            finally:
+                await notifier.dispose()
+            event = await stream.next_event()
+    assert event.json() == {"cursor": "7", "kinds": ["entries"]}
+
+
 async def test_last_event_id_resumes(live: Live, he_vectors: dict[str, Any]) -> None:
     ada = await account(live.client, "ada@example.com", he_vectors)
     async with open_events(live.client, headers=ada.headers) as warm:
@@ -229,10 +328,10 @@ async def test_heartbeat_comments_keep_an_idle_stream_open(
 
 
 async def test_the_stream_needs_a_token_or_ticket(live: Live) -> None:
-    answer = await live.client.get("/api/sync/events")
+    answer = await refused_events(live.client)
     assert answer.status_code == 401
     assert isinstance(answer.json()["detail"], str)
-    bad = await live.client.get("/api/sync/events", headers=bearer("not-a-token"))
+    bad = await refused_events(live.client, headers=bearer("not-a-token"))
     assert bad.status_code == 401
 
 
@@ -245,7 +344,7 @@ async def test_streams_per_user_are_capped(
         async with contextlib.AsyncExitStack() as streams:
             for _ in range(2):
                 await streams.enter_async_context(open_events(server.client, headers=ada.headers))
-            refused = await server.client.get("/api/sync/events", headers=ada.headers)
+            refused = await refused_events(server.client, headers=ada.headers)
             assert refused.status_code == 429
             assert "at most 2" in refused.json()["detail"]
             # The cap is per user: another account still connects.
@@ -287,7 +386,7 @@ async def test_a_ticket_opens_the_stream_once(live: Live, he_vectors: dict[str, 
     async with open_events(live.client, params={"ticket": ticket}) as stream:
         cursor = await push(live.client, ada)
         assert (await stream.next_event()).json()["cursor"] == str(cursor)
-    again = await live.client.get("/api/sync/events", params={"ticket": ticket})
+    again = await refused_events(live.client, params={"ticket": ticket})
     assert again.status_code == 401
     assert again.json()["detail"] == "Invalid or expired ticket"
 
@@ -296,7 +395,7 @@ async def test_a_ticket_expires_after_60_seconds(live: Live) -> None:
     ada = await account(live.client, "ada@example.com")
     ticket = await ticket_for(live.client, ada)
     live.clock.advance(seconds=60)
-    expired = await live.client.get("/api/sync/events", params={"ticket": ticket})
+    expired = await refused_events(live.client, params={"ticket": ticket})
     assert expired.status_code == 401
     fresh = await ticket_for(live.client, ada)
     live.clock.advance(seconds=59)

@@ -20,7 +20,7 @@ from reflective_adapters.postgres import to_async_url
 from tests.integration.api.conftest import Account, bearer
 from tests.integration.api.sync_client import entry_upload
 from tests.integration.live.conftest import RestartablePostgres, WorkersServer
-from tests.integration.sse import EventStream, open_events
+from tests.integration.sse import EventStream, open_events, refused_events
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves it out
 
@@ -162,7 +162,7 @@ async def test_tickets_are_single_use_across_workers_and_expire(
         async with open_events(first, params={"ticket": ticket}) as stream:
             used_on = server.owner_of(stream.local_port)
         async with client_on_another_worker(server, used_on) as (second, _pid):
-            again = await second.get("/api/sync/events", params={"ticket": ticket})
+            again = await refused_events(second, params={"ticket": ticket})
             assert again.status_code == 401
             # A fresh ticket works on this worker too.
             fresh = await second.post("/api/sync/events/ticket", headers=ada.headers)
@@ -172,7 +172,7 @@ async def test_tickets_are_single_use_across_workers_and_expire(
             # than waiting; the in-process tests move an injected clock instead).
             stale = await second.post("/api/sync/events/ticket", headers=ada.headers)
             await expire_tickets(pg.url)
-            late = await second.get("/api/sync/events", params={"ticket": stale.json()["ticket"]})
+            late = await refused_events(second, params={"ticket": stale.json()["ticket"]})
             assert late.status_code == 401
 
 

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 from rich.console import Console
 
+from reflective_client import http
 from reflective_client.cli import client
 from tests.unit.client.conftest import FlakyTransport
 
@@ -173,3 +174,12 @@ def test_history_and_restore_round_trip(cli: Cli, tmp_path: Path) -> None:
     assert "Overwritten by accident." in again and "First draft" in again
     missing = cli("laptop", "restore", entry_id[:8], "9", ok=False)
     assert missing.exit_code == 1 and "no revision 9" in missing.output
+
+
+def test_sessions_are_read_whole_across_pages(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server pages sessions; the CLI still lists (and finds an id among) all of them.
+    monkeypatch.setattr(http, "WHOLE_LIST_PAGE", 2)
+    cli("laptop", "register", "--email", "paged@example.com")
+    for _ in range(4):
+        cli("phone", "login", "--email", "paged@example.com")
+    assert "5 sessions" in cli("laptop", "sessions").output

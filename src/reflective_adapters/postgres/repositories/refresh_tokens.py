@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -53,15 +54,27 @@ class PgRefreshTokens:
         )
         await self._s.execute(stmt)
 
-    async def live(self, user_id: uuid.UUID, now: datetime) -> list[RefreshToken]:
+    @staticmethod
+    def _usable(user_id: uuid.UUID, now: datetime) -> tuple[Any, ...]:
+        return (
+            _t.user_id == user_id,
+            _t.used_at.is_(None),
+            _t.revoked_at.is_(None),
+            _t.expires_at > now,
+        )
+
+    async def live(
+        self, user_id: uuid.UUID, now: datetime, *, limit: int | None = None, offset: int = 0
+    ) -> list[RefreshToken]:
         stmt = (
             select(refresh_tokens)
-            .where(
-                _t.user_id == user_id,
-                _t.used_at.is_(None),
-                _t.revoked_at.is_(None),
-                _t.expires_at > now,
-            )
+            .where(*self._usable(user_id, now))
             .order_by(func.coalesce(_t.session_started_at, _t.issued_at).desc(), _t.id)
+            .offset(offset)
+            .limit(limit)
         )
         return [refresh_token_from_row(row) for row in await self._s.execute(stmt)]
+
+    async def count_live(self, user_id: uuid.UUID, now: datetime) -> int:
+        stmt = select(func.count()).select_from(refresh_tokens).where(*self._usable(user_id, now))
+        return int((await self._s.execute(stmt)).scalar_one())
