@@ -1,4 +1,5 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s typecheck`."""
+"""Developer sessions: `nox -s tests` (every supported Python found), `nox -s lint`,
+`nox -s typecheck`."""
 
 import nox
 
@@ -6,8 +7,9 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 
-@nox.session
+@nox.session(python=["3.11", "3.12", "3.13"])
 def tests(session: nox.Session) -> None:
+    """The suite on each supported Python the machine has (`nox -s tests-3.13`)."""
     session.install("-e", ".[dev]")
     session.run("pytest", *session.posargs)
 
