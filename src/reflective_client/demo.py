@@ -213,7 +213,7 @@ def _stored(entry: ChangeView | None) -> str:
     default=None,
     help="PostgreSQL for the server the demo starts (default: a throwaway embedded one).",
 )
-@click.option("--keep", is_flag=True, help="Keep the work directory (profiles, server log).")
+@click.option("--keep", is_flag=True, help="Keep the work directories (profiles, server log).")
 def demo(server: str | None, database_url: str | None, keep: bool) -> None:
     """Two simulated devices against a server: what each reads, what the server stores."""
     console = Console()
@@ -222,9 +222,16 @@ def demo(server: str | None, database_url: str | None, keep: bool) -> None:
     try:
         url = server
         if url is None:
-            process = ServerProcess(workdir, database_url=database_url)
+            # A directory of its own beside the private workdir, which keeps the devices'
+            # profiles: run as root, the embedded PostgreSQL's user must read its way in.
+            server_dir = Path(tempfile.mkdtemp(prefix="reflective-demo-server-"))
+            process = ServerProcess(server_dir, database_url=database_url)
             with console.status("Starting a server (embedded PostgreSQL: a few seconds)…"):
-                url = process.start()
+                try:
+                    url = process.start()
+                except RuntimeError as exc:
+                    keep = True  # the server's log says why
+                    raise click.ClickException(f"the demo's server did not start: {exc}") from None
             console.print(f"Server at {url} (log: {process.log_path}).")
         scenario = Demo(console, workdir, url.rstrip("/"))
         if process is not None:
@@ -240,7 +247,9 @@ def demo(server: str | None, database_url: str | None, keep: bool) -> None:
     finally:
         if process is not None:
             process.stop()
-        if keep:
-            console.print(f"Work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        kept = [workdir] if process is None else [workdir, process.workdir]
+        for directory in kept:
+            if keep:
+                console.print(f"Work directory kept: {directory}")
+            else:
+                shutil.rmtree(directory, ignore_errors=True)

@@ -57,6 +57,11 @@ class ServerProcess:
 
     def start(self, timeout: float = 180.0) -> str:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.database_url is None and hasattr(os, "geteuid") and os.geteuid() == 0:
+            # As root the embedded PostgreSQL runs as a user of its own, which must read its
+            # way through this directory to its data (the server refuses rather than widen
+            # it): so the server's directory holds nothing but the server's data and log.
+            self.workdir.chmod(self.workdir.stat().st_mode | 0o055)
         log = self.log_path.open("wb")
         # cwd: the work directory, so a developer's .env is not picked up by the demo server.
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments

@@ -70,3 +70,15 @@ def test_the_demo_runs_against_a_server(server: ServerProcess) -> None:
     for step in ("1. The laptop registers", "4. Both edit", "6. The phone deletes", "tombstone"):
         assert step in result.output
     assert "Demo account deleted" in result.output
+
+
+@pytest.mark.slow
+def test_the_demo_starts_a_throwaway_embedded_server_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the quick start runs: `reflective demo` with nothing set (as root too, where the
+    embedded PostgreSQL runs as its own user and must reach the demo's directory)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    result = CliRunner().invoke(demo, [], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Demo account deleted" in result.output
