@@ -216,12 +216,24 @@ class PgStreamSlots:
     ) -> uuid.UUID | None:
         with storage_errors():
             async with self._engine.begin() as connection:
-                if token_issued_at is None:
-                    await connection.execute(_LOCK, {"uid": user_id})
-                else:
+                if token_issued_at is not None:
                     row = (await connection.execute(_STATE_AND_LOCK, {"uid": user_id})).first()
                     check_token(state_from_row(row) if row is not None else None, token_issued_at)
-                return await self._claim(connection, user_id, holder, cap, now, stale_before)
+                    return await self._claim(connection, user_id, holder, cap, now, stale_before)
+                return await self.claim_in(connection, user_id, holder, cap, now, stale_before)
+
+    async def claim_in(
+        self,
+        connection: AsyncConnection,
+        user_id: uuid.UUID,
+        holder: str,
+        cap: int,
+        now: datetime,
+        stale_before: datetime,
+    ) -> uuid.UUID | None:
+        """The claim in the caller's transaction: the user's lock, then the claim."""
+        await connection.execute(_LOCK, {"uid": user_id})
+        return await self._claim(connection, user_id, holder, cap, now, stale_before)
 
     async def claim_with_ticket(
         self, token_hash: bytes, holder: str, cap: int, now: datetime, stale_before: datetime
