@@ -135,8 +135,8 @@ class EventHub:
         """The stream ended: drop it here and free its slot (once; a slot left behind by a
         failure expires with the heartbeats that no longer refresh it)."""
         self.unsubscribe(subscription)
-        await self.free_slot(subscription.slot_id)
-        subscription.slot_id = None
+        slot_id, subscription.slot_id = subscription.slot_id, None
+        await self.free_slot(slot_id)
 
     async def free_slot(self, slot_id: uuid.UUID | None) -> None:
         if slot_id is None or self.slots is None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from litestar import Controller, Request, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
@@ -74,7 +75,10 @@ async def _stream(
                     return
                 yield _message(change)
     finally:
-        await hub.release(subscription)
+        # Cancelled when the client leaves: free the slot all the same (briefly; a slot
+        # left behind expires once the heartbeats stop refreshing it).
+        with anyio.move_on_after(5, shield=True):
+            await hub.release(subscription)
 
 
 class LiveSyncController(Controller):

@@ -37,6 +37,7 @@ from tests.integration.api.conftest import (
 )
 from tests.integration.api.he_client import metric_payload
 from tests.integration.api.sync_client import entry_upload
+from tests.integration.hot_path.statements import counting_statements
 from tests.integration.sse import open_events, refused_events
 
 PACKED_PARAMS = CkksParameters(8192, (60, 40, 40, 60), 2.0**40)  # as the server announces
@@ -397,6 +398,34 @@ async def test_claims_of_one_user_wait_for_each_other(
             text("SELECT count(*) FROM event_streams WHERE user_id = :uid"), {"uid": ada}
         )
     assert count == 1
+
+
+async def test_opening_a_stream_costs_one_transaction_of_two_statements(
+    live: Live, pg_engine: AsyncEngine
+) -> None:
+    """The token's check (or the ticket's redemption) takes the user's claim lock in the same
+    read; the claim is the one statement more. Ending the stream frees the slot."""
+    ada = await account(live.client, "ada@example.com")
+    ticket = (await live.client.post("/api/sync/events/ticket", headers=ada.headers)).json()
+    for how in ({"headers": ada.headers}, {"params": {"ticket": ticket["ticket"]}}):
+        with counting_statements(pg_engine) as log:
+            async with open_events(live.client, **how):
+                opened = list(log.statements)
+        control = ("BEGIN", "COMMIT", "")
+        work = [s for s in opened if s.split()[0].rstrip(";").upper() not in control]
+        assert sum(1 for s in opened if s.upper().startswith("BEGIN")) == 1, log.describe()
+        assert len(work) == 2, log.describe()
+        assert "pg_advisory_xact_lock" in work[0] and "INSERT INTO event_streams" in work[1]
+        await no_slots_left(pg_engine)  # the ended stream's slot is freed
+
+
+async def no_slots_left(engine: AsyncEngine) -> None:
+    for _attempt in range(50):
+        async with engine.connect() as connection:
+            if not await connection.scalar(text("SELECT count(*) FROM event_streams")):
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("an ended stream's slot was never freed")
 
 
 async def test_open_streams_take_no_admission_slot(
