@@ -146,11 +146,6 @@ class LiveSyncController(Controller):
         apart, so check conflicts after a resume); 410 for an id that is not a cursor. No
         entry data travels here. Authenticate with the header or a ticket; 429 beyond the
         per-user stream limit."""
-        # Checked before anything is claimed: an id this server never issued is a 410 like
-        # the change feed's cursor (pull from the start), never a 500.
-        resume_from = None
-        if last_event_id is not None and last_event_id.strip():
-            resume_from = cursor_position(last_event_id.strip())
         try:
             event_hub.check_open()
         except HubClosed as exc:
@@ -179,6 +174,11 @@ class LiveSyncController(Controller):
                 ErrorCode.SHUTTING_DOWN, str(exc), headers={"Retry-After": "5"}
             ) from None
         try:
+            # An id this server never issued is a 410 like the change feed's cursor (pull
+            # from the start), never a 500; the slot is given back.
+            resume_from = None
+            if last_event_id is not None and last_event_id.strip():
+                resume_from = cursor_position(last_event_id.strip())
             if resume_from is not None:
                 now = await current_cursor(opened.user_id)
                 if now > resume_from:
