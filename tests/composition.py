@@ -14,7 +14,7 @@ from dependency_injector import providers
 
 from reflective_adapters.memory import MemoryStore, MemoryUnitOfWork
 from reflective_adapters.memory.directory import MemoryUserDirectory
-from reflective_adapters.memory.live import MemoryTicketStore
+from reflective_adapters.memory.live import MemoryStreamSlots, MemoryTicketStore
 from reflective_app.container import Container
 from reflective_app.settings import Settings
 from reflective_domain.ports import UnitOfWorkFactory
@@ -42,7 +42,9 @@ def memory_container(
         providers.Object(uow_factory or (lambda: MemoryUnitOfWork(store)))
     )
     container.user_directory.override(providers.Object(MemoryUserDirectory(store)))
-    container.ticket_store.override(providers.Object(MemoryTicketStore()))
+    tickets = MemoryTicketStore()
+    container.ticket_store.override(providers.Object(tickets))
+    container.stream_slots.override(providers.Object(MemoryStreamSlots(tickets)))
     container.clock.override(providers.Object(clock))
     container.ids.override(providers.Object(SequentialIds()))
     container.hasher.override(providers.Object(FakePasswordHasher()))

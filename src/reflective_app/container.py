@@ -26,7 +26,12 @@ from reflective_adapters.postgres.lifecycle import (
     open_engine,
     unit_of_work_factory,
 )
-from reflective_adapters.postgres.live import PgDeviceDirectory, PgTicketStore, asyncpg_connector
+from reflective_adapters.postgres.live import (
+    PgDeviceDirectory,
+    PgStreamSlots,
+    PgTicketStore,
+    asyncpg_connector,
+)
 from reflective_adapters.postgres.repositories.directory import PgUserDirectory
 from reflective_adapters.security import Argon2PasswordHasher, JwtTokenService
 from reflective_adapters.system import SystemClock, Uuid4Ids
@@ -39,6 +44,7 @@ from reflective_domain.live import (
     ForgetDevice,
     IssueEventTicket,
     ListDevices,
+    OpenEventStream,
     RedeemEventTicket,
 )
 from reflective_domain.throttling import RateLimit
@@ -245,15 +251,25 @@ class Container(containers.DeclarativeContainer):
     set_user_disabled = providers.Factory(SetUserDisabled, uow_factory, clock)
     delete_user = providers.Factory(DeleteUser, uow_factory)
     # Live sync (change notifications), sessions and devices
+    stream_slots = providers.Singleton(PgStreamSlots, engine)
     event_hub = providers.Resource(
         open_event_hub,
         settings,
         providers.Callable(asyncpg_connector, engine, settings.provided.listen_database_url),
+        stream_slots,
+        clock,
     )
     ticket_store = providers.Singleton(PgTicketStore, engine)
     device_directory = providers.Singleton(PgDeviceDirectory, engine)
     issue_event_ticket = providers.Factory(IssueEventTicket, ticket_store, clock)
     redeem_event_ticket = providers.Factory(RedeemEventTicket, ticket_store, clock)
+    open_event_stream = providers.Factory(
+        OpenEventStream,
+        stream_slots,
+        clock,
+        settings.provided.max_event_streams_per_user,
+        settings.provided.events_heartbeat_seconds,
+    )
     current_cursor = providers.Factory(CurrentCursor, uow_factory)
     list_devices = providers.Factory(ListDevices, device_directory)
     forget_device = providers.Factory(ForgetDevice, device_directory)

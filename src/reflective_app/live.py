@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -30,14 +31,12 @@ from reflective_adapters.postgres.live import (
     listen_channels,
 )
 from reflective_app.settings import Settings
+from reflective_domain.live import StreamSlots
+from reflective_domain.ports import Clock
 
 log = structlog.get_logger("reflective.live")
 
 _KINDS = {CHANGES_CHANNEL: "entries", CONFLICTS_CHANNEL: "conflicts"}
-
-
-class TooManyStreams(Exception):
-    """The user already has the maximum of open streams on this worker."""
 
 
 class HubClosed(Exception):
@@ -58,6 +57,7 @@ class Change:
 @dataclass(eq=False, slots=True)
 class Subscription:
     user_id: uuid.UUID
+    slot_id: uuid.UUID | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _cursor: int | None = None
     _kinds: set[str] = field(default_factory=set)
@@ -105,12 +105,14 @@ class Subscription:
 
 
 class EventHub:
-    """This worker's open streams by user, and the per-user cap (``max_per_user``, per
-    worker: a user may hold that many streams on each worker)."""
+    """This worker's open streams by user. The per-user cap is the database's (``StreamSlots``,
+    shared by every worker): ``holder`` names this worker's slots there, and the hub frees a
+    stream's slot when it ends."""
 
-    def __init__(self, max_per_user: int = 8, heartbeat_seconds: float = 15.0) -> None:
-        self.max_per_user = max_per_user
+    def __init__(self, slots: StreamSlots | None = None, heartbeat_seconds: float = 15.0) -> None:
+        self.slots = slots
         self.heartbeat_seconds = heartbeat_seconds
+        self.holder = uuid.uuid4().hex
         self._streams: dict[uuid.UUID, set[Subscription]] = {}
         self._closed = False
         self.listener: ChangeListener | None = None
@@ -119,17 +121,38 @@ class EventHub:
     def stream_count(self) -> int:
         return sum(len(s) for s in self._streams.values())
 
-    def subscribe(self, user_id: uuid.UUID) -> Subscription:
+    def check_open(self) -> None:
         if self._closed:
             raise HubClosed("The server is shutting down")
-        mine = self._streams.setdefault(user_id, set())
-        if len(mine) >= self.max_per_user:
-            raise TooManyStreams(
-                f"Too many open event streams for this account (at most {self.max_per_user})"
-            )
-        subscription = Subscription(user_id)
-        mine.add(subscription)
+
+    def subscribe(self, user_id: uuid.UUID, slot_id: uuid.UUID | None = None) -> Subscription:
+        self.check_open()
+        subscription = Subscription(user_id, slot_id)
+        self._streams.setdefault(user_id, set()).add(subscription)
         return subscription
+
+    async def release(self, subscription: Subscription) -> None:
+        """The stream ended: drop it here and free its slot (once; a slot left behind by a
+        failure expires with the heartbeats that no longer refresh it)."""
+        self.unsubscribe(subscription)
+        slot_id, subscription.slot_id = subscription.slot_id, None
+        await self.free_slot(slot_id)
+
+    async def free_slot(self, slot_id: uuid.UUID | None) -> None:
+        if slot_id is None or self.slots is None:
+            return
+        try:
+            await self.slots.release(slot_id)
+        except Exception:  # it expires: nothing refreshes it any more
+            log.warning("stream_slot_release_failed", exc_info=True)
+
+    async def refresh_slots(self, now: datetime) -> None:
+        if self.slots is None:
+            return
+        try:
+            await self.slots.refresh(self.holder, now)
+        except Exception:  # the next heartbeat tries again
+            log.warning("stream_slot_refresh_failed", exc_info=True)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         mine = self._streams.get(subscription.user_id)
@@ -204,10 +227,19 @@ def _on_shutdown_signal(callback: Callable[[], None]) -> Callable[[], None]:
     return undo
 
 
-async def open_event_hub(settings: Settings, connect: Connector) -> AsyncIterator[EventHub]:
-    """The container's resource: the hub and its listening connection (opened by ``connect``),
-    for the app's life."""
-    hub = EventHub(settings.max_event_streams_per_user, settings.events_heartbeat_seconds)
+async def _keep_slots(hub: EventHub, clock: Clock) -> None:
+    """Refresh this worker's stream slots on each heartbeat: while it runs they count."""
+    while True:
+        await asyncio.sleep(hub.heartbeat_seconds)
+        await hub.refresh_slots(clock.now())
+
+
+async def open_event_hub(
+    settings: Settings, connect: Connector, slots: StreamSlots, clock: Clock
+) -> AsyncIterator[EventHub]:
+    """The container's resource: the hub, its listening connection (opened by ``connect``)
+    and the heartbeat that keeps its stream slots alive, for the app's life."""
+    hub = EventHub(slots, settings.events_heartbeat_seconds)
     listener = ChangeListener(
         connect,
         listen_channels(),
@@ -217,10 +249,14 @@ async def open_event_hub(settings: Settings, connect: Connector) -> AsyncIterato
     )
     hub.listener = listener
     await listener.start()
+    keeper = asyncio.create_task(_keep_slots(hub, clock))
     undo = _on_shutdown_signal(hub.close_all)
     try:
         yield hub
     finally:
         undo()
         hub.close_all()
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
         await listener.stop()

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from reflective_domain.errors import AuthenticationFailed, NotFound
+from reflective_domain.errors import AuthenticationFailed, DomainError, NotFound
 from reflective_domain.ports import Clock
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
 from reflective_domain.use_cases.sync import DEFAULT_PAGE, check_offset, check_page_size
 
 TICKET_TTL = timedelta(seconds=60)
+# A stream slot its worker has not refreshed for this many heartbeats counts no more.
+STALE_HEARTBEATS = 3
 INVALID_TICKET = "Invalid or expired ticket"
 UNKNOWN_DEVICE = "Device not found"
 
@@ -90,6 +92,101 @@ class RedeemEventTicket:
         if user_id is None:
             raise AuthenticationFailed(INVALID_TICKET)
         return user_id
+
+
+class StreamSlots(Protocol):
+    """The event streams open on every worker and instance, a slot each, so the per-user
+    cap holds across processes. A worker (``holder``, a random id per process) refreshes its
+    slots on each heartbeat; a slot not refreshed since ``stale_before`` (its worker crashed)
+    no longer counts. Claims of one user are serialized: two workers never both take the
+    last slot."""
+
+    async def claim(
+        self,
+        user_id: uuid.UUID,
+        holder: str,
+        cap: int,
+        now: datetime,
+        stale_before: datetime,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> uuid.UUID | None:
+        """A new slot for the user, or None when it already holds ``cap`` live ones. With
+        ``token_issued_at`` (the caller's access token), first check in the same transaction
+        that the account still accepts it (AuthenticationFailed otherwise)."""
+        ...
+
+    async def claim_with_ticket(
+        self, token_hash: bytes, holder: str, cap: int, now: datetime, stale_before: datetime
+    ) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """Redeem the ticket (as ``TicketStore.redeem``) and claim a slot for its user in the
+        same transaction: the user and the slot; None for an unknown or expired ticket;
+        TooManyStreams when full (the ticket then stays unused)."""
+        ...
+
+    async def release(self, slot_id: uuid.UUID) -> None:
+        """The stream ended: free its slot."""
+        ...
+
+    async def refresh(self, holder: str, now: datetime) -> None:
+        """Mark every slot of ``holder`` as alive at ``now``."""
+        ...
+
+
+class TooManyStreams(DomainError):
+    """The user already has the maximum of open event streams (429)."""
+
+    code = "rate_limited"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedStream:
+    user_id: uuid.UUID
+    slot_id: uuid.UUID
+
+
+class OpenEventStream:
+    """Authorize an event stream (an access token's claims or a ticket) and claim its slot
+    under the per-user cap, in one transaction. A slot not refreshed for ``stale_after``
+    belongs to a crashed worker and no longer counts."""
+
+    def __init__(
+        self, slots: StreamSlots, clock: Clock, cap: int, heartbeat_seconds: float
+    ) -> None:
+        self._slots, self._clock, self._cap = slots, clock, cap
+        self._stale_after = timedelta(seconds=heartbeat_seconds * STALE_HEARTBEATS)
+
+    def _full(self) -> TooManyStreams:
+        return TooManyStreams(f"Too many open event streams for this account (at most {self._cap})")
+
+    async def with_token(
+        self, user_id: uuid.UUID, token_issued_at: datetime, holder: str
+    ) -> OpenedStream:
+        """``holder``: the worker that will serve the stream."""
+        now = self._clock.now()
+        slot = await self._slots.claim(
+            user_id,
+            holder,
+            self._cap,
+            now,
+            now - self._stale_after,
+            token_issued_at=token_issued_at,
+        )
+        if slot is None:
+            raise self._full()
+        return OpenedStream(user_id, slot)
+
+    async def with_ticket(self, ticket: str, holder: str) -> OpenedStream:
+        now = self._clock.now()
+        try:
+            claimed = await self._slots.claim_with_ticket(
+                hash_ticket(ticket), holder, self._cap, now, now - self._stale_after
+            )
+        except TooManyStreams:
+            raise self._full() from None
+        if claimed is None:
+            raise AuthenticationFailed(INVALID_TICKET)
+        return OpenedStream(*claimed)
 
 
 @dataclass(frozen=True, slots=True)

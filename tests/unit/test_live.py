@@ -8,11 +8,17 @@ import uuid
 
 import pytest
 
-from reflective_adapters.memory.live import MemoryTicketStore
+from reflective_adapters.memory.live import MemoryStreamSlots, MemoryTicketStore
 from reflective_app.container import Container
-from reflective_app.live import Change, EventHub, HubClosed, TooManyStreams
+from reflective_app.live import Change, EventHub, HubClosed
 from reflective_domain.errors import AuthenticationFailed, NotFound, ValidationFailed
-from reflective_domain.live import IssueEventTicket, RedeemEventTicket, hash_ticket
+from reflective_domain.live import (
+    IssueEventTicket,
+    OpenEventStream,
+    RedeemEventTicket,
+    TooManyStreams,
+    hash_ticket,
+)
 from reflective_domain.sessions import session_name
 from tests.composition import new_user
 from tests.fakes import FakeClock
@@ -155,15 +161,47 @@ async def test_malformed_notifications_are_ignored() -> None:
 
 
 async def test_streams_are_capped_per_user_and_give_their_place_back() -> None:
-    hub = EventHub(max_per_user=2)
+    slots, clock = MemoryStreamSlots(), FakeClock()
+    open_stream = OpenEventStream(slots, clock, cap=2, heartbeat_seconds=15)
+    hub = EventHub(slots)
     ada = uuid.uuid4()
-    first, _second = hub.subscribe(ada), hub.subscribe(ada)
+    # Two workers (holders) share the cap: it is the user's, not the worker's.
+    first = await open_stream.with_token(ada, clock.now(), "worker-1")
+    await open_stream.with_token(ada, clock.now(), "worker-2")
     with pytest.raises(TooManyStreams, match="at most 2"):
-        hub.subscribe(ada)
-    hub.subscribe(uuid.uuid4())  # another user is not affected
-    hub.unsubscribe(first)
-    hub.subscribe(ada)
-    assert hub.stream_count == 3
+        await open_stream.with_token(ada, clock.now(), "worker-1")
+    await open_stream.with_token(uuid.uuid4(), clock.now(), "worker-1")  # another user
+    stream = hub.subscribe(ada, first.slot_id)
+    await hub.release(stream)
+    await open_stream.with_token(ada, clock.now(), "worker-2")
+    assert len(slots) == 3
+
+
+async def test_a_crashed_workers_slots_stop_counting() -> None:
+    slots, clock = MemoryStreamSlots(), FakeClock()
+    open_stream = OpenEventStream(slots, clock, cap=1, heartbeat_seconds=15)
+    ada = uuid.uuid4()
+    await open_stream.with_token(ada, clock.now(), "crashed")
+    clock.advance(seconds=30)
+    await slots.refresh("alive", clock.now())  # only the live worker refreshes
+    with pytest.raises(TooManyStreams):
+        await open_stream.with_token(ada, clock.now(), "alive")
+    clock.advance(seconds=16)  # 46 s unrefreshed: more than 3 heartbeats
+    await open_stream.with_token(ada, clock.now(), "alive")
+    assert len(slots) == 1  # the stale slot was dropped by the claim
+
+
+async def test_a_ticket_for_a_full_user_stays_unused() -> None:
+    tickets, clock, ada = MemoryTicketStore(), FakeClock(), uuid.uuid4()
+    slots = MemoryStreamSlots(tickets)
+    open_stream = OpenEventStream(slots, clock, cap=1, heartbeat_seconds=15)
+    issued = await IssueEventTicket(tickets, clock)(ada)
+    await open_stream.with_token(ada, clock.now(), "worker-1")
+    with pytest.raises(TooManyStreams):
+        await open_stream.with_ticket(issued.ticket, "worker-1")
+    assert len(tickets) == 1
+    with pytest.raises(AuthenticationFailed):
+        await open_stream.with_ticket("unknown", "worker-1")
 
 
 async def test_resync_and_shutdown_reach_every_stream() -> None:

@@ -17,15 +17,21 @@ from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import delete, func, select
+from sqlalchemy import Text, Uuid, bindparam, cast, delete, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reflective_adapters.postgres.errors import storage_errors
 from reflective_adapters.postgres.mappers import state_from_row
 from reflective_adapters.postgres.repositories.users import STATE_STATEMENT
-from reflective_adapters.postgres.schema import deliveries, event_tickets, sync_devices
+from reflective_adapters.postgres.schema import (
+    deliveries,
+    event_streams,
+    event_tickets,
+    sync_devices,
+    users,
+)
 from reflective_adapters.postgres.urls import to_async_url
-from reflective_domain.live import EventTicket, SyncDevice
+from reflective_domain.live import EventTicket, SyncDevice, TooManyStreams
 from reflective_domain.use_cases._guards import check_token
 
 log = structlog.get_logger("reflective.live")
@@ -129,6 +135,138 @@ class PgDeviceDirectory:
                     .returning(sync_devices.c.device_id)
                 )
                 return found.first() is not None
+
+
+def _stream_lock(user_id: Any) -> Any:
+    """Claims of one user's stream slots queue on this transaction-scoped advisory lock."""
+    key = func.hashtextextended(literal("event_streams:", Text) + cast(user_id, Text), 0)
+    return func.pg_advisory_xact_lock(key)
+
+
+# The access token's check and the claim's lock in one read: the claim's count runs in the
+# next statement, whose snapshot sees every claim committed before the lock was granted.
+_STATE_AND_LOCK = STATE_STATEMENT.add_columns(_stream_lock(users.c.id).label("locked"))
+_LOCK = select(_stream_lock(bindparam("uid", type_=Uuid)))
+_REDEEM_AND_LOCK = (
+    delete(event_tickets)
+    .where(event_tickets.c.token_hash == bindparam("token_hash"))
+    .returning(
+        event_tickets.c.user_id,
+        event_tickets.c.expires_at,
+        _stream_lock(event_tickets.c.user_id).label("locked"),
+    )
+)
+# One statement: drop the user's stale slots, count the live ones, take one if under the cap.
+_CLAIM = text(
+    """
+    WITH pruned AS (
+        DELETE FROM event_streams WHERE user_id = :uid AND seen_at < :stale_before
+    ), live AS (
+        SELECT count(*) AS n FROM event_streams
+        WHERE user_id = :uid AND seen_at >= :stale_before
+    )
+    INSERT INTO event_streams (id, user_id, holder, opened_at, seen_at)
+    SELECT :id, :uid, :holder, :now, :now FROM live WHERE live.n < :cap
+    RETURNING id
+    """
+)
+
+
+class _Full(Exception):
+    """Rolls the ticket's redemption back when the user has no free slot."""
+
+
+class PgStreamSlots:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def _claim(
+        self,
+        connection: AsyncConnection,
+        user_id: uuid.UUID,
+        holder: str,
+        cap: int,
+        now: datetime,
+        stale_before: datetime,
+    ) -> uuid.UUID | None:
+        row = (
+            await connection.execute(
+                _CLAIM,
+                {
+                    "id": uuid.uuid4(),
+                    "uid": user_id,
+                    "holder": holder,
+                    "now": now,
+                    "stale_before": stale_before,
+                    "cap": cap,
+                },
+            )
+        ).first()
+        return None if row is None else row.id
+
+    async def claim(
+        self,
+        user_id: uuid.UUID,
+        holder: str,
+        cap: int,
+        now: datetime,
+        stale_before: datetime,
+        *,
+        token_issued_at: datetime | None = None,
+    ) -> uuid.UUID | None:
+        with storage_errors():
+            async with self._engine.begin() as connection:
+                if token_issued_at is not None:
+                    row = (await connection.execute(_STATE_AND_LOCK, {"uid": user_id})).first()
+                    check_token(state_from_row(row) if row is not None else None, token_issued_at)
+                    return await self._claim(connection, user_id, holder, cap, now, stale_before)
+                return await self.claim_in(connection, user_id, holder, cap, now, stale_before)
+
+    async def claim_in(
+        self,
+        connection: AsyncConnection,
+        user_id: uuid.UUID,
+        holder: str,
+        cap: int,
+        now: datetime,
+        stale_before: datetime,
+    ) -> uuid.UUID | None:
+        """The claim in the caller's transaction: the user's lock, then the claim."""
+        await connection.execute(_LOCK, {"uid": user_id})
+        return await self._claim(connection, user_id, holder, cap, now, stale_before)
+
+    async def claim_with_ticket(
+        self, token_hash: bytes, holder: str, cap: int, now: datetime, stale_before: datetime
+    ) -> tuple[uuid.UUID, uuid.UUID] | None:
+        try:
+            with storage_errors():
+                async with self._engine.begin() as connection:
+                    row = (
+                        await connection.execute(_REDEEM_AND_LOCK, {"token_hash": token_hash})
+                    ).first()
+                    if row is None or row.expires_at <= now:
+                        return None
+                    user_id: uuid.UUID = row.user_id
+                    slot = await self._claim(connection, user_id, holder, cap, now, stale_before)
+                    if slot is None:
+                        raise _Full
+                    return user_id, slot
+        except _Full:
+            raise TooManyStreams("Too many open event streams") from None
+
+    async def release(self, slot_id: uuid.UUID) -> None:
+        with storage_errors():
+            async with self._engine.begin() as connection:
+                await connection.execute(delete(event_streams).where(event_streams.c.id == slot_id))
+
+    async def refresh(self, holder: str, now: datetime) -> None:
+        with storage_errors():
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    update(event_streams)
+                    .where(event_streams.c.holder == holder)
+                    .values(seen_at=now)
+                )
 
 
 Connector = Callable[[], Awaitable[asyncpg.Connection]]

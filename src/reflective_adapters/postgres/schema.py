@@ -346,6 +346,22 @@ event_tickets = Table(
     Index(None, "expires_at"),
 )
 
+# One row per open event stream of any worker or instance (migration 0014), so the per-user
+# cap holds across processes. ``holder``: the worker's random id; it refreshes ``seen_at`` of
+# its rows on each heartbeat, and rows not refreshed for a while (a crashed worker's) stop
+# counting.
+event_streams = Table(
+    "event_streams",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    _owner(),
+    Column("holder", Text, nullable=False),
+    Column("opened_at", _tz(), nullable=False),
+    Column("seen_at", _tz(), nullable=False),
+    Index(None, "user_id"),
+    Index(None, "holder"),
+)
+
 # Every device id that wrote or was sent entries, kept by triggers on ``entries`` and
 # ``deliveries`` (migration 0009): the app issues no statement of its own for it.
 sync_devices = Table(

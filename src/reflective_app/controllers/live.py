@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from litestar import Controller, Request, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
@@ -16,7 +17,7 @@ from litestar.response.sse import ServerSentEventMessage
 from reflective_app.dto.live import device_view, event_ticket, session_view
 from reflective_app.errors import CodedHTTPException
 from reflective_app.injected import Caller, ClockDep
-from reflective_app.live import Change, EventHub, HubClosed, Subscription, TooManyStreams
+from reflective_app.live import Change, EventHub, HubClosed, Subscription
 from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_app.parameters import Offset, PageLimit, SessionId, cursor_position
 from reflective_domain.errors import AuthenticationFailed, ValidationFailed
@@ -25,10 +26,10 @@ from reflective_domain.live import (
     ForgetDevice,
     IssueEventTicket,
     ListDevices,
-    RedeemEventTicket,
+    OpenedStream,
+    OpenEventStream,
 )
 from reflective_domain.ports import TokenService
-from reflective_domain.use_cases.accounts import Authorize
 from reflective_domain.use_cases.sessions import EndSession, ListSessions
 from reflective_domain.use_cases.sync import DEFAULT_PAGE
 from reflective_protocol.errors import ErrorCode
@@ -74,7 +75,10 @@ async def _stream(
                     return
                 yield _message(change)
     finally:
-        hub.unsubscribe(subscription)
+        # Cancelled when the client leaves: free the slot all the same (briefly; a slot
+        # left behind expires once the heartbeats stop refreshing it).
+        with anyio.move_on_after(5, shield=True):
+            await hub.release(subscription)
 
 
 class LiveSyncController(Controller):
@@ -115,8 +119,8 @@ class LiveSyncController(Controller):
         self,
         request: Request[Any, Any, Any],
         event_hub: HubDep,
-        authorize: NamedDependency[Authorize],
-        redeem_event_ticket: NamedDependency[RedeemEventTicket],
+        tokens: TokensDep,
+        open_event_stream: NamedDependency[OpenEventStream],
         current_cursor: NamedDependency[CurrentCursor],
         ticket: Annotated[
             str | None,
@@ -142,40 +146,51 @@ class LiveSyncController(Controller):
         apart, so check conflicts after a resume); 410 for an id that is not a cursor. No
         entry data travels here. Authenticate with the header or a ticket; 429 beyond the
         per-user stream limit."""
-        token = _bearer(request)
-        if token is not None:
-            user_id = await authorize(token)
-        elif ticket:
-            user_id = await redeem_event_ticket(ticket)
-        else:
-            raise AuthenticationFailed(NOT_AUTHENTICATED)
-        # Checked before subscribing: an id this server never issued is a 410 like the
-        # change feed's cursor (pull from the start), never a 500.
-        resume_from = None
-        if last_event_id is not None and last_event_id.strip():
-            resume_from = cursor_position(last_event_id.strip())
         try:
-            subscription = event_hub.subscribe(user_id)
-        except TooManyStreams as exc:
-            raise CodedHTTPException(ErrorCode.RATE_LIMITED, str(exc)) from None
+            event_hub.check_open()
         except HubClosed as exc:
             raise CodedHTTPException(
                 ErrorCode.SHUTTING_DOWN, str(exc), headers={"Retry-After": "5"}
             ) from None
+        token = _bearer(request)
+        # One transaction authorizes the stream and claims its slot under the per-user cap
+        # (shared by every worker): 429 when the user already holds the maximum.
+        opened: OpenedStream
+        if token is not None:
+            claims = tokens.read_access(token)
+            opened = await open_event_stream.with_token(
+                claims.user_id, claims.issued_at, event_hub.holder
+            )
+        elif ticket:
+            opened = await open_event_stream.with_ticket(ticket, event_hub.holder)
+        else:
+            raise AuthenticationFailed(NOT_AUTHENTICATED)
         first: list[Change] = []
         try:
+            subscription = event_hub.subscribe(opened.user_id, opened.slot_id)
+        except HubClosed as exc:
+            await event_hub.free_slot(opened.slot_id)
+            raise CodedHTTPException(
+                ErrorCode.SHUTTING_DOWN, str(exc), headers={"Retry-After": "5"}
+            ) from None
+        try:
+            # An id this server never issued is a 410 like the change feed's cursor (pull
+            # from the start), never a 500; the slot is given back.
+            resume_from = None
+            if last_event_id is not None and last_event_id.strip():
+                resume_from = cursor_position(last_event_id.strip())
             if resume_from is not None:
-                now = await current_cursor(user_id)
+                now = await current_cursor(opened.user_id)
                 if now > resume_from:
                     # Only the sequence is compared: a conflict does not move it, so the
                     # kinds missed are not known; entries is what a pull will find.
                     first.append(Change(cursor=now, kinds=("entries",)))
         except BaseException:
-            event_hub.unsubscribe(subscription)
+            await event_hub.release(subscription)
             raise
         return ServerSentEvent(
             _stream(event_hub, subscription, first),
-            background=BackgroundTask(event_hub.unsubscribe, subscription),
+            background=BackgroundTask(event_hub.release, subscription),
         )
 
     @get(

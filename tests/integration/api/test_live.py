@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,14 +21,23 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reflective_adapters.postgres.engine import make_engine
+from reflective_adapters.postgres.live import PgStreamSlots
 from reflective_app.main import create_app
 from reflective_app.settings import Settings
 from reflective_client.crypto.he import CkksKeys
 from reflective_domain.he_params import CkksParameters
 from tests.fakes import FakeClock
-from tests.integration.api.conftest import Account, b64, bearer, make_container, set_tier
+from tests.integration.api.conftest import (
+    Account,
+    b64,
+    bearer,
+    make_container,
+    set_tier,
+    sign_up,
+)
 from tests.integration.api.he_client import metric_payload
 from tests.integration.api.sync_client import entry_upload
+from tests.integration.hot_path.statements import counting_statements
 from tests.integration.sse import open_events, refused_events
 
 PACKED_PARAMS = CkksParameters(8192, (60, 40, 40, 60), 2.0**40)  # as the server announces
@@ -350,9 +359,73 @@ async def test_streams_per_user_are_capped(
             # The cap is per user: another account still connects.
             async with open_events(server.client, headers=bob.headers):
                 pass
-        # Closed streams give their places back.
-        async with open_events(server.client, headers=ada.headers):
-            pass
+        # Closed streams give their places back (once the server has seen them end).
+        await opens_soon(server.client, ada)
+
+
+async def opens_soon(client: httpx.AsyncClient, user: Account) -> None:
+    for _attempt in range(50):
+        async with client.stream("GET", "/api/sync/events", headers=user.headers) as response:
+            if response.status_code == 200:
+                return
+            assert response.status_code == 429
+        await asyncio.sleep(0.1)
+    raise AssertionError("a closed stream's slot was never freed")
+
+
+async def test_claims_of_one_user_wait_for_each_other(
+    client: httpx.AsyncClient, pg_engine: AsyncEngine
+) -> None:
+    """Another worker's claim, not yet committed, holds the user's lock: a concurrent claim
+    waits for it and then counts its slot (without the lock it would take the last slot too)."""
+    ada = uuid.UUID((await sign_up(client)).id)
+    slots = PgStreamSlots(pg_engine)
+    now = datetime.now(UTC)
+    stale_before = now - timedelta(minutes=1)
+    async with pg_engine.connect() as other:
+        await other.begin()
+        assert await slots.claim_in(other, ada, "other-worker", 1, now, stale_before)
+        # As the route claims: with the access token's check (the same read takes the lock).
+        racing = asyncio.create_task(
+            slots.claim(ada, "this-worker", 1, now, stale_before, token_issued_at=now)
+        )
+        await asyncio.sleep(0.5)
+        assert not racing.done()  # waits for the other claim's transaction
+        await other.commit()
+    assert await asyncio.wait_for(racing, 10) is None  # full: the other claim counted
+    async with pg_engine.connect() as connection:
+        count = await connection.scalar(
+            text("SELECT count(*) FROM event_streams WHERE user_id = :uid"), {"uid": ada}
+        )
+    assert count == 1
+
+
+async def test_opening_a_stream_costs_one_transaction_of_two_statements(
+    live: Live, pg_engine: AsyncEngine
+) -> None:
+    """The token's check (or the ticket's redemption) takes the user's claim lock in the same
+    read; the claim is the one statement more. Ending the stream frees the slot."""
+    ada = await account(live.client, "ada@example.com")
+    ticket = (await live.client.post("/api/sync/events/ticket", headers=ada.headers)).json()
+    for how in ({"headers": ada.headers}, {"params": {"ticket": ticket["ticket"]}}):
+        with counting_statements(pg_engine) as log:
+            async with open_events(live.client, **how):
+                opened = list(log.statements)
+        control = ("BEGIN", "COMMIT", "")
+        work = [s for s in opened if s.split()[0].rstrip(";").upper() not in control]
+        assert sum(1 for s in opened if s.upper().startswith("BEGIN")) == 1, log.describe()
+        assert len(work) == 2, log.describe()
+        assert "pg_advisory_xact_lock" in work[0] and "INSERT INTO event_streams" in work[1]
+        await no_slots_left(pg_engine)  # the ended stream's slot is freed
+
+
+async def no_slots_left(engine: AsyncEngine) -> None:
+    for _attempt in range(50):
+        async with engine.connect() as connection:
+            if not await connection.scalar(text("SELECT count(*) FROM event_streams")):
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("an ended stream's slot was never freed")
 
 
 async def test_open_streams_take_no_admission_slot(

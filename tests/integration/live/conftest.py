@@ -113,3 +113,21 @@ async def workers_server(
         yield server, restartable_pg
     finally:
         server.kill()
+
+
+CAPPED_STREAMS = 3
+
+
+@pytest.fixture
+async def capped_workers_server(
+    restartable_pg: RestartablePostgres,  # noqa: F811 (the fixture re-exported above)
+    tmp_path: Path,
+) -> AsyncIterator[tuple[WorkersServer, RestartablePostgres]]:
+    """Two workers with a small per-user stream cap (``CAPPED_STREAMS``)."""
+    server = WorkersServer(restartable_pg.url, tmp_path)
+    server.env["MAX_EVENT_STREAMS_PER_USER"] = str(CAPPED_STREAMS)
+    await server.start(timeout=90.0)
+    try:
+        yield server, restartable_pg
+    finally:
+        server.kill()
