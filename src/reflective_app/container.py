@@ -45,7 +45,6 @@ from reflective_domain.live import (
     IssueEventTicket,
     ListDevices,
     OpenEventStream,
-    RedeemEventTicket,
 )
 from reflective_domain.throttling import RateLimit
 from reflective_domain.use_cases.accounts import (
@@ -262,7 +261,6 @@ class Container(containers.DeclarativeContainer):
     ticket_store = providers.Singleton(PgTicketStore, engine)
     device_directory = providers.Singleton(PgDeviceDirectory, engine)
     issue_event_ticket = providers.Factory(IssueEventTicket, ticket_store, clock)
-    redeem_event_ticket = providers.Factory(RedeemEventTicket, ticket_store, clock)
     open_event_stream = providers.Factory(
         OpenEventStream,
         stream_slots,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from reflective_domain.entries import check_device_id
 from reflective_domain.errors import AuthenticationFailed, DomainError, NotFound
 from reflective_domain.ports import Clock
 from reflective_domain.ports.unit_of_work import UnitOfWorkFactory
@@ -60,11 +61,6 @@ class TicketStore(Protocol):
         still accepts it (AuthenticationFailed otherwise)."""
         ...
 
-    async def redeem(self, token_hash: bytes, now: datetime) -> uuid.UUID | None:
-        """Remove the ticket atomically and return its user, if it existed and had not
-        expired by ``now``; two concurrent redemptions of one ticket: one wins."""
-        ...
-
 
 class IssueEventTicket:
     def __init__(self, store: TicketStore, clock: Clock, ttl: timedelta = TICKET_TTL) -> None:
@@ -79,19 +75,6 @@ class IssueEventTicket:
         ticket = EventTicket(hash_ticket(raw), user_id, expires)
         await self._store.add(ticket, now, token_issued_at=token_issued_at)
         return IssuedTicket(raw, expires)
-
-
-class RedeemEventTicket:
-    """The user a ticket was issued to; AuthenticationFailed if unknown, used or expired."""
-
-    def __init__(self, store: TicketStore, clock: Clock) -> None:
-        self._store, self._clock = store, clock
-
-    async def __call__(self, ticket: str) -> uuid.UUID:
-        user_id = await self._store.redeem(hash_ticket(ticket), self._clock.now())
-        if user_id is None:
-            raise AuthenticationFailed(INVALID_TICKET)
-        return user_id
 
 
 class StreamSlots(Protocol):
@@ -119,9 +102,10 @@ class StreamSlots(Protocol):
     async def claim_with_ticket(
         self, token_hash: bytes, holder: str, cap: int, now: datetime, stale_before: datetime
     ) -> tuple[uuid.UUID, uuid.UUID] | None:
-        """Redeem the ticket (as ``TicketStore.redeem``) and claim a slot for its user in the
-        same transaction: the user and the slot; None for an unknown or expired ticket;
-        TooManyStreams when full (the ticket then stays unused)."""
+        """Redeem the ticket (remove it atomically: of two concurrent redemptions one wins)
+        and claim a slot for its user in the same transaction: the user and the slot; None
+        for an unknown or expired ticket; TooManyStreams when full (the ticket then stays
+        unused)."""
         ...
 
     async def release(self, slot_id: uuid.UUID) -> None:
@@ -263,6 +247,7 @@ class ForgetDevice:
     async def __call__(
         self, user_id: uuid.UUID, device_id: str, *, token_issued_at: datetime | None = None
     ) -> None:
+        check_device_id(device_id)
         if not await self._devices.forget(user_id, device_id, token_issued_at=token_issued_at):
             raise NotFound(UNKNOWN_DEVICE)
 

@@ -15,7 +15,6 @@ from reflective_domain.errors import AuthenticationFailed, NotFound, ValidationF
 from reflective_domain.live import (
     IssueEventTicket,
     OpenEventStream,
-    RedeemEventTicket,
     TooManyStreams,
     hash_ticket,
 )
@@ -32,22 +31,23 @@ async def test_a_ticket_is_redeemed_once_for_its_user() -> None:
     store, clock, user = MemoryTicketStore(), FakeClock(), uuid.uuid4()
     issued = await IssueEventTicket(store, clock)(user)
     assert issued.ticket not in repr(issued)
-    redeem = RedeemEventTicket(store, clock)
-    assert await redeem(issued.ticket) == user
+    open_stream = OpenEventStream(MemoryStreamSlots(store), clock, cap=8, heartbeat_seconds=15)
+    assert (await open_stream.with_ticket(issued.ticket, "worker")).user_id == user
     with pytest.raises(AuthenticationFailed, match="Invalid or expired ticket"):
-        await redeem(issued.ticket)
+        await open_stream.with_ticket(issued.ticket, "worker")
 
 
 async def test_a_ticket_lives_60_seconds() -> None:
     store, clock, user = MemoryTicketStore(), FakeClock(), uuid.uuid4()
-    issue, redeem = IssueEventTicket(store, clock), RedeemEventTicket(store, clock)
+    issue = IssueEventTicket(store, clock)
+    open_stream = OpenEventStream(MemoryStreamSlots(store), clock, cap=8, heartbeat_seconds=15)
     fresh = await issue(user)
     clock.advance(seconds=59)
-    assert await redeem(fresh.ticket) == user
+    assert (await open_stream.with_ticket(fresh.ticket, "worker")).user_id == user
     late = await issue(user)
     clock.advance(seconds=60)
     with pytest.raises(AuthenticationFailed):
-        await redeem(late.ticket)
+        await open_stream.with_ticket(late.ticket, "worker")
 
 
 async def test_tickets_are_kept_hashed_and_expired_ones_dropped() -> None:

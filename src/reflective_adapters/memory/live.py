@@ -21,12 +21,6 @@ class MemoryTicketStore:
             del self._tickets[key]
         self._tickets[ticket.token_hash] = ticket
 
-    async def redeem(self, token_hash: bytes, now: datetime) -> uuid.UUID | None:
-        ticket = self._tickets.pop(token_hash, None)
-        if ticket is None or ticket.expires_at <= now:
-            return None
-        return ticket.user_id
-
     def __len__(self) -> int:
         return len(self._tickets)
 

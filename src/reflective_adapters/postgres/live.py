@@ -73,21 +73,6 @@ class PgTicketStore:
                     )
                 )
 
-    async def redeem(self, token_hash: bytes, now: datetime) -> uuid.UUID | None:
-        # DELETE .. RETURNING: of two workers redeeming one ticket at once, one gets the row.
-        stmt = (
-            delete(event_tickets)
-            .where(event_tickets.c.token_hash == token_hash)
-            .returning(event_tickets.c.user_id, event_tickets.c.expires_at)
-        )
-        with storage_errors():
-            async with self._engine.begin() as connection:
-                row = (await connection.execute(stmt)).first()
-        if row is None or row.expires_at <= now:
-            return None
-        user_id: uuid.UUID = row.user_id
-        return user_id
-
 
 class PgDeviceDirectory:
     def __init__(self, engine: AsyncEngine) -> None:

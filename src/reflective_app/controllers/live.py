@@ -20,7 +20,8 @@ from reflective_app.injected import Caller, ClockDep
 from reflective_app.live import Change, EventHub, HubClosed, Subscription
 from reflective_app.openapi import BEARER_AUTH, documented
 from reflective_app.parameters import Offset, PageLimit, SessionId, cursor_position
-from reflective_domain.errors import AuthenticationFailed, ValidationFailed
+from reflective_domain.entries import MAX_DEVICE_ID
+from reflective_domain.errors import AuthenticationFailed
 from reflective_domain.live import (
     CurrentCursor,
     ForgetDevice,
@@ -36,7 +37,6 @@ from reflective_protocol.errors import ErrorCode
 from reflective_protocol.live import DeviceList, EventTicketResponse, SessionList
 
 NOT_AUTHENTICATED = "Not authenticated"
-MAX_DEVICE_ID = 256
 
 HubDep = NamedDependency[SkipValidation[EventHub]]
 TokensDep = NamedDependency[SkipValidation[TokenService]]
@@ -238,8 +238,6 @@ class LiveSyncController(Controller):
         """Forget a device: what the server recorded as sent to it is dropped, so its next
         upload without a base revision over a version another device wrote is a conflict
         rather than a fast-forward. Its entries stay. 404 when unknown."""
-        if not device_id or len(device_id) > MAX_DEVICE_ID:
-            raise ValidationFailed("device_id", f"device_id must be 1..{MAX_DEVICE_ID} characters")
         await forget_device(caller.user_id, device_id, token_issued_at=caller.issued_at)
 
 

@@ -70,6 +70,12 @@ async def test_a_device_id_at_the_limit_is_accepted(client: Client, syncing: Acc
         "/api/sync/backup", json=entry_upload(device="d" * 129), headers=syncing.headers
     )
     assert too_long.status_code == 422
+    # Forgetting a device takes the same ids: one no upload could have made is refused.
+    refused = await client.delete(f"/api/sync/devices/{'d' * 129}", headers=syncing.headers)
+    assert refused.status_code == 422
+    assert "device_id" in str(refused.json()["detail"])
+    forgotten = await client.delete(f"/api/sync/devices/{device}", headers=syncing.headers)
+    assert forgotten.status_code == 204
 
 
 @pytest.mark.parametrize(
