@@ -22,8 +22,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from reflective_adapters.postgres import migrate
-from reflective_adapters.postgres.diagnose import connection_failure
-from reflective_adapters.postgres.embedded import embedded_status, stop_embedded_server
+from reflective_adapters.postgres.embedded import (
+    embedded_status,
+    start_embedded,
+    stop_embedded,
+    stop_embedded_server,
+)
 from tests.integration.conftest import DatabaseFactory, PgServer, embedded_data_dir
 
 SECRET = "startup-test-secret-" + "x" * 40
@@ -97,16 +101,37 @@ def test_wrong_user(tmp_path: Path, server_url: str) -> None:
     assert "refused user 'no_such_role_xyz'" in line and "DATABASE_URL" in line
 
 
-def test_wrong_password_message() -> None:
-    """The local servers trust every local connection, so a wrong password cannot be
-    produced here; the message for PostgreSQL's refusal is checked directly."""
+def test_wrong_password(tmp_path: Path) -> None:
+    """A PostgreSQL that really checks passwords: a throwaway embedded server whose socket
+    asks for one (the machine's and the suite's servers trust local connections)."""
     import asyncpg
 
-    url = make_url("postgresql+asyncpg://app:s3cret@db.internal:5433/reflective")
-    refusal = asyncpg.InvalidPasswordError('password authentication failed for user "app"')
-    line = connection_failure(refusal, url)
-    assert "refused the password of user 'app'" in line and "db.internal:5433" in line
-    assert "s3cret" not in line
+    data_dir = embedded_data_dir()
+    try:
+        url = start_embedded(data_dir, cleanup="delete")
+        socket_dir = make_url(url).query["host"]
+
+        async def ask_for_passwords() -> None:
+            admin = await asyncpg.connect(host=socket_dir, user="postgres", database="postgres")
+            try:
+                await admin.execute("CREATE ROLE app LOGIN PASSWORD 'the-right-one'")
+                hba = Path(socket_dir) / "pg_hba.conf"
+                hba.write_text(
+                    "local all postgres trust\nlocal all all scram-sha-256\n", encoding="utf-8"
+                )
+                await admin.execute("SELECT pg_reload_conf()")
+            finally:
+                await admin.close()
+
+        asyncio.run(ask_for_passwords())
+        line = serve_fails(
+            tmp_path, DATABASE_URL=f"postgresql://app:not-the-right-one@/postgres?host={socket_dir}"
+        )
+        assert "refused the password of user 'app'" in line and "DATABASE_URL" in line
+        assert "not-the-right-one" not in line
+    finally:
+        stop_embedded(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.mark.parametrize(
