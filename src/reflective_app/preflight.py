@@ -57,10 +57,10 @@ def describe(url: str, embedded_dir: Path | None = None) -> str:
     return f"postgresql {diagnose.location(url)}"
 
 
-def check_database(raw_url: str) -> None:
+def check_database(raw_url: str, variable: str = "DATABASE_URL") -> None:
     """Connect and run one query; raise StartupError with the cause and the fix."""
     try:
-        diagnose.check_connection(raw_url)
+        diagnose.check_connection(raw_url, variable)
     except diagnose.DatabaseUnreachable as exc:
         raise StartupError(str(exc)) from None
 

@@ -186,6 +186,26 @@ async def test_schema_behind_refuses_with_migrate_on_start_false(
     assert await asyncio.to_thread(migrate.current, url) is None  # nothing was migrated
 
 
+@pytest.mark.parametrize(
+    ("listen_url", "expected"),
+    [
+        ("mysql://app:s3cret@db/reflective", "not a PostgreSQL URL (scheme 'mysql')"),
+        ("postgresql://app:s3cret@127.0.0.1:{port}/x", "(connection refused)"),
+    ],
+    ids=["not-postgresql", "unreachable"],
+)
+async def test_a_bad_listen_database_url_is_one_line_too(
+    tmp_path: Path, pg_database_factory: DatabaseFactory, listen_url: str, expected: str
+) -> None:
+    url = await pg_database_factory("listen")
+    listen = listen_url.format(port=free_port())
+    line = await asyncio.to_thread(
+        serve_fails, tmp_path, DATABASE_URL=url, LISTEN_DATABASE_URL=listen
+    )
+    assert expected in line and "LISTEN_DATABASE_URL" in line and "s3cret" not in line
+    assert await asyncio.to_thread(migrate.current, url) is None  # refused before migrating
+
+
 def alembic(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``alembic ARGS`` from the repository root, as a developer runs it."""
     return subprocess.run(

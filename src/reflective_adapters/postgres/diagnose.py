@@ -91,8 +91,18 @@ def parse_url(raw: str) -> URL:
         raise DatabaseUnreachable(f"DATABASE_URL is {exc}; e.g. {URL_FORM}") from None
 
 
-def check_connection(raw_url: str) -> None:
-    """Connect and run one query; raise DatabaseUnreachable with the cause and the fix."""
+def check_connection(raw_url: str, variable: str = "DATABASE_URL") -> None:
+    """Connect and run one query; raise DatabaseUnreachable with the cause and the fix, which
+    names ``variable``, the setting the URL came from."""
+    try:
+        _check_connection(raw_url)
+    except DatabaseUnreachable as exc:
+        if variable == "DATABASE_URL":
+            raise
+        raise DatabaseUnreachable(str(exc).replace("DATABASE_URL", variable)) from None
+
+
+def _check_connection(raw_url: str) -> None:
     url = parse_url(raw_url)
 
     async def probe() -> None:

@@ -110,6 +110,10 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
             url = settings.database_url
         try:
             preflight.check_database(url)
+            if settings.listen_database_url is not None:
+                # Live sync's listener: checked here too, or a bad URL would surface only as
+                # a worker's failed startup, or as streams that never hear of a change.
+                preflight.check_database(settings.listen_database_url, "LISTEN_DATABASE_URL")
             done = preflight.prepare_schema(url, settings.migrate_on_start)
         except preflight.StartupError as exc:
             raise ConfigurationError(str(exc)) from None
@@ -123,6 +127,9 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn already shut down
             _run(config, sock)
     finally:
+        if previous is not None:
+            # From here on a SIGTERM must not cut the cleanup short.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sock.close()
         if embedded:
             os.environ.pop("DATABASE_URL", None)

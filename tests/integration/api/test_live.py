@@ -344,6 +344,26 @@ async def test_the_stream_needs_a_token_or_ticket(live: Live) -> None:
     assert bad.status_code == 401
 
 
+async def test_a_token_a_password_change_ended_opens_no_stream(
+    live: Live, he_vectors: dict[str, Any]
+) -> None:
+    ada = await account(live.client, "ada@example.com", he_vectors)
+    stale = ada.headers
+    live.clock.advance(seconds=1)  # the change ends tokens issued before its own time
+    changed = await live.client.put(
+        "/api/users/me",
+        json={"current_password": ada.password, "password": "a brand new secret"},
+        headers=stale,
+    )
+    assert changed.status_code == 200, changed.text
+    refused = await refused_events(live.client, headers=stale)
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "not_authenticated"
+    # Nor with a ticket asked for with it.
+    ticket = await live.client.post("/api/sync/events/ticket", headers=stale)
+    assert ticket.status_code == 401
+
+
 async def test_streams_per_user_are_capped(
     live_with: Callable[..., AbstractAsyncContextManager[Live]],
 ) -> None:
