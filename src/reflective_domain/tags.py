@@ -33,10 +33,12 @@ def display_tag_name(raw: str) -> str:
     return name
 
 
-def tag_size(name: str, color: str) -> int:
+def tag_size(name: str, color: str, key: str | None = None) -> int:
     """What one tag row counts against the storage quota (with entries, conflicts and kept
-    versions): its name, the key it is found by, its colour, and the overhead of any row."""
-    key = normalise_tag_name(name)
+    versions): its name, the key it is found by, its colour, and the overhead of any row.
+    ``key``: the key as stored, when pricing a stored row (so a later change of the
+    normalisation cannot price a row differently from when it was counted)."""
+    key = normalise_tag_name(name) if key is None else key
     return ROW_OVERHEAD_BYTES + len(name.encode()) + len(key.encode()) + len(color.encode())
 
 

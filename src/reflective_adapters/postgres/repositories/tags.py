@@ -75,8 +75,9 @@ class PgTags:
         return int((await self._s.execute(stmt)).scalar_one())
 
     async def stored_bytes(self, user_id: uuid.UUID) -> int:
-        stmt = select(tags.c.name, tags.c.color).where(tags.c.user_id == user_id)
-        return sum(tag_size(row.name, row.color) for row in await self._s.execute(stmt))
+        stmt = select(tags.c.name, tags.c.color, tags.c.name_key).where(tags.c.user_id == user_id)
+        rows = await self._s.execute(stmt)
+        return sum(tag_size(row.name, row.color, row.name_key) for row in rows)
 
     async def save(self, tag: Tag, stored_delta: int = 0) -> None:
         values = tag_values(tag)
@@ -113,8 +114,9 @@ class PgTags:
     async def _delete(self, user_id: uuid.UUID, stmt: Any) -> int:
         # The sizes come back with the deleted rows, so the domain's rule (Tag.size) prices
         # them; the counter then moves in a second statement.
-        gone = (await self._s.execute(stmt.returning(tags.c.name, tags.c.color))).all()
-        freed = sum(tag_size(row.name, row.color) for row in gone)
+        returned = stmt.returning(tags.c.name, tags.c.color, tags.c.name_key)
+        gone = (await self._s.execute(returned)).all()
+        freed = sum(tag_size(row.name, row.color, row.name_key) for row in gone)
         if freed:
             await self._s.execute(_add_bytes(user_id, -freed))
         return len(gone)
