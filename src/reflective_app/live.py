@@ -149,10 +149,25 @@ class EventHub:
     async def refresh_slots(self, now: datetime) -> None:
         if self.slots is None:
             return
+        live = self._live_slots()
         try:
-            await self.slots.refresh(self.holder, now)
+            await self.slots.refresh(self.holder, sorted(live.items()), now)
         except Exception:  # the next heartbeat tries again
             log.warning("stream_slot_refresh_failed", exc_info=True)
+            return
+        # A stream that ended during the upsert may have had its freed row re-created: free
+        # it again (deleting a missing row is harmless).
+        for slot_id in live.keys() - self._live_slots().keys():
+            await self.free_slot(slot_id)
+
+    def _live_slots(self) -> dict[uuid.UUID, uuid.UUID]:
+        """Slot id -> user id of this worker's open streams."""
+        return {
+            s.slot_id: user_id
+            for user_id, mine in self._streams.items()
+            for s in mine
+            if s.slot_id is not None
+        }
 
     def unsubscribe(self, subscription: Subscription) -> None:
         mine = self._streams.get(subscription.user_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -112,8 +113,12 @@ class StreamSlots(Protocol):
         """The stream ended: free its slot."""
         ...
 
-    async def refresh(self, holder: str, now: datetime) -> None:
-        """Mark every slot of ``holder`` as alive at ``now``."""
+    async def refresh(
+        self, holder: str, live: Sequence[tuple[uuid.UUID, uuid.UUID]], now: datetime
+    ) -> None:
+        """Mark ``holder``'s open streams, ``live`` (slot id, user id), as alive at ``now``,
+        re-creating a slot that another claim pruned meanwhile (this worker missed heartbeats
+        while its streams stayed open), unless the user is gone."""
         ...
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 
 import pytest
 
@@ -183,12 +185,49 @@ async def test_a_crashed_workers_slots_stop_counting() -> None:
     ada = uuid.uuid4()
     await open_stream.with_token(ada, clock.now(), "crashed")
     clock.advance(seconds=30)
-    await slots.refresh("alive", clock.now())  # only the live worker refreshes
+    await slots.refresh("alive", [], clock.now())  # only the live worker refreshes
     with pytest.raises(TooManyStreams):
         await open_stream.with_token(ada, clock.now(), "alive")
     clock.advance(seconds=16)  # 46 s unrefreshed: more than 3 heartbeats
     await open_stream.with_token(ada, clock.now(), "alive")
     assert len(slots) == 1  # the stale slot was dropped by the claim
+
+
+async def test_a_pruned_slot_of_an_open_stream_comes_back_with_the_heartbeat() -> None:
+    slots, clock = MemoryStreamSlots(), FakeClock()
+    open_stream = OpenEventStream(slots, clock, cap=1, heartbeat_seconds=15)
+    hub = EventHub(slots)
+    ada = uuid.uuid4()
+    opened = await open_stream.with_token(ada, clock.now(), hub.holder)
+    stream = hub.subscribe(ada, opened.slot_id)
+    await slots.release(opened.slot_id)  # pruned by another worker's claim
+    await hub.refresh_slots(clock.now())
+    assert len(slots) == 1
+    with pytest.raises(TooManyStreams):  # it counts again
+        await open_stream.with_token(ada, clock.now(), "worker-2")
+    await hub.release(stream)
+    await hub.refresh_slots(clock.now())  # an ended stream's slot stays freed
+    assert len(slots) == 0
+
+
+async def test_a_stream_ending_during_the_heartbeat_keeps_its_slot_freed() -> None:
+    class EndingMidway(MemoryStreamSlots):
+        """The stream ends (its row deleted) while the upsert that still lists it runs."""
+
+        async def refresh(
+            self, holder: str, live: Sequence[tuple[uuid.UUID, uuid.UUID]], now: datetime
+        ) -> None:
+            await hub.release(stream)
+            await super().refresh(holder, live, now)
+
+    slots, clock, ada = EndingMidway(), FakeClock(), uuid.uuid4()
+    hub = EventHub(slots)
+    opened = await OpenEventStream(slots, clock, cap=1, heartbeat_seconds=15).with_token(
+        ada, clock.now(), hub.holder
+    )
+    stream = hub.subscribe(ada, opened.slot_id)
+    await hub.refresh_slots(clock.now())
+    assert len(slots) == 0
 
 
 async def test_a_ticket_for_a_full_user_stays_unused() -> None:

@@ -4,6 +4,7 @@ database."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from reflective_domain.live import EventTicket, TooManyStreams
@@ -67,10 +68,12 @@ class MemoryStreamSlots:
     async def release(self, slot_id: uuid.UUID) -> None:
         self._slots.pop(slot_id, None)
 
-    async def refresh(self, holder: str, now: datetime) -> None:
-        for key, (user_id, owner, _) in list(self._slots.items()):
-            if owner == holder:
-                self._slots[key] = (user_id, owner, now)
+    async def refresh(
+        self, holder: str, live: Sequence[tuple[uuid.UUID, uuid.UUID]], now: datetime
+    ) -> None:
+        # Like PostgreSQL's upsert: a pruned slot of an open stream comes back.
+        for slot, user_id in live:
+            self._slots[slot] = (user_id, holder, now)
 
     def __len__(self) -> int:
         return len(self._slots)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import structlog
-from sqlalchemy import Text, Uuid, bindparam, cast, delete, func, literal, select, text, update
+from sqlalchemy import Text, Uuid, bindparam, cast, delete, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reflective_adapters.postgres.errors import storage_errors
@@ -157,6 +157,20 @@ _CLAIM = text(
 )
 
 
+# The heartbeat: an upsert of the worker's open streams, so a row another claim pruned while
+# this worker missed heartbeats (database outage, stalled loop) comes back and counts again.
+# A deleted user's streams are skipped (the foreign key).
+_REFRESH = text(
+    """
+    INSERT INTO event_streams (id, user_id, holder, opened_at, seen_at)
+    SELECT s.id, s.uid, :holder, :now, :now
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:uids AS uuid[])) AS s(id, uid)
+    WHERE EXISTS (SELECT 1 FROM users WHERE users.id = s.uid)
+    ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
+    """
+)
+
+
 class _Full(Exception):
     """Rolls the ticket's redemption back when the user has no free slot."""
 
@@ -244,13 +258,21 @@ class PgStreamSlots:
             async with self._engine.begin() as connection:
                 await connection.execute(delete(event_streams).where(event_streams.c.id == slot_id))
 
-    async def refresh(self, holder: str, now: datetime) -> None:
+    async def refresh(
+        self, holder: str, live: Sequence[tuple[uuid.UUID, uuid.UUID]], now: datetime
+    ) -> None:
+        if not live:
+            return
         with storage_errors():
             async with self._engine.begin() as connection:
                 await connection.execute(
-                    update(event_streams)
-                    .where(event_streams.c.holder == holder)
-                    .values(seen_at=now)
+                    _REFRESH,
+                    {
+                        "ids": [slot for slot, _ in live],
+                        "uids": [user for _, user in live],
+                        "holder": holder,
+                        "now": now,
+                    },
                 )
 
 

@@ -1,7 +1,7 @@
 """The per-user event stream cap across real worker processes (``reflective serve --workers
 2``): streams held on both workers count together, the next one is refused on either worker,
-closing one frees a slot, another user is unaffected, and a crashed worker's slots stop
-counting and are pruned."""
+closing one frees a slot, another user is unaffected, a crashed worker's slots stop
+counting and are pruned, and a live worker's pruned slots come back with its heartbeat."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import pool, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from reflective_adapters.postgres import to_async_url
 from tests.integration.api.conftest import Account
@@ -94,14 +94,24 @@ async def test_the_cap_counts_streams_on_every_worker(
             raise AssertionError("the closed stream's slot was never freed")
 
 
+async def user_slots(engine: AsyncEngine, user: Account) -> list[str]:
+    """The holders of the user's rows in ``event_streams``."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT holder FROM event_streams WHERE user_id = :uid"),
+            {"uid": uuid.UUID(user.id)},
+        )
+        return [row.holder for row in rows]
+
+
 async def test_a_crashed_workers_slots_stop_counting_and_are_pruned(
     capped_workers_server: Server, he_vectors: dict[str, Any]
 ) -> None:
     server, pg = capped_workers_server
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
         ada = await sign_up(client, "ada@example.com", he_vectors)
-    # A worker that died holding every slot: its rows are fresh now, and nothing refreshes
-    # them (the server's heartbeat is 1 s, so they stop counting after 3 s).
+    # A worker that died holding every slot. Its rows are dated in the future so they count
+    # for as long as the test needs, whatever the machine's load; they go stale below.
     crashed = [uuid.uuid4() for _ in range(CAPPED_STREAMS)]
     engine = create_async_engine(to_async_url(pg.url), poolclass=pool.NullPool)
     try:
@@ -110,28 +120,63 @@ async def test_a_crashed_workers_slots_stop_counting_and_are_pruned(
                 await connection.execute(
                     text(
                         "INSERT INTO event_streams (id, user_id, holder, opened_at, seen_at) "
-                        "VALUES (:id, :uid, 'crashed', now(), now())"
+                        "VALUES (:id, :uid, 'crashed', now(), now() + interval '1 hour')"
                     ),
                     {"id": slot, "uid": uuid.UUID(ada.id)},
                 )
         pid = server.worker_pids()[0]
         refused = await refused_on(server, pid, ada)
         assert refused.status_code == 429, refused.text
-        await asyncio.sleep(4)
+        # Nothing refreshes them: as after more than three missed heartbeats.
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "UPDATE event_streams SET seen_at = now() - interval '1 minute' "
+                    "WHERE holder = 'crashed'"
+                )
+            )
         async with AsyncExitStack() as stack:
             for _ in range(CAPPED_STREAMS):
                 await stream_on(stack, server, pid, ada)
-            async with engine.connect() as connection:
-                left = await connection.execute(
-                    text("SELECT holder FROM event_streams WHERE user_id = :uid"),
-                    {"uid": uuid.UUID(ada.id)},
-                )
-                holders = [row.holder for row in left]
+            holders = await user_slots(engine, ada)
             assert len(holders) == CAPPED_STREAMS
             assert "crashed" not in holders  # pruned by the claims
             # The live worker's heartbeat keeps its own slots counting past that age.
             await asyncio.sleep(4)
             refused = await refused_on(server, server.worker_pids()[1], ada)
             assert refused.status_code == 429, refused.text
+    finally:
+        await engine.dispose()
+
+
+async def test_a_live_workers_pruned_slots_come_back_with_its_heartbeat(
+    capped_workers_server: Server, he_vectors: dict[str, Any]
+) -> None:
+    server, pg = capped_workers_server
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        ada = await sign_up(client, "ada@example.com", he_vectors)
+    first, second = server.worker_pids()[:2]
+    engine = create_async_engine(to_async_url(pg.url), poolclass=pool.NullPool)
+    try:
+        async with AsyncExitStack() as stack:
+            for _ in range(CAPPED_STREAMS):
+                await stream_on(stack, server, first, ada)
+            # The worker missed heartbeats (a database outage, a stalled loop) and another
+            # worker's claim pruned its rows, while its streams stayed open.
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("DELETE FROM event_streams WHERE user_id = :uid"),
+                    {"uid": uuid.UUID(ada.id)},
+                )
+            # Its next heartbeat (1 s here) writes them again.
+            for _attempt in range(300):
+                if len(await user_slots(engine, ada)) == CAPPED_STREAMS:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the open streams' slots never came back")
+            for pid in (first, second):  # and they count toward the cap again
+                refused = await refused_on(server, pid, ada)
+                assert refused.status_code == 429, refused.text
     finally:
         await engine.dispose()
