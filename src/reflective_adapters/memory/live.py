@@ -27,7 +27,8 @@ class MemoryTicketStore:
 
 
 class MemoryStreamSlots:
-    """Stream slots of one process; tickets are redeemed from ``tickets``."""
+    """Stream slots of one process; tickets are redeemed from ``tickets``. No accounts here:
+    ``token_issued_at`` is the PostgreSQL adapter's to check against the account."""
 
     def __init__(self, tickets: MemoryTicketStore | None = None) -> None:
         self._tickets = tickets if tickets is not None else MemoryTicketStore()
