@@ -83,6 +83,7 @@ from reflective_protocol.users import (
 )
 
 T = TypeVar("T")
+PageT = TypeVar("PageT", SessionList, DeviceList)
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
 # The web client gives the one big metrics upload 30 s; leave more room for slow links.
@@ -674,20 +675,7 @@ class AsyncReflectiveClient:
 
     async def sessions(self) -> list[SessionView]:
         """Every session, newest first, read a page at a time."""
-        found: list[SessionView] = []
-        while True:
-            page = await self.call(
-                Call(
-                    "GET",
-                    "/api/auth/sessions",
-                    _decode(SessionList),
-                    params=_params(limit=WHOLE_LIST_PAGE, offset=len(found) or None),
-                    idempotent=True,
-                )
-            )
-            found.extend(page.sessions)
-            if not page.has_more or not page.sessions:
-                return found
+        return await self._whole_list("/api/auth/sessions", SessionList, lambda p: p.sessions)
 
     async def end_session(self, session_id: Id) -> None:
         await self.call(
@@ -696,19 +684,26 @@ class AsyncReflectiveClient:
 
     async def devices(self) -> list[DeviceView]:
         """Every device, most recently seen first, read a page at a time."""
-        found: list[DeviceView] = []
+        return await self._whole_list("/api/sync/devices", DeviceList, lambda p: p.devices)
+
+    async def _whole_list(
+        self, path: str, page_type: type[PageT], items: Callable[[PageT], list[T]]
+    ) -> list[T]:
+        """A list route read whole: pages of ``WHOLE_LIST_PAGE`` until ``has_more`` is false."""
+        found: list[T] = []
         while True:
             page = await self.call(
                 Call(
                     "GET",
-                    "/api/sync/devices",
-                    _decode(DeviceList),
+                    path,
+                    _decode(page_type),
                     params=_params(limit=WHOLE_LIST_PAGE, offset=len(found) or None),
                     idempotent=True,
                 )
             )
-            found.extend(page.devices)
-            if not page.has_more or not page.devices:
+            batch = items(page)
+            found.extend(batch)
+            if not page.has_more or not batch:
                 return found
 
     async def forget_device(self, device_id: str) -> None:
