@@ -30,8 +30,9 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def connection_failure(exc: BaseException, url: URL) -> str:
-    """One line for why connecting to ``url`` failed."""
+def connection_failure(exc: BaseException, url: URL, variable: str = "DATABASE_URL") -> str:
+    """One line for why connecting to ``url`` failed; the fix names ``variable``, the setting
+    the URL came from."""
     host = url.host or url.query.get("host") or "localhost"
     where = f"{host}:{url.port or 5432}"
     user = url.username or "(default user)"
@@ -40,31 +41,31 @@ def connection_failure(exc: BaseException, url: URL) -> str:
             return (
                 f"database {url.database!r} does not exist on the PostgreSQL server at {where}; "
                 f"create it (createdb -h {host} -p {url.port or 5432} {url.database}) "
-                "or fix the database name in DATABASE_URL"
+                f"or fix the database name in {variable}"
             )
         if isinstance(e, asyncpg.InvalidPasswordError):
             return (
                 f"the PostgreSQL server at {where} refused the password of user {user!r}; "
-                "fix the user or password in DATABASE_URL"
+                f"fix the user or password in {variable}"
             )
         if isinstance(e, asyncpg.InvalidAuthorizationSpecificationError):
             return (
                 f"the PostgreSQL server at {where} refused user {user!r} "
-                f"({_first_line(e)}); fix the user in DATABASE_URL"
+                f"({_first_line(e)}); fix the user in {variable}"
             )
         if isinstance(e, socket.gaierror):
-            return f"cannot resolve the database host {host!r}; fix the host in DATABASE_URL"
+            return f"cannot resolve the database host {host!r}; fix the host in {variable}"
         if isinstance(e, ConnectionRefusedError) or (
             isinstance(e, OSError) and e.errno == errno.ECONNREFUSED
         ):
             return (
                 f"nothing accepts connections at {where} (connection refused); start "
-                "PostgreSQL there or fix the host and port in DATABASE_URL"
+                f"PostgreSQL there or fix the host and port in {variable}"
             )
         if isinstance(e, TimeoutError):
             return (
                 f"no answer from {where} within {CONNECT_TIMEOUT_SECONDS} s; check the host "
-                "and port in DATABASE_URL and any firewall in between"
+                f"and port in {variable} and any firewall in between"
             )
         if isinstance(e, asyncpg.PostgresError):
             return f"the PostgreSQL server at {where} refused the connection: {_first_line(e)}"
@@ -81,29 +82,20 @@ class DatabaseUnreachable(Exception):
     cause and the fix, never the password)."""
 
 
-def parse_url(raw: str) -> URL:
+def parse_url(raw: str, variable: str = "DATABASE_URL") -> URL:
     """``raw`` with the asyncpg driver, or DatabaseUnreachable saying what form is expected."""
     try:
         return to_async_url(raw)
     except ArgumentError:
-        raise DatabaseUnreachable(f"DATABASE_URL is not a URL; expected {URL_FORM}") from None
+        raise DatabaseUnreachable(f"{variable} is not a URL; expected {URL_FORM}") from None
     except ValueError as exc:
-        raise DatabaseUnreachable(f"DATABASE_URL is {exc}; e.g. {URL_FORM}") from None
+        raise DatabaseUnreachable(f"{variable} is {exc}; e.g. {URL_FORM}") from None
 
 
 def check_connection(raw_url: str, variable: str = "DATABASE_URL") -> None:
     """Connect and run one query; raise DatabaseUnreachable with the cause and the fix, which
     names ``variable``, the setting the URL came from."""
-    try:
-        _check_connection(raw_url)
-    except DatabaseUnreachable as exc:
-        if variable == "DATABASE_URL":
-            raise
-        raise DatabaseUnreachable(str(exc).replace("DATABASE_URL", variable)) from None
-
-
-def _check_connection(raw_url: str) -> None:
-    url = parse_url(raw_url)
+    url = parse_url(raw_url, variable)
 
     async def probe() -> None:
         engine = create_async_engine(
@@ -118,7 +110,7 @@ def _check_connection(raw_url: str) -> None:
     try:
         run_blocking(probe)
     except Exception as exc:
-        raise DatabaseUnreachable(connection_failure(exc, url)) from None
+        raise DatabaseUnreachable(connection_failure(exc, url, variable)) from None
 
 
 def location(url: str) -> str:
