@@ -38,6 +38,12 @@ from reflective_protocol.live import DeviceList, EventTicketResponse, SessionLis
 
 NOT_AUTHENTICATED = "Not authenticated"
 
+
+def _shutting_down(exc: HubClosed) -> CodedHTTPException:
+    """New streams during shutdown: 503, come back shortly (another instance, or this one)."""
+    return CodedHTTPException(ErrorCode.SHUTTING_DOWN, str(exc), headers={"Retry-After": "5"})
+
+
 HubDep = NamedDependency[SkipValidation[EventHub]]
 TokensDep = NamedDependency[SkipValidation[TokenService]]
 
@@ -149,9 +155,7 @@ class LiveSyncController(Controller):
         try:
             event_hub.check_open()
         except HubClosed as exc:
-            raise CodedHTTPException(
-                ErrorCode.SHUTTING_DOWN, str(exc), headers={"Retry-After": "5"}
-            ) from None
+            raise _shutting_down(exc) from None
         token = _bearer(request)
         # One transaction authorizes the stream and claims its slot under the per-user cap
         # (shared by every worker): 429 when the user already holds the maximum.
@@ -170,9 +174,7 @@ class LiveSyncController(Controller):
             subscription = event_hub.subscribe(opened.user_id, opened.slot_id)
         except HubClosed as exc:
             await event_hub.free_slot(opened.slot_id)
-            raise CodedHTTPException(
-                ErrorCode.SHUTTING_DOWN, str(exc), headers={"Retry-After": "5"}
-            ) from None
+            raise _shutting_down(exc) from None
         try:
             # An id this server never issued is a 410 like the change feed's cursor (pull
             # from the start), never a 500; the slot is given back.
