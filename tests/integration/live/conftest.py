@@ -102,17 +102,26 @@ def _connection_inode(server_port: int, client_port: int) -> str | None:
     return None
 
 
+@contextlib.asynccontextmanager
+async def _two_workers(
+    pg: RestartablePostgres, tmp_path: Path, **env: str
+) -> AsyncIterator[tuple[WorkersServer, RestartablePostgres]]:
+    server = WorkersServer(pg.url, tmp_path)
+    server.env.update(env)
+    await server.start(timeout=90.0)  # two workers take longer to be ready
+    try:
+        yield server, pg
+    finally:
+        server.kill()
+
+
 @pytest.fixture
 async def workers_server(
     restartable_pg: RestartablePostgres,  # noqa: F811 (the fixture re-exported above)
     tmp_path: Path,
 ) -> AsyncIterator[tuple[WorkersServer, RestartablePostgres]]:
-    server = WorkersServer(restartable_pg.url, tmp_path)
-    await server.start(timeout=90.0)  # two workers take longer to be ready
-    try:
-        yield server, restartable_pg
-    finally:
-        server.kill()
+    async with _two_workers(restartable_pg, tmp_path) as served:
+        yield served
 
 
 CAPPED_STREAMS = 3
@@ -124,10 +133,7 @@ async def capped_workers_server(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[WorkersServer, RestartablePostgres]]:
     """Two workers with a small per-user stream cap (``CAPPED_STREAMS``)."""
-    server = WorkersServer(restartable_pg.url, tmp_path)
-    server.env["MAX_EVENT_STREAMS_PER_USER"] = str(CAPPED_STREAMS)
-    await server.start(timeout=90.0)
-    try:
-        yield server, restartable_pg
-    finally:
-        server.kill()
+    async with _two_workers(
+        restartable_pg, tmp_path, MAX_EVENT_STREAMS_PER_USER=str(CAPPED_STREAMS)
+    ) as served:
+        yield served
